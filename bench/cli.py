@@ -1,0 +1,90 @@
+"""`python -m bench COMMAND`: one entry point; each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+from impls import TOPOLOGIES, ModelSpec
+from impls.spec import SIZE_FIELDS
+
+from . import runtime
+
+# command -> (module that implements it, one-line help)
+COMMANDS = {
+    "params": ("params_report", "per-layer parameter counts in Keras and torch, and the formula"),
+    "parity": ("parity_report", "measure how far each Keras/torch pair is apart"),
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UsageError(message)
+
+
+def add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per ModelSpec size field (--timesteps, --vocab-size, ...)."""
+    for name in SIZE_FIELDS:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N")
+
+
+def make_spec(topology: str, args) -> ModelSpec:
+    """The seed's spec for `topology`, with the size options given on the command line."""
+    overrides = {n: getattr(args, n) for n in SIZE_FIELDS if getattr(args, n, None) is not None}
+    try:
+        return ModelSpec.seed(topology).replace(**overrides)
+    except ValueError as e:
+        raise UsageError(f"{topology}: {e}") from e
+
+
+def selected_topologies(args) -> tuple[str, ...]:
+    return (args.topology,) if args.topology else TOPOLOGIES
+
+
+def _threads(value):
+    try:
+        return runtime.parse_threads(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def add_topology_argument(parser) -> None:
+    parser.add_argument(
+        "--topology", choices=TOPOLOGIES, help="one topology (default: all four)"
+    )
+
+
+def add_threads_argument(parser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=runtime.available_cores(),
+        help="threads for every framework (default: all cores, %(default)s here)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        import_module(f".{module}", __package__).add_arguments(command)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    prog = "python -m bench" + (f" {command}" if command else "")
+    try:
+        args = build_parser().parse_args(argv)
+        module = import_module(f".{COMMANDS[args.command][0]}", __package__)
+        return module.run(args)
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,84 @@
+"""Process set-up that must happen before any framework is imported.
+
+Thread counts and the Keras backend are read by TensorFlow, torch, JAX and
+Keras when they load, so both are fixed here first, for every entry point
+(pytest's conftest and `python -m bench`), and recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "jax")
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parse_threads(value) -> int:
+    """`--threads`: a positive integer; raises ValueError naming the option."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(value).strip() != str(n):
+        raise ValueError(f"--threads must be a positive integer, got {value!r}")
+    return n
+
+
+def parse_backend(value) -> str:
+    if value not in KERAS_BACKENDS:
+        raise ValueError(
+            f"Keras backend must be one of {', '.join(KERAS_BACKENDS)}; got {value!r}"
+        )
+    return value
+
+
+def configure(threads: int, keras_backend: str | None = None) -> None:
+    """Fix threads and the Keras backend for this process. Call before importing a framework."""
+    loaded = [m for m in FRAMEWORK_MODULES if m in sys.modules]
+    if loaded:
+        raise RuntimeError(
+            f"{', '.join(loaded)} already imported: threads and the Keras backend must be "
+            "set before any framework loads"
+        )
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[var] = str(threads)
+    if threads == 1:
+        # XLA:CPU (JAX) can only be told "one thread" or "all cores".
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        ).strip()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    if keras_backend is not None:
+        os.environ["KERAS_BACKEND"] = parse_backend(keras_backend)
+    os.environ["TDBENCH_THREADS"] = str(threads)
+
+
+def keras_backend() -> str:
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def apply_thread_limits(threads: int) -> None:
+    """Set the thread pools that can only be set through each framework's API."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already set once in this process
+        pass
+    if keras_backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow's context already started; env vars still hold
+            pass

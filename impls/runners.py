@@ -1,0 +1,204 @@
+"""One thin adapter per framework: build on a device, put data there, train a step, infer.
+
+Everything that trains or times a model (the parity tests, the benchmarks,
+`python -m bench seed`) goes through these two classes, so both frameworks
+always get the same treatment: shapes checked once before any step, data on
+the device before any timed call, every call returning only after the device
+has finished.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, ModelSpec
+
+OPTIMIZERS = ("adam", "keras_adam", "sgd")
+DEVICES = ("cpu", "cuda")
+
+# Keras's epsilon (1e-7) is used by both frameworks, so "adam" means equal
+# hyper-parameters; only the update rule differs (see impls/optim.py).
+ADAM_EPSILON = 1e-7
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+class KerasRunner:
+    """A compiled Keras model: `train_on_batch` and `predict_on_batch`, the one-batch fast paths."""
+
+    framework = "keras"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        head: str = DEFAULT_KERAS_HEAD,
+        device: str = "cpu",
+        compile: bool = False,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        seed: int = 0,
+    ):
+        import keras
+
+        from .keras_models import build_keras
+
+        self.spec, self.head, self.device = spec, head, _check_choice("device", device, DEVICES)
+        self.backend = keras.backend.backend()
+        _check_choice("optimizer", optimizer, OPTIMIZERS)
+        self._keras = keras
+        with self.scope():
+            self.model = build_keras(spec, head, seed=seed)
+            opt = (
+                keras.optimizers.SGD(learning_rate)
+                if optimizer == "sgd"
+                else keras.optimizers.Adam(learning_rate, epsilon=ADAM_EPSILON)
+            )
+            self.model.compile(optimizer=opt, loss=spec.loss, jit_compile=bool(compile))
+        self.compile_requested = bool(compile)
+
+    @property
+    def compiled(self) -> bool:
+        """What Keras actually does: it turns XLA off for layers that cannot take it."""
+        return bool(self.model.jit_compile)
+
+    def scope(self):
+        return self._keras.device("gpu:0" if self.device == "cuda" else "cpu:0")
+
+    def put(self, x, y=None):
+        """Check shapes, then place the batch on the device (outside any timed region)."""
+        self.spec.check_inputs(x)
+        if y is not None:
+            self.spec.check_targets(y)
+        with self.scope():
+            put = self._keras.ops.convert_to_tensor
+            return put(x), (None if y is None else put(y))
+
+    def train_step(self, x, y) -> float:
+        """One optimizer step; returns the loss before the update (forces a sync)."""
+        with self.scope():
+            return float(self.model.train_on_batch(x, y))
+
+    def infer(self, x):
+        """The compiled predict step on one batch; returns NumPy (so the device is done)."""
+        with self.scope():
+            return self.model.predict_on_batch(x)
+
+    def forward(self, x) -> np.ndarray:
+        """An eager forward pass without the compiled step, for checks."""
+        with self.scope():
+            return self._keras.ops.convert_to_numpy(self.model(x, training=False))
+
+    def to_numpy(self, value) -> np.ndarray:
+        return np.asarray(self._keras.ops.convert_to_numpy(value))
+
+    def gradients(self, x, y) -> dict[str, np.ndarray]:
+        """d(loss)/d(weight) for every trainable variable, keyed by variable path."""
+        from ._keras_grads import keras_gradients
+
+        with self.scope():
+            return keras_gradients(self.model, x, y, self.spec.loss)
+
+    def sync(self) -> None:
+        """Nothing to wait for: every call above already returns host values."""
+
+    def kernel(self, x=None) -> str:
+        from .kernels import keras_lstm_kernel
+
+        return keras_lstm_kernel(self.backend, self.device, self.compiled)
+
+
+class TorchRunner:
+    """A torch model with the usual step: zero_grad, forward, loss, backward, optimizer.step."""
+
+    framework = "torch"
+    backend = "torch"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        head: str = DEFAULT_TORCH_HEAD,
+        device: str = "cpu",
+        compile: bool = False,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        seed: int = 0,
+        torch_bias: str = "keras",
+    ):
+        import torch
+
+        from .optim import KerasAdam
+        from .torch_losses import torch_loss
+        from .torch_models import build_torch
+
+        self._torch = torch
+        self.spec, self.head, self.device = spec, head, _check_choice("device", device, DEVICES)
+        _check_choice("optimizer", optimizer, OPTIMIZERS)
+        self.model = build_torch(spec, head, torch_bias=torch_bias, seed=seed).to(device)
+        self.compile_requested = self.compiled = bool(compile)
+        self.call = torch.compile(self.model) if compile else self.model
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=learning_rate)
+        elif optimizer == "keras_adam":
+            self.optimizer = KerasAdam(params, lr=learning_rate, epsilon=ADAM_EPSILON)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=learning_rate, eps=ADAM_EPSILON)
+        self.loss_fn = torch_loss(spec.loss)
+
+    def put(self, x, y=None):
+        self.spec.check_inputs(x)
+        if y is not None:
+            self.spec.check_targets(y)
+        t = self._torch
+        x = t.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        if x.dtype == t.int32:
+            x = x.long()  # nn.Embedding's documented index type
+        return x, (None if y is None else t.from_numpy(np.ascontiguousarray(y)).to(self.device))
+
+    def train_step(self, x, y) -> float:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.call(x), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()  # .item() waits for the device
+
+    def infer(self, x):
+        self.model.eval()
+        with self._torch.inference_mode():
+            out = self.call(x)
+        self.sync()
+        return out
+
+    def forward(self, x) -> np.ndarray:
+        self.model.eval()
+        with self._torch.no_grad():
+            return self.model(x).cpu().numpy()
+
+    def to_numpy(self, value) -> np.ndarray:
+        return value.detach().cpu().numpy()
+
+    def gradients(self, x, y) -> dict:
+        """d(loss)/d(parameter), left in each parameter's .grad (read via the bridge)."""
+        self.model.zero_grad(set_to_none=True)
+        self.loss_fn(self.model(x), y).backward()
+        return {name: p.grad for name, p in self.model.named_parameters() if p.grad is not None}
+
+    def sync(self) -> None:
+        if self.device == "cuda":
+            self._torch.cuda.synchronize()
+
+    def kernel(self, x=None) -> str:
+        from .kernels import torch_lstm_kernel
+
+        return torch_lstm_kernel(self, x)
+
+
+def make_runner(framework: str, spec: ModelSpec, head: str, **options):
+    """The runner for `framework` ("keras" or "torch")."""
+    _check_choice("framework", framework, ("keras", "torch"))
+    return (KerasRunner if framework == "keras" else TorchRunner)(spec, head, **options)

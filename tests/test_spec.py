@@ -1,0 +1,75 @@
+"""ModelSpec: the seed's sizes, seeded data, and clear errors for bad input."""
+
+import numpy as np
+import pytest
+
+from impls import SEED_BATCH, TOPOLOGIES, ModelSpec
+
+
+def test_topologies_are_the_seeds_four():
+    assert TOPOLOGIES == ("one_to_one", "many_to_one", "many_to_many", "attention")
+
+
+@pytest.mark.parametrize(
+    "topology, sizes",
+    [
+        ("one_to_one", dict(timesteps=1, features=1, units=5, outputs=1)),
+        ("many_to_one", dict(timesteps=5, features=1, units=5, outputs=5)),
+        ("many_to_many", dict(timesteps=5, features=1, units=5, outputs=1)),
+    ],
+)
+def test_seed_sizes(topology, sizes):
+    spec = ModelSpec.seed(topology)
+    assert {k: getattr(spec, k) for k in sizes} == sizes
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_example_data_shapes_and_determinism(topology):
+    spec = ModelSpec.seed(topology)
+    batch = 3
+    x, y = spec.example_inputs(batch, seed=7), spec.example_targets(batch, seed=7)
+    assert x.shape == spec.input_shape(batch) and y.shape == spec.output_shape(batch)
+    assert np.array_equal(x, spec.example_inputs(batch, seed=7))
+    assert not np.array_equal(x, spec.example_inputs(batch, seed=8))
+    if topology == "attention":
+        assert x.dtype == np.int32 and x.min() >= 0 and x.max() < spec.vocab_size
+        assert np.allclose(y.sum(axis=-1), 1.0)  # one-hot rows
+    else:
+        assert x.dtype == np.float32 and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("field", ["timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units"])
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "8", True])
+def test_bad_size_names_the_field(field, bad):
+    with pytest.raises(ValueError, match=rf"^{field} must be a positive integer, got"):
+        ModelSpec("many_to_many", **{field: bad})
+
+
+def test_unknown_topology_lists_the_valid_names():
+    with pytest.raises(ValueError, match="topology must be one of one_to_one, many_to_one, many_to_many, attention; got 'two_to_two'"):
+        ModelSpec("two_to_two")
+    with pytest.raises(ValueError, match="topology must be one of"):
+        ModelSpec.seed("two_to_two")
+
+
+def test_one_to_one_has_one_timestep():
+    with pytest.raises(ValueError, match="timesteps must be 1 for one_to_one"):
+        ModelSpec("one_to_one", timesteps=5)
+
+
+def test_seed_many_to_many_target_is_refused_with_both_shapes():
+    spec = ModelSpec.seed("many_to_many")
+    seq = np.arange(5, dtype=np.float32) / 5
+    with pytest.raises(ValueError, match=r"target shape \(1, 5\) does not match .* output shape \(1, 5, 1\)"):
+        spec.check_targets(seq.reshape(1, 5))
+    spec.check_targets(seq.reshape(1, 5, 1))  # the shape the seed should have passed
+
+
+def test_bad_input_shape_is_refused():
+    spec = ModelSpec.seed("many_to_one")
+    with pytest.raises(ValueError, match=r"input shape \(1, 5\) does not match"):
+        spec.check_inputs(np.zeros((1, 5), np.float32))
+
+
+def test_seed_batches_cover_every_topology():
+    assert set(SEED_BATCH) == set(TOPOLOGIES)
