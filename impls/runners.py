@@ -65,6 +65,19 @@ class KerasRunner:
         """What Keras actually does: it turns XLA off for layers that cannot take it."""
         return bool(self.model.jit_compile)
 
+    @property
+    def compiler(self) -> str:
+        """What runs the step: Keras's `jit_compile` means something different per backend."""
+        labels = {
+            "tensorflow": ("tf.function", "XLA"),
+            "jax": ("eager", "jax.jit"),
+            "torch": ("eager", "torch.compile"),
+        }
+        return labels[self.backend][self.compiled]
+
+    def trainable_params(self) -> int:
+        return int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+
     def scope(self):
         return self._keras.device("gpu:0" if self.device == "cuda" else "cpu:0")
 
@@ -148,6 +161,13 @@ class TorchRunner:
         else:
             self.optimizer = torch.optim.Adam(params, lr=learning_rate, eps=ADAM_EPSILON)
         self.loss_fn = torch_loss(spec.loss)
+
+    @property
+    def compiler(self) -> str:
+        return "torch.compile" if self.compiled else "eager"
+
+    def trainable_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def put(self, x, y=None):
         self.spec.check_inputs(x)

@@ -1,0 +1,222 @@
+"""What happens to one benchmark case before and after pytest-benchmark times it.
+
+1. The problem's reference: seeded weights (from a Keras build), a batch on
+   the host, and each framework's output on those weights (References).
+2. The case's runner is built with the reference weights, its data put on
+   the device, and its output checked against the *other* framework's; a
+   pair is timed only if they agree (check_parity).
+3. The first call (tracing, compilation) is timed on its own; a few more
+   untimed calls warm up; then the caller hands `call` to pytest-benchmark.
+4. The statistics become one row of results/benchmarks.csv (make_row).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cases import Case
+from .flops import case_flops
+
+# How far a pair may be apart before timing: float32 on CPU; on a GPU the two
+# frameworks reach cuDNN through different paths (TF32 is turned off).
+PARITY_TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
+WARMUP_CALLS = 3
+DATA_SEED = 0
+
+
+class ParityError(AssertionError):
+    pass
+
+
+class CouldNotRun(Exception):
+    """A compile path that cannot run this model; the row records why."""
+
+
+def device_unavailable(framework: str, device: str) -> str | None:
+    """Why `framework` cannot use `device` here, or None if it can."""
+    if device == "cpu":
+        return None
+    import torch
+
+    if framework == "torch":
+        return None if torch.cuda.is_available() else "no CUDA device: torch.cuda.is_available() is False"
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        ok = bool(tf.config.list_physical_devices("GPU"))
+    elif backend == "jax":
+        import jax
+
+        ok = any(d.platform == "gpu" for d in jax.devices())
+    else:
+        ok = torch.cuda.is_available()
+    return None if ok else f"no GPU for Keras's {backend} backend"
+
+
+def use_full_float32(device: str) -> None:
+    """TF32 off everywhere, so GPU outputs can be compared at float32 precision."""
+    if device != "cuda":
+        return
+    import keras
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+
+
+@dataclass
+class Reference:
+    """One problem (topology, sizes, device): weights, a batch, both frameworks' outputs."""
+
+    keras_model: object
+    weights: list
+    x: np.ndarray
+    y: np.ndarray
+    outputs: dict = field(default_factory=dict)  # framework -> np.ndarray
+
+
+class References:
+    """Built once per problem and shared by all of its cases."""
+
+    def __init__(self):
+        self._cache = {}
+
+    def get(self, case: Case) -> Reference:
+        key = (case.spec, case.size.batch, case.device)
+        if key not in self._cache:
+            self._cache[key] = self._build(case)
+        return self._cache[key]
+
+    @staticmethod
+    def _build(case: Case) -> Reference:
+        from impls import copy_weights
+        from impls.runners import KerasRunner, TorchRunner
+
+        spec, batch = case.spec, case.size.batch
+        x, y = spec.example_inputs(batch, DATA_SEED), spec.example_targets(batch, DATA_SEED)
+        keras_runner = KerasRunner(spec, device=case.device, seed=DATA_SEED)
+        torch_runner = TorchRunner(spec, device=case.device)
+        copy_weights(keras_runner.model, torch_runner.model)
+        return Reference(
+            keras_model=keras_runner.model,
+            weights=keras_runner.model.get_weights(),
+            x=x,
+            y=y,
+            outputs={
+                "keras": keras_runner.forward(keras_runner.put(x)[0]),
+                "torch": torch_runner.forward(torch_runner.put(x)[0]),
+            },
+        )
+
+
+def build_runner(case: Case, reference: Reference):
+    """The case's runner, holding the reference weights."""
+    from impls import copy_weights
+    from impls.runners import make_runner
+
+    runner = make_runner(
+        case.framework, case.spec, case.build_head, device=case.device, compile=case.compile == "on"
+    )
+    if case.framework == "keras":
+        runner.model.set_weights(reference.weights)  # same layout for every head variant
+    else:
+        copy_weights(reference.keras_model, runner.model)
+    return runner
+
+
+def check_parity(case: Case, reference: Reference, output) -> float:
+    """Max |this output - the other framework's|; raises ParityError past the tolerance."""
+    other = "torch" if case.framework == "keras" else "keras"
+    diff = float(np.max(np.abs(np.asarray(output, np.float64) - reference.outputs[other])))
+    tolerance = PARITY_TOLERANCE[case.device]
+    if not diff <= tolerance:
+        raise ParityError(
+            f"{case.id}: output differs from {other}'s on the same weights and inputs by "
+            f"{diff:.3g} (tolerance {tolerance:g}); not timing a pair that is not one model"
+        )
+    return diff
+
+
+@dataclass
+class Prepared:
+    runner: object
+    call: object  # the function pytest-benchmark times
+    first_call_s: float
+    max_abs_diff: float
+    kernel: str
+
+
+def prepare(case: Case, reference: Reference) -> Prepared:
+    runner = build_runner(case, reference)
+    x, y = runner.put(reference.x, reference.y)
+    diff = check_parity(case, reference, runner.forward(x))
+    if case.mode == "train":
+        call = lambda: runner.train_step(x, y)
+    else:
+        call = lambda: runner.infer(x)
+    start = time.perf_counter()
+    try:
+        result = call()  # tracing / compilation happen here, untimed by the benchmark
+    except Exception as e:
+        if case.compile == "on":
+            raise CouldNotRun(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+        raise
+    first_call_s = time.perf_counter() - start
+    if case.mode == "infer":  # the compiled path's own output must agree too
+        diff = max(diff, check_parity(case, reference, runner.to_numpy(result)))
+    for _ in range(WARMUP_CALLS):
+        call()
+    return Prepared(runner, call, first_call_s, diff, runner.kernel(x))
+
+
+def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict:
+    """The columns every row of the case carries, measured or not."""
+    from .environment import package_version, today
+    from .results import BENCHMARK_COLUMNS
+
+    spec = case.spec
+    backend = keras_backend if case.framework == "keras" else "torch"
+    row = dict.fromkeys(BENCHMARK_COLUMNS)
+    row.update(
+        topology=case.topology, framework=case.framework, backend=backend,
+        keras_backend=keras_backend, head=case.head, compile=case.compile, mode=case.mode,
+        device=case.device, profile=profile, size=case.size.label, batch=case.size.batch,
+        threads=threads, framework_version=package_version(case.framework),
+        backend_version=package_version(backend), date=today(),
+        **{name: getattr(spec, name) if name in spec.used_fields() else None
+           for name in ("timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units")},
+    )
+    return row
+
+
+def measured_row(row: dict, case: Case, prepared: Prepared, stats, peak_gflops: float | None) -> dict:
+    """Fill in a row from pytest-benchmark's statistics (seconds per call)."""
+    runner = prepared.runner
+    params = runner.trainable_params()
+    flops = case_flops(case.spec, case.size.batch, case.mode, params)
+    gflops = flops / stats.median / 1e9
+    row.update(
+        compiler=runner.compiler, params=params, rounds=stats.rounds,
+        median_s=stats.median, iqr_s=stats.iqr, min_s=stats.min, mean_s=stats.mean,
+        stddev_s=stats.stddev, spread=stats.iqr / stats.median,
+        first_call_s=prepared.first_call_s, samples_per_s=case.size.batch / stats.median,
+        flops=flops, gflops=gflops, peak_gflops=peak_gflops,
+        peak_fraction=None if not peak_gflops else gflops / peak_gflops,
+        max_abs_diff=prepared.max_abs_diff, kernel=prepared.kernel, status="ok",
+    )
+    return row

@@ -1,0 +1,57 @@
+"""The suite's options, defined once for pytest (bench/conftest.py) and `python -m bench run`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .cases import COMPILE_CHOICES, PROFILES
+from .runtime import KERAS_BACKENDS, available_cores, parse_threads
+
+
+def threads_type(value) -> int:
+    try:
+        return parse_threads(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def default_keras_backend() -> str:
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+# flag -> argparse keyword arguments; `dest` is the attribute on pytest's config.option.
+OPTIONS = {
+    "--profile": dict(
+        dest="tdbench_profile", default="quick", choices=PROFILES,
+        help="sizes to run: seed (the seed's), quick (seed + one mid size), full (sweeps); default quick",
+    ),
+    "--threads": dict(
+        dest="tdbench_threads", default=None, type=threads_type, metavar="N",
+        help=f"threads for every framework, set before import (default: all cores, {available_cores()} here)",
+    ),
+    "--keras-backend": dict(
+        dest="tdbench_keras_backend", default=None, choices=KERAS_BACKENDS,
+        help="Keras backend for this process (default: $KERAS_BACKEND, else tensorflow)",
+    ),
+    "--compile": dict(
+        dest="tdbench_compile", default="off", choices=COMPILE_CHOICES,
+        help="compiled paths: off (Keras jit_compile=False, torch eager), on (XLA / torch.compile), or both; default off",
+    ),
+    "--results-dir": dict(
+        dest="tdbench_results_dir", default="results", metavar="DIR",
+        help="where benchmarks.csv, comparison.csv and environment.json are merged (default: results)",
+    ),
+}
+
+
+def add_pytest_options(parser) -> None:
+    group = parser.getgroup("tdbench", "tdbench benchmark suite")
+    for flag, kwargs in OPTIONS.items():
+        group.addoption(flag, **kwargs)
+
+
+def add_argparse_options(parser, skip=()) -> None:
+    for flag, kwargs in OPTIONS.items():
+        if flag not in skip:
+            parser.add_argument(flag, **kwargs)

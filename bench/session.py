@@ -1,0 +1,73 @@
+"""One pytest session of the suite: runs cases, keeps their rows, saves them at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .cases import Case
+from .harness import CouldNotRun, References, case_row, device_unavailable, measured_row, prepare, use_full_float32
+
+
+class BenchSession:
+    def __init__(self, profile: str, threads: int, keras_backend: str, results_dir: Path):
+        self.profile, self.threads, self.keras_backend = profile, threads, keras_backend
+        self.results_dir = Path(results_dir)
+        self.references = References()
+        self.rows: list[dict] = []
+        self._peaks: dict = {}
+        self._threads_applied = False
+        self._saved: str | None = None
+
+    def _start(self) -> None:
+        if not self._threads_applied:  # first case: frameworks load now, with our threads
+            from . import runtime
+
+            runtime.apply_thread_limits(self.threads)
+            self._threads_applied = True
+
+    def peak(self, framework: str, device: str) -> float:
+        from .peak import peak_gflops
+
+        key = (framework, device)
+        if key not in self._peaks:
+            self._peaks[key] = peak_gflops(framework, device)
+        return self._peaks[key]
+
+    def run(self, benchmark, case: Case) -> None:
+        self._start()
+        reason = device_unavailable(case.framework, case.device)
+        if reason:
+            pytest.skip(reason)
+        use_full_float32(case.device)
+        row = case_row(case, self.profile, self.keras_backend, self.threads)
+        try:
+            prepared = prepare(case, self.references.get(case))
+        except CouldNotRun as e:
+            row.update(status=f"could not run: {e}")
+            if not benchmark.disabled:
+                self.rows.append(row)
+            pytest.skip(f"{case.id} could not run: {e}")
+        benchmark.group = case.group
+        benchmark.extra_info.update(
+            max_abs_diff=prepared.max_abs_diff, first_call_s=prepared.first_call_s,
+            kernel=prepared.kernel, compiler=prepared.runner.compiler,
+        )
+        benchmark(prepared.call)
+        if benchmark.disabled or benchmark.stats is None:
+            return  # --benchmark-disable: the case ran once, nothing was timed
+        peak = self.peak(case.framework, case.device)
+        self.rows.append(measured_row(row, case, prepared, benchmark.stats.stats, peak))
+
+    def save(self) -> None:
+        if not self.rows:
+            return
+        from .environment import collect
+        from .results import save_run
+
+        save_run(self.results_dir, self.rows, collect(self.threads, self.keras_backend))
+        self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json)"
+
+    def summary(self) -> str | None:
+        return self._saved

@@ -1,0 +1,75 @@
+"""The benchmark suite end to end, in a subprocess as a user runs it (small selections)."""
+
+import csv
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from bench import conftest as bench_conftest
+from bench.cases import all_cases
+from bench.results import BENCHMARK_COLUMNS
+
+
+def run_suite(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", *args],
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_path):
+    done = run_suite("--benchmark-only", "--profile", "seed", "-k", "many_to_one and infer",
+                     "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--results-dir", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "benchmarks.csv")))
+    assert sorted(r["framework"] for r in rows) == ["keras", "torch"]
+    for r in rows:
+        assert r["status"] == "ok" and float(r["median_s"]) > 0 and int(r["rounds"]) >= 3
+        assert float(r["max_abs_diff"]) <= 1e-5 and float(r["first_call_s"]) > 0
+        assert r["threads"] and r["framework_version"] and r["kernel"]
+    assert "benchmark 'many_to_one infer cpu seed b1'" in done.stdout  # Keras and torch, one table
+    if "SKIPPED" in done.stdout:  # no GPU here: the reason is shown
+        assert "no CUDA device" in done.stdout or "no GPU for Keras" in done.stdout
+    assert (tmp_path / "comparison.csv").exists() and (tmp_path / "environment.json").exists()
+
+
+def test_untimed_run_writes_nothing(tmp_path):
+    done = run_suite("--benchmark-disable", "--profile", "seed", "-k", "one_to_one and cpu and infer",
+                     "--results-dir", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "2 passed" in done.stdout and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--profile", "huge"], "argument --profile: invalid choice: 'huge' (choose from 'seed', 'quick', 'full')"),
+     (["--threads", "-1"], "--threads must be a positive integer, got '-1'"),
+     (["--compile", "maybe"], "argument --compile: invalid choice: 'maybe'")],
+)
+def test_bad_options_are_usage_errors_naming_valid_values(args, message):
+    done = run_suite("--benchmark-disable", "--collect-only", *args, timeout=120)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR
+    assert message in done.stderr
+
+
+@pytest.mark.parametrize("status, saved", [
+    (pytest.ExitCode.OK, True), (pytest.ExitCode.TESTS_FAILED, True),
+    (pytest.ExitCode.INTERRUPTED, False), (pytest.ExitCode.INTERNAL_ERROR, False),
+])
+def test_only_finished_sessions_write_results(status, saved):
+    calls = []
+    fake = SimpleNamespace(save=lambda: calls.append(1))
+    session = SimpleNamespace(config=SimpleNamespace(stash={bench_conftest.SESSION: fake}))
+    bench_conftest.pytest_sessionfinish(session, status)
+    assert bool(calls) == saved
+
+
+def test_registry_ids_are_unique_and_readable():
+    cases = all_cases("full", "both")
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids))
+    assert "many_to_many-keras-timedistributed-train-cpu-mid" in ids
+    assert "many_to_many-torch-loop-infer-cuda-jit-timesteps200" in ids
+    assert "one_to_one-torch-train-cpu-seed" in ids
