@@ -15,6 +15,9 @@ from . import runtime
 COMMANDS = {
     "params": ("params_report", "per-layer parameter counts in Keras and torch, and the formula"),
     "parity": ("parity_report", "measure how far each Keras/torch pair is apart"),
+    "seed": ("seed_experiment", "the seed's three experiments, trained in Keras and PyTorch side by side"),
+    "report": ("report", "results/report.md and plots from the result CSVs"),
+    "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),
 }
 
 
