@@ -1,9 +1,250 @@
-"""Placeholder while this command is being written (replaced before the issue is closed)."""
+"""`python -m bench report [RESULTS_DIR]`: RESULTS_DIR/report.md, with its PNG plots beside it.
+
+The report says how to read it, lists every slice's machine and versions
+(environment.json), then gives one section per run (Keras backend, device,
+profile) of benchmarks.csv: median times per topology, train and infer, one
+bar per backend/head/compile variant; Keras over PyTorch (comparison.csv) and
+the share of peak at the largest size; for a full-profile run, the exponents
+of time against each swept size (bench/scaling.py). Then the cases that were
+not timed, and the TimeDistributed tax against timesteps (td_tax.csv). Where
+a file is absent, its section says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import plots
+from .cases import SWEEPS
+from .cli import UsageError
+from .frames import RUN, case_names, read_frame, run_title, timed, variant_label
+from .results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, load_environment
+from .scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
+from .storage import atomic_write_text
+
+REPORT = "report.md"
+TD_TAX = FILES["td_tax"]  # derived by bench/results.py; `tax` is looped_s / fused_s
+BENCHMARK_NUMBERS = [
+    "batch", "timesteps", "units", "median_s", "iqr_s", "flops", "gflops", "peak_gflops", "peak_fraction",
+]
+COMPARISON_NUMBERS = ["keras_median_s", "torch_median_s", "keras_over_torch"]
+ENVIRONMENT_FIELDS = ["date", "cpu", "cores", "cores_available", "threads", "gpu", "os", "python"]
+# The largest size of a run's topology and mode: the one with the most FLOPs per call.
+LARGEST_KEY = [*RUN, "topology", "mode"]
+READING_GUIDE = [
+    "How to read it:",
+    "",
+    "- Median time per call: bars are the median of the timed rounds, error bars the interquartile range centred "
+    "on it. seed: the seed's own sizes; mid: the quick profile's size, the centre of the full profile's sweeps.",
+    "- Largest size: for each topology and mode, the size with the most FLOPs per call (bench/flops.py). "
+    "Share of peak: those FLOPs per second over the float32 matmul rate measured through the same framework "
+    "(bench/peak.py).",
+    "- Scaling: the exponent k of time ~ size^k, the least-squares slope of log(time) on log(size) over each sweep, "
+    "the other sizes held at mid (mid is the centre of every sweep). 1 is linear, 0 is flat. "
+    f"`*`: over the sweep's {SMALL_POINTS} smallest sizes the slope is below {OVERHEAD_SLOPE}: time there hardly "
+    "grows with the work, fixed overhead dominates.",
+    "- TimeDistributed tax: time of the per-timestep head called once per step (Keras TimeDistributed, a torch "
+    "loop) over the same head called once on the whole sequence (Dense on 3-D, a broadcast Linear).",
+]
+
+
+@dataclass
+class Inputs:
+    benchmarks: pd.DataFrame | None
+    comparison: pd.DataFrame | None
+    td_tax: pd.DataFrame | None
+    environment: dict
+
+
+def _read_if_present(path: Path, columns: list[str], numbers: list[str]) -> pd.DataFrame | None:
+    return read_frame(path, columns, numbers) if path.exists() else None
+
+
+def load_inputs(results_dir: Path) -> Inputs:
+    return Inputs(
+        benchmarks=_read_if_present(results_dir / FILES["benchmarks"], BENCHMARK_COLUMNS, BENCHMARK_NUMBERS),
+        comparison=_read_if_present(results_dir / FILES["comparison"], COMPARISON_COLUMNS, COMPARISON_NUMBERS),
+        td_tax=_read_if_present(results_dir / TD_TAX, TD_TAX_COLUMNS, ["timesteps", "tax"]),
+        environment=load_environment(results_dir),
+    )
+
+
+@dataclass
+class Figures:
+    """Draws the report's PNGs into its directory; each becomes an image line of the report."""
+
+    directory: Path
+    paths: list[Path] = field(default_factory=list)
+
+    def add(self, name: str, title: str, draw, rows: pd.DataFrame, *args) -> str:
+        path = self.directory / name
+        draw(rows, *args, title=title, path=path)
+        self.paths.append(path)
+        return f"![{title}]({name})"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _fmt(values: pd.Series, spec: str, suffix: str = "") -> pd.Series:
+    return values.map(lambda v: "" if pd.isna(v) else format(v, spec) + suffix)
+
+
+def environment_section(environment: dict) -> list[str]:
+    lines = ["## Environment", ""]
+    if not environment["slices"]:
+        return lines + [f"No {FILES['environment']}: the machine these results come from is not on record."]
+    table = pd.DataFrame(
+        {
+            "slice": name,
+            **{key: machine.get(key, "") for key in ENVIRONMENT_FIELDS},
+            "versions": ", ".join(f"{k} {v}" for k, v in sorted(machine.get("versions", {}).items()) if v),
+        }
+        for name, machine in environment["slices"].items()
+    )
+    return lines + [markdown_table(table)]
+
+
+def times_section(run: tuple, rows: pd.DataFrame, figures: Figures) -> list[str]:
+    lines = ["### Median time per call"]
+    headline = rows[~rows["size"].str.contains("=")]  # sweep points are drawn under Scaling
+    for topology, of_topology in headline.groupby("topology", sort=False):
+        name = f"times-{'-'.join(run)}-{topology}.png"
+        lines += ["", figures.add(name, f"{topology}: {run_title(*run)}", plots.time_bars, of_topology)]
+    return lines
+
+
+def largest_sections(rows: pd.DataFrame, comparison: pd.DataFrame | None) -> list[str]:
+    """Keras over PyTorch, and the share of peak, at the size with the most FLOPs per call."""
+    largest = rows.dropna(subset=["flops"]).sort_values("flops").groupby(LARGEST_KEY).tail(1)[[*LARGEST_KEY, "size"]]
+    lines = ["### Keras over PyTorch at the largest size", ""]
+    if comparison is None:
+        lines.append(f"No {FILES['comparison']} in this directory.")
+    else:  # the merge keeps this run's pairs: LARGEST_KEY holds the run's columns
+        pairs = comparison.merge(largest, on=[*LARGEST_KEY, "size"])
+        table = pd.DataFrame(
+            {
+                "topology": pairs["topology"], "mode": pairs["mode"], "size": pairs["size"],
+                "Keras head": pairs["keras_head"], "PyTorch head": pairs["torch_head"], "compile": pairs["compile"],
+                "Keras (ms)": _fmt(pairs["keras_median_s"] * plots.MS, ".3g"),
+                "PyTorch (ms)": _fmt(pairs["torch_median_s"] * plots.MS, ".3g"),
+                "Keras / PyTorch": _fmt(pairs["keras_over_torch"], ".2f", "x"),
+            }
+        )
+        lines.append(markdown_table(table))
+    at_largest = rows.merge(largest, on=[*LARGEST_KEY, "size"])
+    table = pd.DataFrame(
+        {
+            "topology": at_largest["topology"], "mode": at_largest["mode"], "size": at_largest["size"],
+            "variant": [variant_label(r) for _, r in at_largest.iterrows()],
+            "GFLOP/s": _fmt(at_largest["gflops"], ".3g"), "peak GFLOP/s": _fmt(at_largest["peak_gflops"], ".3g"),
+            "share of peak": _fmt(at_largest["peak_fraction"], ".1%"),
+        }
+    )
+    return lines + ["", "### Share of peak at the largest size", "", markdown_table(table)]
+
+
+def _exponent_table(fits: pd.DataFrame) -> pd.DataFrame:
+    cells = fits.assign(
+        variant=[variant_label(r) for _, r in fits.iterrows()],
+        cell=_fmt(fits["exponent"], ".2f") + fits["overhead"].map({True: " *", False: ""}),
+    )
+    table = cells.pivot_table(
+        index=["topology", "mode", "variant"], columns="variable", values="cell", aggfunc="first", sort=False
+    )
+    return table.reindex(columns=[v for v in SWEEPS if v in table.columns]).fillna("").reset_index()
+
+
+def scaling_section(run: tuple, rows: pd.DataFrame, fits: pd.DataFrame, figures: Figures) -> list[str]:
+    """`rows`: the run's full-profile rows; `fits`: their exponents."""
+    overhead = fits[fits["overhead"]]
+    lines = ["### Scaling", "", markdown_table(_exponent_table(fits)), ""]
+    lines.append("Fixed overhead dominates:" if len(overhead) else "No sweep is dominated by fixed overhead.")
+    lines += [
+        f"- {f['topology']} {f['mode']}, {variant_label(f)}: {f['variable']} up to {f['small_max']:g}, "
+        f"slope {f['small_exponent']:.2f}"
+        for f in overhead.to_dict("records")
+    ]
+    for topology, of_topology in rows.groupby("topology", sort=False):
+        fitted = set(fits.loc[fits["topology"] == topology, "variable"])
+        name = f"scaling-{'-'.join(run)}-{topology}.png"
+        title = f"{topology} scaling: {run_title(*run)}"
+        variables = [v for v in SWEEPS if v in fitted]
+        lines += ["", figures.add(name, title, plots.scaling_lines, of_topology, variables)]
+    return lines
+
+
+def untimed_section(frame: pd.DataFrame) -> list[str]:
+    untimed = frame[~timed(frame)]
+    if untimed.empty:
+        return []
+    return ["## Cases not timed", ""] + [
+        f"- {name}: {status or 'no median'}" for name, status in zip(case_names(untimed), untimed["status"])
+    ]
+
+
+def benchmark_sections(frame: pd.DataFrame | None, comparison: pd.DataFrame | None, figures: Figures) -> list[str]:
+    """A section per run (Keras backend, device, profile), then the cases that were not timed."""
+    if frame is None:
+        return [f"No {FILES['benchmarks']} in this directory; run `pytest bench/ --benchmark-only`."]
+    rows = frame[timed(frame)]
+    lines = []
+    for run, of_run in rows.groupby(RUN, sort=False):
+        lines += [f"## {run_title(*run)}", "", *times_section(run, of_run, figures), ""]
+        lines += [*largest_sections(of_run, comparison), ""]
+        sweeps = full_profile(of_run)
+        fits = exponents(sweeps)
+        if len(fits):
+            lines += [*scaling_section(run, sweeps, fits, figures), ""]
+    if full_profile(rows).empty:
+        lines += ["## Scaling", "", "No full-profile rows; run `pytest bench/ --benchmark-only --profile full`.", ""]
+    return lines + untimed_section(frame)
+
+
+def td_tax_section(td_tax: pd.DataFrame | None, figures: Figures) -> list[str]:
+    lines = ["## TimeDistributed tax", ""]
+    if td_tax is None or td_tax.empty:
+        return lines + [f"No {TD_TAX} in this directory (or no rows in it): the TimeDistributed-tax plot is skipped."]
+    title = "TimeDistributed tax against timesteps"
+    return lines + [figures.add("td_tax.png", title, plots.td_tax_lines, td_tax)]
+
+
+def write_report(results_dir: Path) -> list[Path]:
+    """Write report.md and its plots into `results_dir`; the paths written, report first."""
+    inputs = load_inputs(results_dir)
+    if inputs.benchmarks is None and inputs.td_tax is None:
+        raise ValueError(f"{results_dir}: no {FILES['benchmarks']} or {TD_TAX} to report on")
+    figures = Figures(results_dir)
+    lines = [
+        "# tdbench report", "", f"From `{results_dir}`.", "", *READING_GUIDE, "",
+        *environment_section(inputs.environment), "",
+        *benchmark_sections(inputs.benchmarks, inputs.comparison, figures), "",
+        *td_tax_section(inputs.td_tax, figures),
+    ]
+    report = results_dir / REPORT
+    atomic_write_text(report, "\n".join(lines).rstrip() + "\n")
+    return [report, *figures.paths]
 
 
 def add_arguments(parser) -> None:
-    pass
+    parser.add_argument(
+        "results_dir", nargs="?", type=Path, default=Path("results"), metavar="RESULTS_DIR",
+        help="directory holding benchmarks.csv and the other result files (default: %(default)s)",
+    )
 
 
 def run(args) -> int:
-    raise NotImplementedError
+    if not args.results_dir.is_dir():
+        raise UsageError(f"{args.results_dir}: no such directory")
+    try:
+        written = write_report(args.results_dir)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    print(f"wrote {written[0]} and {len(written) - 1} plot(s) beside it")
+    return 0

@@ -1,0 +1,63 @@
+"""Result CSVs as pandas DataFrames, and the names `report` and `compare` give their rows.
+
+Cells stay the strings the file holds (read through storage.read_csv, so the
+head "n/a" is not mistaken for a missing value); only the columns a caller
+names are parsed as numbers. Errors are ValueError naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .cases import NO_HEAD
+from .results import CASE_KEY, SIZE_COLUMNS, SLICE_COLUMNS, slice_name, slice_of
+from .storage import read_csv
+
+# What names a case to a reader; the size label stands for the size columns.
+PROBLEM_COLUMNS = [c for c in CASE_KEY if c not in SIZE_COLUMNS and c not in SLICE_COLUMNS]
+# A run, as the report groups rows: a slice less its compile setting (on and off are drawn side by side).
+RUN = [c for c in SLICE_COLUMNS if c != "compile"]
+# What is compared within a run, for one problem.
+VARIANT = ["framework", "backend", "head", "compile"]
+
+
+def read_frame(path: Path, columns: list[str], numbers=()) -> pd.DataFrame:
+    """`columns` of the CSV at `path`; `numbers` among them as floats, NaN where a cell is empty."""
+    # A short row's missing cells read as None: treat them as empty.
+    frame = pd.DataFrame(read_csv(path, required=columns), columns=columns, dtype=str).fillna("")
+    for column in numbers:
+        text = frame[column].str.strip()
+        values = pd.to_numeric(text.where(text != ""), errors="coerce")
+        bad = values.isna() & (text != "") & (text.str.lower() != "nan")
+        if bad.any():
+            row = bad.idxmax()
+            raise ValueError(f"{path}: row {row + 1}, column {column}: {frame.at[row, column]!r} is not a number")
+        frame[column] = values
+    return frame
+
+
+def timed(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of a benchmarks frame hold a measurement (needs median_s parsed)."""
+    return (frame["status"] == "ok") & frame["median_s"].notna()
+
+
+def case_names(frame: pd.DataFrame) -> pd.Series:
+    """One line per case: "many_to_many keras tensorflow timedistributed train mid [keras_backend=...]"."""
+    names = [
+        " ".join(r[c] for c in PROBLEM_COLUMNS) + f" [{slice_name(slice_of(r))}]" for r in frame.to_dict("records")
+    ]
+    return pd.Series(names, index=frame.index, dtype=str)
+
+
+def variant_label(row) -> str:
+    """"keras/tensorflow timedistributed", "torch broadcast jit": framework, backend if another, head, compile."""
+    name = row["framework"] if row["backend"] == row["framework"] else f"{row['framework']}/{row['backend']}"
+    head = row.get("head", NO_HEAD)
+    return " ".join([name, *([head] if head != NO_HEAD else []), *(["jit"] if row["compile"] == "on" else [])])
+
+
+def run_title(keras_backend: str, device: str, profile: str) -> str:
+    """"Keras on tensorflow, cpu, quick profile": the RUN columns in words."""
+    return f"Keras on {keras_backend}, {device}, {profile} profile"

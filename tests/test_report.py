@@ -1,0 +1,157 @@
+"""`python -m bench report` on a real quick-profile run plus synthetic full-profile sweeps."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cases import all_cases
+from bench.cli import main
+from bench.flops import case_flops
+from bench.harness import case_row
+from bench.report import TD_TAX, TD_TAX_COLUMNS
+from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, save_run
+from bench.storage import read_csv, write_csv
+from impls import model_params
+from impls.spec import LOOPED_HEADS
+
+QUICK = Path(__file__).parent / "data" / "quick_results"  # a quick-profile run on 2 CPU cores, as the suite wrote it
+# Synthetic time per call: a fixed overhead, then the case's FLOPs at a steady rate, and a
+# per-step cost for a head called once per timestep.
+OVERHEAD_S = {"keras": 10e-3, "torch": 0.2e-3}
+RATE = 10e9  # FLOP/s
+STEP_S = {"keras": 40e-6, "torch": 10e-6}
+PEAK_GFLOPS = 100.0
+# Each topology costs a plot or two (about a second each on 2 busy cores): sweep two of them.
+SWEPT_TOPOLOGIES = ("one_to_one", "many_to_many")
+
+
+def synthetic_full_profile_rows() -> list[dict]:
+    rows = []
+    for case in all_cases("full", topologies=SWEPT_TOPOLOGIES, devices=("cpu",)):
+        params = model_params(case.spec)
+        flops = case_flops(case.spec, case.size.batch, case.mode, params)
+        steps = case.spec.timesteps if case.head in LOOPED_HEADS else 0
+        median = OVERHEAD_S[case.framework] + flops / RATE + steps * STEP_S[case.framework]
+        gflops = flops / median / 1e9
+        row = case_row(case, "full", "tensorflow", threads=2)
+        row.update(
+            params=params, median_s=median, iqr_s=0.05 * median, spread=0.05, flops=flops, gflops=gflops,
+            peak_gflops=PEAK_GFLOPS, peak_fraction=gflops / PEAK_GFLOPS, status="ok",
+        )
+        rows.append(row)
+    rows[0].update(median_s=None, iqr_s=None, status="could not run: synthetic failure")
+    return rows
+
+
+def synthetic_td_tax_rows() -> list[dict]:
+    rows = []
+    for framework, backend in (("keras", "tensorflow"), ("torch", "torch")):
+        for mode in ("train", "infer"):
+            for t in (10, 25, 50, 100, 200):
+                fused = OVERHEAD_S[framework] + 20e-6 * t
+                looped = fused + STEP_S[framework] * t
+                rows.append(dict(framework=framework, backend=backend, keras_backend="tensorflow", compile="off",
+                                 mode=mode, device="cpu", timesteps=t, looped_s=looped, fused_s=fused,
+                                 tax=looped / fused))
+    return rows
+
+
+def quick_results(results_dir: Path, topologies=("many_to_many",)) -> Path:
+    """A copy of the quick run, cut to `topologies`."""
+    shutil.copytree(QUICK, results_dir, dirs_exist_ok=True)
+    for name, columns in ((FILES["benchmarks"], BENCHMARK_COLUMNS), (FILES["comparison"], COMPARISON_COLUMNS)):
+        rows = [r for r in read_csv(results_dir / name) if r["topology"] in topologies]
+        write_csv(results_dir / name, rows, columns)
+    return results_dir
+
+
+def report(results_dir: Path) -> str:
+    assert main(["report", str(results_dir)]) == 0
+    return (results_dir / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory) -> Path:
+    """The quick run, synthetic full-profile sweeps and a td_tax.csv (two topologies), reported once."""
+    results_dir = quick_results(tmp_path_factory.mktemp("results"), SWEPT_TOPOLOGIES)
+    save_run(results_dir, synthetic_full_profile_rows(), {"cpu": "synthetic", "threads": 2})
+    write_csv(results_dir / TD_TAX, synthetic_td_tax_rows(), TD_TAX_COLUMNS)
+    report(results_dir)
+    return results_dir
+
+
+def test_every_plot_is_written_and_shown(full):
+    text = (full / "report.md").read_text()
+    shown = set(re.findall(r"!\[[^]]*\]\(([^)]+)\)", text))
+    written = {p.name for p in full.glob("*.png")}
+    assert shown == written
+    assert {"td_tax.png", "scaling-tensorflow-cpu-full-many_to_many.png", "scaling-tensorflow-cpu-full-one_to_one.png",
+            "times-tensorflow-cpu-quick-one_to_one.png", "times-tensorflow-cpu-full-many_to_many.png"} <= written
+    assert all((full / name).read_bytes().startswith(b"\x89PNG") for name in written)
+
+
+def test_scaling_table_flags_the_fixed_overhead(full):
+    text = (full / "report.md").read_text()
+    assert "| topology | mode | variant | batch | timesteps | units |" in text
+    overhead = text.split("Fixed overhead dominates:")[1]
+    flagged = re.findall(r"^- (\w+) (\w+), (.+?): (\w+) up to", overhead, re.MULTILINE)
+    # 10 ms before any work: Keras inference at batch 4..32 (one_to_one's, many_to_many's two heads).
+    keras_infer = [f for f in flagged if f[1] == "infer" and f[2].startswith("keras") and f[3] == "batch"]
+    assert len(keras_infer) == 3
+    assert not [f for f in flagged if f[0] == "many_to_many" and f[2].startswith("torch")]
+    assert "No full-profile rows" not in text
+
+
+def test_largest_size_peak_environment_and_untimed_cases(full):
+    text = (full / "report.md").read_text()
+    full_run = text.split("## Keras on tensorflow, cpu, full profile")[1]
+    assert "| many_to_many | train | units=256 | timedistributed | loop |" in full_run  # most FLOPs per call
+    peak_row = r"\| many_to_many \| infer \| units=256 \| torch broadcast \| [\d.]+ \| 100 \| \d+\.\d% \|"
+    assert re.search(peak_row, full_run)
+    quick_slice = "| keras_backend=tensorflow device=cpu profile=quick compile=off | 2026-11-27T16:15:01+00:00 |"
+    assert quick_slice + " AMD EPYC |" in text
+    assert "| keras_backend=tensorflow device=cpu profile=full compile=off |  | synthetic |" in text
+    assert "## Cases not timed" in text and "could not run: synthetic failure" in text
+
+
+def test_quick_run_says_how_to_get_scaling_and_skips_the_missing_tax(tmp_path):
+    text = report(quick_results(tmp_path))
+    assert "No full-profile rows; run `pytest bench/ --benchmark-only --profile full`." in text
+    assert "No td_tax.csv in this directory" in text
+    assert [p.name for p in tmp_path.glob("*.png")] == ["times-tensorflow-cpu-quick-many_to_many.png"]
+
+
+def test_tax_alone_is_reported_with_notes_for_the_rest(tmp_path):
+    write_csv(tmp_path / TD_TAX, synthetic_td_tax_rows(), TD_TAX_COLUMNS)
+    text = report(tmp_path)
+    assert "No benchmarks.csv in this directory" in text and "No environment.json" in text
+    assert (tmp_path / "td_tax.png").exists()
+
+
+def test_bad_results_dir_is_one_line_and_status_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    quick_results(tmp_path / "broken", topologies=("one_to_one",))
+    bad = (tmp_path / "broken" / "benchmarks.csv").read_text().replace("0.0018400369999653776", "fast", 1)
+    (tmp_path / "broken" / "benchmarks.csv").write_text(bad)
+    for name, message in [
+        ("missing", "missing: no such directory"),
+        ("empty", "empty: no benchmarks.csv or td_tax.csv to report on"),
+        ("broken", "benchmarks.csv: row 1, column median_s: 'fast' is not a number"),
+    ]:
+        assert main(["report", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+
+
+def test_reporting_imports_no_ml_framework():
+    code = (
+        "import sys, bench.cli, bench.report, bench.compare, bench.scaling; "
+        "print(sorted({'keras', 'tensorflow', 'torch', 'jax'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
