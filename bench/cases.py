@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from impls import SEED_BATCH, TOPOLOGIES, ModelSpec
 from impls.spec import HEADS
 
-PROFILES = ("seed", "quick", "full")
+PROFILES = ("seed", "quick", "full", "tdtax")
 MODES = ("train", "infer")
 DEVICES = ("cpu", "cuda")
 FRAMEWORKS = ("keras", "torch")
@@ -33,6 +33,9 @@ SWEEPS = {
     "timesteps": (10, 25, 50, 100, 200),
     "units": (16, 32, 64, 128, 256),
 }
+# The tdtax profile: many_to_many at the mid size, looped vs fused head, over time.
+TD_TAX_TOPOLOGY = "many_to_many"
+TD_TAX_TIMESTEPS = (5, 20, 50, 100, 200)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,10 @@ def _mid(topology: str) -> ModelSpec:
 def profile_sizes(profile: str, topology: str) -> list[Size]:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
+    if profile == "tdtax":
+        if topology != TD_TAX_TOPOLOGY:
+            return []
+        return [Size(f"timesteps={t}", _mid(topology).replace(timesteps=t), MID_BATCH) for t in TD_TAX_TIMESTEPS]
     sizes = [Size("seed", ModelSpec.seed(topology), SEED_BATCH[topology])]
     if profile in ("quick", "full"):
         sizes.append(Size("mid", _mid(topology), MID_BATCH))

@@ -15,6 +15,8 @@ from . import runtime
 COMMANDS = {
     "params": ("params_report", "per-layer parameter counts in Keras and torch, and the formula"),
     "parity": ("parity_report", "measure how far each Keras/torch pair is apart"),
+    "run": ("backend_runs", "the benchmark suite once per Keras backend, merged into results/"),
+    "td-tax": ("td_tax", "looped vs fused per-timestep head over timesteps, on every backend"),
     "seed": ("seed_experiment", "the seed's three experiments, trained in Keras and PyTorch side by side"),
     "report": ("report", "results/report.md and plots from the result CSVs"),
     "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),
@@ -71,12 +73,14 @@ def add_threads_argument(parser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command is listed; only `command`'s module is imported to add its options."""
     parser = _Parser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        import_module(f".{module}", __package__).add_arguments(command)
+        subparser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            import_module(f".{module}", __package__).add_arguments(subparser)
     return parser
 
 
@@ -85,7 +89,7 @@ def main(argv=None) -> int:
     command = argv[0] if argv and argv[0] in COMMANDS else None
     prog = "python -m bench" + (f" {command}" if command else "")
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(command).parse_args(argv)
         module = import_module(f".{COMMANDS[args.command][0]}", __package__)
         return module.run(args)
     except UsageError as e:

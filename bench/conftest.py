@@ -14,10 +14,14 @@ from bench.options import add_pytest_options, default_keras_backend
 from bench.session import BenchSession
 
 SESSION = pytest.StashKey[BenchSession]()
+PROGRESS_PREFIX = "tdbench-progress"
 
 
 def pytest_addoption(parser):
     add_pytest_options(parser)
+    parser.getgroup("tdbench").addoption(
+        "--tdbench-progress", action="store_true", help="print a progress line per case (for python -m bench run)"
+    )
 
 
 def pytest_configure(config):
@@ -27,6 +31,8 @@ def pytest_configure(config):
     runtime.configure(threads, backend)
     results_dir = config.rootpath / option.tdbench_results_dir
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir)
+    if option.tdbench_progress:
+        config.pluginmanager.register(ProgressLines(config), "tdbench-progress")
 
 
 def pytest_generate_tests(metafunc):
@@ -39,6 +45,24 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def bench_session(request) -> BenchSession:
     return request.config.stash[SESSION]
+
+
+class ProgressLines:
+    """One line per finished case, `tdbench-progress K N OUTCOME CASE`, for `python -m bench run`."""
+
+    def __init__(self, config):
+        self.config, self.done, self.total = config, 0, 0
+
+    def pytest_collection_finish(self, session):
+        self.total = len(session.items)
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.done += 1
+            case_id = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
+            self.config.pluginmanager.get_plugin("terminalreporter").write_line(
+                f"{PROGRESS_PREFIX} {self.done} {self.total} {report.outcome} {case_id}"
+            )
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -43,7 +43,9 @@ def keras_peak_gflops(device: str) -> float:
     import numpy as np
 
     n = PEAK_SIZE[device]
-    with keras.device("gpu:0" if device == "cuda" else "cpu:0"):
+    from impls.runners import keras_device_name
+
+    with keras.device(keras_device_name(keras.backend.backend(), device)):
         rng = np.random.default_rng(0)
         a = keras.ops.convert_to_tensor(rng.random((n, n), dtype=np.float32))
         b = keras.ops.convert_to_tensor(rng.random((n, n), dtype=np.float32))

@@ -2,6 +2,7 @@
 
 results/benchmarks.csv   one row per timed case (BENCHMARK_COLUMNS)
 results/comparison.csv   Keras vs torch per problem, derived from benchmarks.csv
+results/td_tax.csv       looped over fused head (tdtax profile), derived from benchmarks.csv
 results/environment.json the machine and versions of every slice on record
 
 A slice is one (keras_backend, device, profile, compile) combination. A run
@@ -36,7 +37,15 @@ COMPARISON_COLUMNS = [
     "params_keras", "params_torch", "max_abs_diff", "keras_kernel", "torch_kernel",
 ]
 
-FILES = dict(benchmarks="benchmarks.csv", comparison="comparison.csv", environment="environment.json")
+TD_TAX_COLUMNS = [
+    "framework", "backend", "keras_backend", "compile", "compiler", "mode", "device", "timesteps",
+    "looped_head", "fused_head", "looped_s", "fused_s", "tax", "looped_spread", "fused_spread",
+]
+
+FILES = dict(
+    benchmarks="benchmarks.csv", comparison="comparison.csv", td_tax="td_tax.csv",
+    environment="environment.json",
+)
 
 
 def slice_of(row: dict) -> tuple:
@@ -98,6 +107,33 @@ def comparison_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
+def td_tax_rows(rows: list[dict]) -> list[dict]:
+    """Looped head over fused head, same everything else, from the tdtax profile's rows."""
+    from impls.spec import LOOPED_HEADS
+
+    key_columns = ["keras_backend", "framework", "backend", "compile", "mode", "device", "timesteps"]
+    pairs: dict[tuple, dict] = {}
+    for r in rows:
+        if r["profile"] == "tdtax" and r["status"] == "ok" and _number(r["median_s"]):
+            kind = "looped" if r["head"] in LOOPED_HEADS else "fused"
+            pairs.setdefault(tuple(str(r[c]) for c in key_columns), {})[kind] = r
+    out = []
+    for pair in pairs.values():
+        if len(pair) < 2:
+            continue
+        looped, fused = pair["looped"], pair["fused"]
+        out.append(
+            {
+                **{c: looped[c] for c in key_columns}, "compiler": looped["compiler"],
+                "looped_head": looped["head"], "fused_head": fused["head"],
+                "looped_s": float(looped["median_s"]), "fused_s": float(fused["median_s"]),
+                "tax": float(looped["median_s"]) / float(fused["median_s"]),
+                "looped_spread": _number(looped["spread"]), "fused_spread": _number(fused["spread"]),
+            }
+        )
+    return sorted(out, key=lambda r: (r["keras_backend"], r["framework"], r["compile"], r["mode"], int(r["timesteps"])))
+
+
 def load_environment(results_dir: Path) -> dict:
     path = Path(results_dir) / FILES["environment"]
     if not path.exists():
@@ -124,4 +160,7 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
         env["slices"][slice_name(key)] = environment
     write_csv(results_dir / FILES["benchmarks"], merged, BENCHMARK_COLUMNS)
     write_csv(results_dir / FILES["comparison"], comparison_rows(merged), COMPARISON_COLUMNS)
+    td_tax = td_tax_rows(merged)
+    if td_tax:
+        write_csv(results_dir / FILES["td_tax"], td_tax, TD_TAX_COLUMNS)
     write_json(results_dir / FILES["environment"], env)

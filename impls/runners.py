@@ -21,6 +21,14 @@ DEVICES = ("cpu", "cuda")
 ADAM_EPSILON = 1e-7
 
 
+def keras_device_name(backend: str, device: str) -> str:
+    """What keras.device() wants. On the torch backend, "cpu:0" breaks variable creation
+    (Keras 3.15: "Only Tensors of floating point ... can require gradients"); "cpu" works."""
+    if backend == "torch":
+        return device
+    return "gpu:0" if device == "cuda" else "cpu:0"
+
+
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
@@ -79,7 +87,7 @@ class KerasRunner:
         return int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
 
     def scope(self):
-        return self._keras.device("gpu:0" if self.device == "cuda" else "cpu:0")
+        return self._keras.device(keras_device_name(self.backend, self.device))
 
     def put(self, x, y=None):
         """Check shapes, then place the batch on the device (outside any timed region)."""

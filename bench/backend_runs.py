@@ -1,0 +1,116 @@
+"""`python -m bench run`: the benchmark suite once per Keras backend, each in its own process.
+
+Keras picks its backend once per process, so each backend gets a fresh
+`pytest bench/ --benchmark-only` with KERAS_BACKEND set. Each run merges its
+own slice into the results directory (bench/results.py); this command only
+sequences them, relays progress, and says which backend failed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .cli import UsageError, add_threads_argument
+from .options import OPTIONS
+from .runtime import KERAS_BACKENDS
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROGRESS_PREFIX = "tdbench-progress"  # written by bench/conftest.py's ProgressLines
+# What each backend needs importable (found without importing it).
+BACKEND_MODULES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
+
+
+def parse_backends(value: str) -> list[str]:
+    names = [b.strip() for b in value.split(",") if b.strip()]
+    bad = [b for b in names if b not in KERAS_BACKENDS]
+    if bad or not names:
+        raise UsageError(
+            f"--backends takes a comma-separated list of {', '.join(KERAS_BACKENDS)}; got {value!r}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def missing_modules(backend: str) -> list[str]:
+    return [m for m in BACKEND_MODULES[backend] if importlib.util.find_spec(m) is None]
+
+
+def add_run_arguments(parser, default_profile: str, default_compile: str) -> None:
+    parser.add_argument(
+        "--backends", default=",".join(KERAS_BACKENDS),
+        help="comma-separated Keras backends (default: %(default)s; missing ones are skipped)",
+    )
+    for flag in ("--profile", "--compile", "--results-dir"):
+        kwargs = dict(OPTIONS[flag])
+        kwargs.pop("dest")
+        parser.add_argument(flag, **kwargs)
+    parser.set_defaults(profile=default_profile, compile=default_compile)
+    add_threads_argument(parser)
+    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")
+
+
+def add_arguments(parser) -> None:
+    add_run_arguments(parser, default_profile="quick", default_compile="both")
+
+
+def pytest_command(backend: str, args) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest", str(BENCH_DIR), "--benchmark-only", "-p", "no:cacheprovider",
+        "--tdbench-progress", "--keras-backend", backend, "--profile", args.profile,
+        "--compile", args.compile, "--threads", str(args.threads),
+        "--results-dir", str(Path(args.results_dir).resolve()), *args.pytest_args,
+    ]
+
+
+def run_backend(backend: str, args, log_path: Path) -> int:
+    """Run one backend's suite; relay its progress lines; keep its full output in `log_path`."""
+    start = time.perf_counter()
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log, subprocess.Popen(
+        pytest_command(backend, args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, bufsize=1,
+    ) as child:
+        for line in child.stdout:
+            log.write(line)
+            if line.startswith(PROGRESS_PREFIX):
+                _, done, total, outcome, case_id = line.split(maxsplit=4)
+                elapsed = time.perf_counter() - start
+                print(f"[{backend}] case {done} of {total}  {elapsed:6.0f} s  {outcome:7s} {case_id.strip()}", flush=True)
+    return child.returncode
+
+
+def run_backends(args) -> int:
+    backends = parse_backends(args.backends)
+    outcomes = {}
+    for backend in backends:
+        missing = missing_modules(backend)
+        if missing:
+            outcomes[backend] = f"skipped: {', '.join(missing)} not installed"
+            print(f"[{backend}] {outcomes[backend]}", flush=True)
+            continue
+        log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}.log"
+        start = time.perf_counter()
+        rc = run_backend(backend, args, log_path)
+        took = time.perf_counter() - start
+        outcomes[backend] = f"ok ({took:.0f} s)" if rc == 0 else f"FAILED (pytest exit {rc}; see {log_path})"
+        if rc != 0:
+            print(_tail(log_path), flush=True)
+    print("\n".join(f"{b}: {o}" for b, o in outcomes.items()))
+    failed = [b for b, o in outcomes.items() if o.startswith("FAILED")]
+    if failed:
+        print(f"failed backend(s): {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    return "".join(path.read_text().splitlines(keepends=True)[-lines:])
+
+
+def run(args) -> int:
+    return run_backends(args)
