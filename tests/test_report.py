@@ -12,8 +12,8 @@ from bench.cases import all_cases
 from bench.cli import main
 from bench.flops import case_flops
 from bench.harness import case_row
-from bench.report import TD_TAX, TD_TAX_COLUMNS
-from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, save_run
+from bench.report import TD_TAX
+from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, save_run
 from bench.storage import read_csv, write_csv
 from impls import model_params
 from impls.spec import LOOPED_HEADS
@@ -49,14 +49,17 @@ def synthetic_full_profile_rows() -> list[dict]:
 
 def synthetic_td_tax_rows() -> list[dict]:
     rows = []
+    heads = {"keras": ("timedistributed", "dense3d", "tf.function"), "torch": ("loop", "broadcast", "eager")}
     for framework, backend in (("keras", "tensorflow"), ("torch", "torch")):
+        looped_head, fused_head, compiler = heads[framework]
         for mode in ("train", "infer"):
             for t in (10, 25, 50, 100, 200):
                 fused = OVERHEAD_S[framework] + 20e-6 * t
                 looped = fused + STEP_S[framework] * t
                 rows.append(dict(framework=framework, backend=backend, keras_backend="tensorflow", compile="off",
-                                 mode=mode, device="cpu", timesteps=t, looped_s=looped, fused_s=fused,
-                                 tax=looped / fused))
+                                 compiler=compiler, mode=mode, device="cpu", timesteps=t,
+                                 looped_head=looped_head, fused_head=fused_head, looped_s=looped, fused_s=fused,
+                                 tax=looped / fused, looped_spread=0.05, fused_spread=0.05))
     return rows
 
 
