@@ -20,6 +20,7 @@ COMMANDS = {
     "seed": ("seed_experiment", "the seed's three experiments, trained in Keras and PyTorch side by side"),
     "report": ("report", "results/report.md and plots from the result CSVs"),
     "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),
+    "table": ("table", "the keras_over_torch table (Markdown) from results/comparison.csv"),
 }
 
 
