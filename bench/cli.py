@@ -59,9 +59,9 @@ def _threads(value):
         raise argparse.ArgumentTypeError(str(e)) from e
 
 
-def add_topology_argument(parser) -> None:
+def add_topology_argument(parser, choices=TOPOLOGIES) -> None:
     parser.add_argument(
-        "--topology", choices=TOPOLOGIES, help="one topology (default: all four)"
+        "--topology", choices=choices, help=f"one topology (default: all {len(choices)})"
     )
 
 
