@@ -44,7 +44,7 @@ def test_untimed_run_writes_nothing(tmp_path):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--profile", "huge"], "argument --profile: invalid choice: 'huge' (choose from 'seed', 'quick', 'full')"),
+    [(["--profile", "huge"], "argument --profile: invalid choice: 'huge' (choose from 'seed', 'quick', 'full', 'tdtax')"),
      (["--threads", "-1"], "--threads must be a positive integer, got '-1'"),
      (["--compile", "maybe"], "argument --compile: invalid choice: 'maybe'")],
 )
