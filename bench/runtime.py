@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "jax")
@@ -56,6 +57,9 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
             os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
         ).strip()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    # torch.compile keeps compiled graphs on disk across processes; a fresh cache per
+    # process makes first_call_s the cold compile a first run pays, every run.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="tdbench-inductor-"))
     if keras_backend is not None:
         os.environ["KERAS_BACKEND"] = parse_backend(keras_backend)
     os.environ["TDBENCH_THREADS"] = str(threads)
