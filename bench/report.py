@@ -37,6 +37,8 @@ LARGEST_KEY = [*RUN, "topology", "mode"]
 READING_GUIDE = [
     "How to read it:",
     "",
+    "- Noise floor spread: the IQR/median of a fixed pure-Python workload timed in the same run "
+    "(bench/test_benchmarks.py); a case's spread near it is the machine's noise, not the framework's.",
     "- Median time per call: bars are the median of the timed rounds, error bars the interquartile range centred "
     "on it. seed: the seed's own sizes; mid: the quick profile's size, the centre of the full profile's sweeps.",
     "- Largest size: for each topology and mode, the size with the most FLOPs per call (bench/flops.py). "
@@ -96,6 +98,11 @@ def _fmt(values: pd.Series, spec: str, suffix: str = "") -> pd.Series:
     return values.map(lambda v: "" if pd.isna(v) else format(v, spec) + suffix)
 
 
+def _noise_floor(floor: dict | None) -> str:
+    """The spread of a fixed pure-Python workload timed in the same run: the machine's own noise."""
+    return "" if not floor else f"{floor['spread']:.0%}"
+
+
 def environment_section(environment: dict) -> list[str]:
     lines = ["## Environment", ""]
     if not environment["slices"]:
@@ -104,6 +111,7 @@ def environment_section(environment: dict) -> list[str]:
         {
             "slice": name,
             **{key: machine.get(key, "") for key in ENVIRONMENT_FIELDS},
+            "noise floor spread": _noise_floor(machine.get("noise_floor")),
             "versions": ", ".join(f"{k} {v}" for k, v in sorted(machine.get("versions", {}).items()) if v),
         }
         for name, machine in environment["slices"].items()

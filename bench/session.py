@@ -10,6 +10,14 @@ from .cases import Case
 from .harness import CouldNotRun, References, case_row, device_unavailable, measured_row, prepare, use_full_float32
 
 
+def noise_floor_workload(n: int = 20_000) -> int:
+    """About 1 ms of interpreter work touching no framework: what the machine's noise does to any case."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
 class BenchSession:
     def __init__(self, profile: str, threads: int, keras_backend: str, results_dir: Path):
         self.profile, self.threads, self.keras_backend = profile, threads, keras_backend
@@ -19,6 +27,7 @@ class BenchSession:
         self._peaks: dict = {}
         self._threads_applied = False
         self._saved: str | None = None
+        self.noise_floor: dict | None = None
 
     def _start(self) -> None:
         if not self._threads_applied:  # first case: frameworks load now, with our threads
@@ -60,13 +69,20 @@ class BenchSession:
         peak = self.peak(case.framework, case.device)
         self.rows.append(measured_row(row, case, prepared, benchmark.stats.stats, peak))
 
+    def record_noise_floor(self, benchmark) -> None:
+        if not benchmark.disabled and benchmark.stats is not None:
+            stats = benchmark.stats.stats
+            self.noise_floor = dict(median_s=stats.median, spread=stats.iqr / stats.median, rounds=stats.rounds)
+
     def save(self) -> None:
         if not self.rows:
             return
         from .environment import collect
         from .results import save_run
 
-        save_run(self.results_dir, self.rows, collect(self.threads, self.keras_backend))
+        environment = collect(self.threads, self.keras_backend)
+        environment["noise_floor"] = self.noise_floor
+        save_run(self.results_dir, self.rows, environment)
         self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json)"
 
     def summary(self) -> str | None:

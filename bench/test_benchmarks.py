@@ -1,5 +1,14 @@
 """The benchmark suite: one test per case of bench/cases.py (`pytest bench/ --benchmark-only`)."""
 
+from bench.session import noise_floor_workload
+
 
 def test_case(benchmark, case, bench_session):
     bench_session.run(benchmark, case)
+
+
+def test_noise_floor(benchmark, bench_session):
+    """A fixed pure-Python workload under the same settings: its spread is the machine's, not a framework's."""
+    benchmark.group = "machine noise floor"
+    benchmark(noise_floor_workload)
+    bench_session.record_noise_floor(benchmark)
