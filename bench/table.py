@@ -1,8 +1,9 @@
-"""`python -m bench table`: the keras_over_torch table from comparison.csv, as Markdown.
+"""`python -m bench table`: the README's result tables, as Markdown, from the result CSVs.
 
-With --readme, the table replaces what lies between the README's
-<!-- comparison-table --> markers, so the README shows the committed results
-and never a hand-typed number.
+Two tables: keras_over_torch from comparison.csv, and the TimeDistributed tax
+from td_tax.csv. With --readme, each replaces what lies between its markers
+(<!-- comparison-table:start --> ... :end -->, the same for td-tax-table), so
+the README shows the committed results and never a hand-typed number.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from .cli import UsageError
 from .results import FILES
 from .storage import atomic_write_text, read_csv
 
-START, END = "<!-- comparison-table:start -->", "<!-- comparison-table:end -->"
 # Head pairs, as columns: the seed's literal form on both sides, the fused form on
 # both sides, and each framework's default (Keras's TimeDistributed, torch's broadcast).
 PAIRS = {
@@ -27,73 +27,105 @@ NO_HEAD_PAIR = ("n/a", "n/a")
 
 def add_arguments(parser) -> None:
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="default: %(default)s")
-    parser.add_argument("--profile", default="quick", help="which profile's rows (default: %(default)s)")
-    parser.add_argument("--readme", type=Path, help="rewrite the table block of this README in place")
-
-
-def _ratio(row) -> str:
-    return f"{float(row['keras_over_torch']):.2f}"
+    parser.add_argument("--profile", default="quick", help="the comparison table's profile (default: %(default)s)")
+    parser.add_argument("--readme", type=Path, help="rewrite the table blocks of this README in place")
 
 
 def _ms(value) -> str:
     return f"{float(value) * 1e3:.3g}"
 
 
-def slice_table(rows: list[dict]) -> list[str]:
-    by_problem: dict[tuple, dict] = {}
-    for r in rows:
-        by_problem.setdefault((r["topology"], r["size"], r["batch"], r["mode"]), {})[(r["keras_head"], r["torch_head"])] = r
-    header = ["topology", "size", "mode", "Keras ms", "torch ms", *PAIRS, "spread (K, T)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (topology, size, batch, mode), pairs in by_problem.items():
-        default = pairs.get(PAIRS["defaults (TD / broadcast)"]) or pairs.get(NO_HEAD_PAIR)
-        if default is None:
-            continue
-        cells = [pairs[p] if p in pairs else None for p in PAIRS.values()]
-        if NO_HEAD_PAIR in pairs:  # one head: the one pair is the default
-            cells = [None, None, pairs[NO_HEAD_PAIR]]
-        spreads = f"{float(default['keras_spread']):.0%}, {float(default['torch_spread']):.0%}"
-        lines.append(
-            "| " + " | ".join([
-                topology, f"{size} (b{batch})", mode, _ms(default["keras_median_s"]), _ms(default["torch_median_s"]),
-                *("" if c is None else _ratio(c) for c in cells), spreads,
-            ]) + " |"
-        )
-    return lines
-
-
-def comparison_markdown(results_dir: Path, profile: str) -> str:
-    path = results_dir / FILES["comparison"]
+def _rows(results_dir: Path, name: str, keep) -> list[dict]:
+    path = results_dir / FILES[name]
     try:
-        rows = [r for r in read_csv(path, required=["keras_over_torch"]) if r["profile"] == profile]
+        rows = [r for r in read_csv(path) if keep(r)]
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file; run the benchmarks first") from None
     except ValueError as e:
         raise UsageError(str(e)) from e
     if not rows:
-        raise UsageError(f"{path}: no rows of profile {profile!r}")
+        raise UsageError(f"{path}: no rows to tabulate")
+    return rows
+
+
+def _markdown(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(cells) + " |" for cells in body
+    ]
+
+
+def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
     slices: dict[tuple, list] = {}
     for r in rows:
-        slices.setdefault((r["keras_backend"], r["device"], r["compile"]), []).append(r)
+        slices.setdefault(tuple(r[c] for c in columns), []).append(r)
+    return dict(sorted(slices.items()))
+
+
+def comparison_slice(rows: list[dict]) -> list[str]:
+    by_problem: dict[tuple, dict] = {}
+    for r in rows:
+        by_problem.setdefault((r["topology"], r["size"], r["batch"], r["mode"]), {})[(r["keras_head"], r["torch_head"])] = r
+    body = []
+    for (topology, size, batch, mode), pairs in by_problem.items():
+        if NO_HEAD_PAIR in pairs:  # one head: its one pair is the default
+            cells, default = [None, None, pairs[NO_HEAD_PAIR]], pairs[NO_HEAD_PAIR]
+        else:
+            cells = [pairs.get(p) for p in PAIRS.values()]
+            default = pairs.get(PAIRS["defaults (TD / broadcast)"])
+        if default is None:
+            continue
+        body.append([
+            topology, f"{size} (b{batch})", mode, _ms(default["keras_median_s"]), _ms(default["torch_median_s"]),
+            *("" if c is None else f"{float(c['keras_over_torch']):.2f}" for c in cells),
+            f"{float(default['keras_spread']):.0%}, {float(default['torch_spread']):.0%}",
+        ])
+    return _markdown(["topology", "size", "mode", "Keras ms", "torch ms", *PAIRS, "spread (K, T)"], body)
+
+
+def comparison_markdown(results_dir: Path, profile: str) -> str:
+    rows = _rows(results_dir, "comparison", lambda r: r["profile"] == profile)
     out = []
-    for (backend, device, compile), of_slice in sorted(slices.items()):
-        out += [f"**Keras on {backend}, {device}, compile {compile}** (keras_over_torch: Keras median / torch median)", ""]
-        out += slice_table(of_slice) + [""]
+    for (backend, device, compile), of_slice in _by_slice(rows, ["keras_backend", "device", "compile"]).items():
+        out += [f"**Keras on {backend}, {device}, compile {compile}** (Keras median / torch median)", ""]
+        out += comparison_slice(of_slice) + [""]
     return "\n".join(out).rstrip() + "\n"
 
 
-def replace_block(text: str, block: str, path: Path) -> str:
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+def td_tax_markdown(results_dir: Path) -> str:
+    """Tax (looped / fused median) per timesteps; a row per framework, backend, compile and mode."""
+    rows = _rows(results_dir, "td_tax", lambda r: True)
+    out = []
+    for (device,), of_device in _by_slice(rows, ["device"]).items():
+        timesteps = sorted({int(r["timesteps"]) for r in of_device})
+        lines: dict[tuple, dict] = {}
+        for r in of_device:
+            key = (r["framework"], r["keras_backend"] if r["framework"] == "keras" else f"torch (in the {r['keras_backend']} run)",
+                   r["compiler"], r["mode"])
+            lines.setdefault(key, {})[int(r["timesteps"])] = f"{float(r['tax']):.2f}"
+        header = ["framework", "backend", "compiler", "mode", *(f"T={t}" for t in timesteps)]
+        body = [[*key, *(taxes.get(t, "") for t in timesteps)] for key, taxes in sorted(lines.items())]
+        out += [f"**{device}** (looped median / fused median)", "", *_markdown(header, body), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def replace_block(text: str, name: str, block: str, path: Path) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise UsageError(f"{path}: no {START} ... {END} block to replace")
-    return pattern.sub(lambda _: f"{START}\n{block}{END}", text)
+        raise UsageError(f"{path}: no {start} ... {end} block to replace")
+    return pattern.sub(lambda _: f"{start}\n{block}{end}", text)
 
 
 def run(args) -> int:
-    block = comparison_markdown(args.results_dir, args.profile)
-    if args.readme:
-        atomic_write_text(args.readme, replace_block(args.readme.read_text(), block, args.readme))
-        print(f"updated the table in {args.readme}")
-    else:
-        print(block, end="")
+    blocks = {"comparison-table": comparison_markdown(args.results_dir, args.profile)}
+    if (args.results_dir / FILES["td_tax"]).exists():
+        blocks["td-tax-table"] = td_tax_markdown(args.results_dir)
+    if not args.readme:
+        print("\n".join(blocks.values()), end="")
+        return 0
+    text = args.readme.read_text()
+    for name, block in blocks.items():
+        text = replace_block(text, name, block, args.readme)
+    atomic_write_text(args.readme, text)
+    print(f"updated {', '.join(blocks)} in {args.readme}")
     return 0

@@ -91,9 +91,7 @@ class KerasRunner:
 
     def put(self, x, y=None):
         """Check shapes, then place the batch on the device (outside any timed region)."""
-        self.spec.check_inputs(x)
-        if y is not None:
-            self.spec.check_targets(y)
+        self.spec.check_batch(x, y)
         with self.scope():
             put = self._keras.ops.convert_to_tensor
             return put(x), (None if y is None else put(y))
@@ -178,9 +176,7 @@ class TorchRunner:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def put(self, x, y=None):
-        self.spec.check_inputs(x)
-        if y is not None:
-            self.spec.check_targets(y)
+        self.spec.check_batch(x, y)
         t = self._torch
         x = t.from_numpy(np.ascontiguousarray(x)).to(self.device)
         if x.dtype == t.int32:

@@ -187,6 +187,12 @@ class ModelSpec:
                 "(nothing is broadcast)"
             )
 
+    def check_batch(self, inputs, targets=None) -> None:
+        """Refuse inputs (and targets, if given) that do not fit the model, before any step."""
+        self.check_inputs(inputs)
+        if targets is not None:
+            self.check_targets(targets)
+
     def check_inputs(self, inputs) -> None:
         shape = tuple(inputs.shape)
         if len(shape) < 1 or shape != self.input_shape(shape[0]):

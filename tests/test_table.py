@@ -1,0 +1,47 @@
+"""`python -m bench table`: README tables generated from the result files."""
+
+import shutil
+from pathlib import Path
+
+from bench.cli import main
+from bench.results import TD_TAX_COLUMNS
+from bench.storage import write_csv
+
+QUICK = Path(__file__).parent / "data" / "quick_results"
+
+
+def test_prints_the_ratio_table(capsys):
+    assert main(["table", "--results-dir", str(QUICK)]) == 0
+    out = capsys.readouterr().out
+    assert "**Keras on tensorflow, cpu, compile off**" in out
+    line = next(l for l in out.splitlines() if l.startswith("| many_to_many | mid (b32) | train"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert len(cells) == 9 and all(cells[3:8])  # times and all three head pairs filled
+    one_head = next(l for l in out.splitlines() if l.startswith("| one_to_one | seed"))
+    assert [c.strip() for c in one_head.strip("|").split("|")][5:7] == ["", ""]  # no head pairs
+
+
+def test_rewrites_only_the_readme_blocks(tmp_path):
+    results = shutil.copytree(QUICK, tmp_path / "results")
+    write_csv(results / "td_tax.csv", [dict(
+        framework="torch", backend="torch", keras_backend="tensorflow", compile="off", compiler="eager",
+        mode="train", device="cpu", timesteps=200, looped_head="loop", fused_head="broadcast",
+        looped_s=0.3, fused_s=0.1, tax=3.0, looped_spread=0.1, fused_spread=0.1)], TD_TAX_COLUMNS)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- comparison-table:start -->\nold\n<!-- comparison-table:end -->\nmiddle\n"
+                      "<!-- td-tax-table:start -->\nold\n<!-- td-tax-table:end -->\nend\n")
+    assert main(["table", "--results-dir", str(results), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- comparison-table:start -->\n**Keras on tensorflow") and "old" not in text
+    assert "| torch | torch (in the tensorflow run) | eager | train | 3.00 |" in text
+    assert "\nmiddle\n" in text and text.endswith("<!-- td-tax-table:end -->\nend\n")
+
+
+def test_missing_file_or_markers_are_usage_errors(tmp_path, capsys):
+    assert main(["table", "--results-dir", str(tmp_path)]) == 2
+    assert "comparison.csv: no such file" in capsys.readouterr().err
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    assert main(["table", "--results-dir", str(QUICK), "--readme", str(readme)]) == 2
+    assert "no <!-- comparison-table:start -->" in capsys.readouterr().err
+    assert readme.read_text() == "no markers here\n"
