@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from impls.spec import SIZE_FIELDS
+
 from .cases import Case
 from .flops import case_flops
 
@@ -198,8 +200,7 @@ def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict
         device=case.device, profile=profile, size=case.size.label, batch=case.size.batch,
         threads=threads, framework_version=package_version(case.framework),
         backend_version=package_version(backend), date=today(),
-        **{name: getattr(spec, name) if name in spec.used_fields() else None
-           for name in ("timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units")},
+        **{name: getattr(spec, name) if name in spec.used_fields() else None for name in SIZE_FIELDS},
     )
     return row
 

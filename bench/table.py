@@ -1,13 +1,14 @@
-"""`python -m bench table`: the README's result tables, as Markdown, from the result CSVs.
+"""`python -m bench table`: the README's result tables, as Markdown, from the result files.
 
-Two tables: keras_over_torch from comparison.csv, and the TimeDistributed tax
-from td_tax.csv. With --readme, each replaces what lies between its markers
-(<!-- comparison-table:start --> ... :end -->, the same for td-tax-table), so
-the README shows the committed results and never a hand-typed number.
+Each block comes from one file of results/ (BLOCKS); with --readme, each
+replaces what lies between its markers (<!-- NAME:start --> ... <!-- NAME:end -->),
+so the README shows the committed results and never a hand-typed number.
+A block whose file is absent is left as it is.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -35,8 +36,8 @@ def _ms(value) -> str:
     return f"{float(value) * 1e3:.3g}"
 
 
-def _rows(results_dir: Path, name: str, keep) -> list[dict]:
-    path = results_dir / FILES[name]
+def _rows(results_dir: Path, name: str, keep=lambda r: True) -> list[dict]:
+    path = results_dir / (FILES[name] if name in FILES else name)
     try:
         rows = [r for r in read_csv(path) if keep(r)]
     except FileNotFoundError:
@@ -93,7 +94,7 @@ def comparison_markdown(results_dir: Path, profile: str) -> str:
 
 def td_tax_markdown(results_dir: Path) -> str:
     """Tax (looped / fused median) per timesteps; a row per framework, backend, compile and mode."""
-    rows = _rows(results_dir, "td_tax", lambda r: True)
+    rows = _rows(results_dir, "td_tax")
     out = []
     for (device,), of_device in _by_slice(rows, ["device"]).items():
         timesteps = sorted({int(r["timesteps"]) for r in of_device})
@@ -108,6 +109,50 @@ def td_tax_markdown(results_dir: Path) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def parity_markdown(results_dir: Path) -> str:
+    """The largest difference of each check, per parity case (from `python -m bench parity`)."""
+    rows = _rows(results_dir, "parity.csv")
+    checks = {
+        "forward": lambda r: r["check"].startswith("forward"),
+        "gradient": lambda r: r["check"] == "gradient",
+        "20 SGD steps": lambda r: r["optimizer"] == "sgd" and r["step"] == "20",
+        "20 Adam steps, KerasAdam": lambda r: r["optimizer"] == "keras_adam" and r["step"] == "20",
+        "20 Adam steps, torch.optim.Adam": lambda r: r["optimizer"] == "adam" and r["step"] == "20",
+    }
+    body = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        of_case = [r for r in rows if r["case"] == case]
+        worst = [max((float(r["max_abs_diff"]) for r in of_case if pick(r)), default=None) for pick in checks.values()]
+        body.append([case, of_case[0]["batch"], of_case[0]["sizes"], *("" if w is None else f"{w:.1e}" for w in worst)])
+    return "\n".join(_markdown(["case", "batch", "sizes", *checks], body)) + "\n"
+
+
+def params_markdown(results_dir: Path, topology: str = "many_to_many") -> str:
+    """`python -m bench params` output for one topology, from results/params.csv."""
+    from .params_report import format_table
+
+    rows = _rows(results_dir, "params.csv", lambda r: r["topology"] == topology)
+    for r in rows:
+        r["matches"] = r["matches"] == "True"
+    return f"```\n$ python -m bench params --topology {topology}\n{topology}  ({rows[0]['sizes']})\n{format_table(rows)}\n```\n"
+
+
+def seed_markdown(results_dir: Path, topology: str = "many_to_many") -> str:
+    """The seed's printout for one topology, every run side by side (from `python -m bench seed`)."""
+    from .seed_experiment import seed_data
+
+    runs = [r for r in _rows(results_dir, "seed.csv", lambda r: r["topology"] == topology) if r["method"] != "initial"]
+    targets = seed_data(topology)[1].ravel()
+    predictions = [json.loads(r["predictions"]) for r in runs]
+    header = ["target", *(f"{r['framework']} {r['method']}" for r in runs)]
+    body = [[f"{t:.2f}", *(f"{p[i]:.2f}" for p in predictions)] for i, t in enumerate(targets)]
+    body.append(["final loss", *(f"{float(r['final_loss']):.2e}" for r in runs)])
+    body.append(["max abs error", *(f"{float(r['max_abs_error']):.3f}" for r in runs)])
+    body.append(["train s", *(f"{float(r['train_s']):.1f}" for r in runs)])
+    steps = runs[0]["steps"]
+    return f"{topology}, {steps} steps each:\n\n" + "\n".join(_markdown(header, body)) + "\n"
+
+
 def replace_block(text: str, name: str, block: str, path: Path) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
@@ -116,10 +161,24 @@ def replace_block(text: str, name: str, block: str, path: Path) -> str:
     return pattern.sub(lambda _: f"{start}\n{block}{end}", text)
 
 
+# README block -> (the file it comes from, how it is written)
+BLOCKS = {
+    "comparison-table": (FILES["comparison"], lambda d, args: comparison_markdown(d, args.profile)),
+    "td-tax-table": (FILES["td_tax"], lambda d, args: td_tax_markdown(d)),
+    "parity-summary": ("parity.csv", lambda d, args: parity_markdown(d)),
+    "params-many-to-many": ("params.csv", lambda d, args: params_markdown(d)),
+    "seed-many-to-many": ("seed.csv", lambda d, args: seed_markdown(d)),
+}
+
+
 def run(args) -> int:
-    blocks = {"comparison-table": comparison_markdown(args.results_dir, args.profile)}
-    if (args.results_dir / FILES["td_tax"]).exists():
-        blocks["td-tax-table"] = td_tax_markdown(args.results_dir)
+    if not (args.results_dir / FILES["comparison"]).exists():
+        raise UsageError(f"{args.results_dir / FILES['comparison']}: no such file; run the benchmarks first")
+    blocks = {
+        name: write(args.results_dir, args)
+        for name, (source, write) in BLOCKS.items()
+        if (args.results_dir / source).exists()
+    }
     if not args.readme:
         print("\n".join(blocks.values()), end="")
         return 0
