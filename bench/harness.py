@@ -163,7 +163,26 @@ class Prepared:
     kernel: str
 
 
+def forget_compiled_graphs(case: Case) -> None:
+    """Drop torch.compile's in-process graphs before a compiled case that uses torch.
+
+    Dynamo keys compiled graphs by code object, not by model: without this, a
+    case reuses the graph an earlier case of the same class compiled (its
+    first call looks free), and after two sizes it switches to a dynamic-shape
+    graph. Each case should compile, and run, what a fresh process would.
+    """
+    if case.compile != "on":
+        return
+    import keras
+
+    if case.framework == "torch" or keras.backend.backend() == "torch":
+        import torch
+
+        torch._dynamo.reset()
+
+
 def prepare(case: Case, reference: Reference) -> Prepared:
+    forget_compiled_graphs(case)
     runner = build_runner(case, reference)
     x, y = runner.put(reference.x, reference.y)
     diff = check_parity(case, reference, runner.forward(x))

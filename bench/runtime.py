@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "jax")
@@ -57,9 +56,10 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
             os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
         ).strip()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-    # torch.compile keeps compiled graphs on disk across processes; a fresh cache per
-    # process makes first_call_s the cold compile a first run pays, every run.
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="tdbench-inductor-"))
+    # torch.compile would reuse compiled graphs kept on disk by earlier runs and cases;
+    # without those caches first_call_s is the cold compile a first run pays, every run.
+    os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
+    os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
     if keras_backend is not None:
         os.environ["KERAS_BACKEND"] = parse_backend(keras_backend)
     os.environ["TDBENCH_THREADS"] = str(threads)

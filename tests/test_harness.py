@@ -61,3 +61,14 @@ def test_a_failure_without_compile_is_a_failure(references, monkeypatch):
     monkeypatch.setattr(harness, "build_runner", build_failing)
     with pytest.raises(ZeroDivisionError):
         prepare(case, references.get(case))
+
+
+def test_each_compiled_case_compiles_its_own_graph(references):
+    """torch.compile must not hand a case the graph an earlier case compiled (first_call_s would lie)."""
+    from torch._dynamo.utils import counters
+
+    case = case_of("many_to_many-torch-broadcast-infer-cpu-jit-seed", compile="on")
+    prepare(case, references.get(case))
+    before = counters["stats"]["unique_graphs"]
+    prepare(case, references.get(case))  # the same model class and shapes
+    assert counters["stats"]["unique_graphs"] > before
