@@ -7,7 +7,7 @@
    pair is timed only if they agree (check_parity).
 3. The first call (tracing, compilation) is timed on its own; a few more
    untimed calls warm up; then the caller hands `call` to pytest-benchmark.
-4. The statistics become one row of results/benchmarks.csv (make_row).
+4. The statistics become one row of results/benchmarks.csv (case_row, measured_row).
 """
 
 from __future__ import annotations
