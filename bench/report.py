@@ -120,8 +120,10 @@ def environment_section(environment: dict) -> list[str]:
 
 
 def times_section(run: tuple, rows: pd.DataFrame, figures: Figures) -> list[str]:
-    lines = ["### Median time per call"]
     headline = rows[~rows["size"].str.contains("=")]  # sweep points are drawn under Scaling
+    if headline.empty:  # the tdtax profile: all sweep points, drawn as the tax
+        return []
+    lines = ["### Median time per call"]
     for topology, of_topology in headline.groupby("topology", sort=False):
         name = f"times-{'-'.join(run)}-{topology}.png"
         lines += ["", figures.add(name, f"{topology}: {run_title(*run)}", plots.time_bars, of_topology)]
