@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 from .cli import UsageError, add_threads_argument
-from .options import OPTIONS
+from .options import OPTIONS, PROGRESS_PREFIX
 from .runtime import KERAS_BACKENDS
 
 BENCH_DIR = Path(__file__).resolve().parent
-PROGRESS_PREFIX = "tdbench-progress"  # written by bench/conftest.py's ProgressLines
 # What each backend needs importable (found without importing it).
 BACKEND_MODULES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
 

@@ -10,11 +10,10 @@ import pytest
 
 from bench import runtime
 from bench.cases import all_cases
-from bench.options import add_pytest_options, default_keras_backend
+from bench.options import PROGRESS_PREFIX, add_pytest_options, default_keras_backend
 from bench.session import BenchSession
 
 SESSION = pytest.StashKey[BenchSession]()
-PROGRESS_PREFIX = "tdbench-progress"
 
 
 def pytest_addoption(parser):

@@ -39,7 +39,7 @@ def read_frame(path: Path, columns: list[str], numbers=()) -> pd.DataFrame:
 
 
 def timed(frame: pd.DataFrame) -> pd.Series:
-    """Which rows of a benchmarks frame hold a measurement (needs median_s parsed)."""
+    """Which rows of a benchmarks frame hold a measurement: results.is_timed, for a frame."""
     return (frame["status"] == "ok") & frame["median_s"].notna()
 
 

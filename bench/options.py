@@ -20,6 +20,10 @@ def default_keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
+# Each finished case prints "tdbench-progress K N OUTCOME CASE" (bench/conftest.py)
+# for `python -m bench run` to relay (bench/backend_runs.py).
+PROGRESS_PREFIX = "tdbench-progress"
+
 # flag -> argparse keyword arguments; `dest` is the attribute on pytest's config.option.
 OPTIONS = {
     "--profile": dict(

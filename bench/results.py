@@ -76,9 +76,14 @@ def _number(value):
         return None
 
 
+def is_timed(row: dict) -> bool:
+    """A row that holds a measurement (not a case that could not run)."""
+    return row["status"] == "ok" and bool(_number(row["median_s"]))
+
+
 def comparison_rows(rows: list[dict]) -> list[dict]:
     """Every Keras row against every torch row of the same problem, slice and compile setting."""
-    timed = [r for r in rows if r["status"] == "ok" and _number(r["median_s"])]
+    timed = [r for r in rows if is_timed(r)]
     problem = lambda r: tuple(str(r[c]) for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS])
     torch_rows = {}
     for r in timed:
@@ -114,7 +119,7 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
     key_columns = ["keras_backend", "framework", "backend", "compile", "mode", "device", "timesteps"]
     pairs: dict[tuple, dict] = {}
     for r in rows:
-        if r["profile"] == "tdtax" and r["status"] == "ok" and _number(r["median_s"]):
+        if r["profile"] == "tdtax" and is_timed(r):
             kind = "looped" if r["head"] in LOOPED_HEADS else "fused"
             pairs.setdefault(tuple(str(r[c]) for c in key_columns), {})[kind] = r
     out = []
