@@ -236,10 +236,21 @@ def results_table(e: Experiment) -> str:
 
 
 def extrapolation_table(e: Experiment) -> str:
-    """Predictions on the seed's X_test: inputs beyond the training range."""
+    """Predictions on the seed's X_test: inputs beyond the training range.
+
+    one_to_one predicts per input and many_to_many per step, so a row pairs an
+    input with its prediction; many_to_one reads the whole sequence and answers
+    with one vector, so its rows are that vector's elements.
+    """
     runs = e.trained
-    rows = _value_rows(e.x_test, *(r.test_predictions for r in runs))
-    return _table(["X_test", *(r.label for r in runs)], rows)
+    predictions = [r.test_predictions for r in runs]
+    if e.topology != "many_to_one":
+        return _table(["X_test", *(r.label for r in runs)], _value_rows(e.x_test, *predictions))
+    values = _value_rows(*predictions)
+    rows = [[f"output {i}", *row] for i, row in enumerate(values)]
+    sequence = ", ".join("%.2f" % v for v in e.x_test.ravel())
+    return f"X_test = one sequence ({sequence}), its {len(rows)} outputs:\n" + _table(
+        ["", *(r.label for r in runs)], rows)
 
 
 def learning_verdict(e: Experiment) -> str:

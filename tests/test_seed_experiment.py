@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.seed_experiment import Experiment, Run, keras_ways_agree, learning_verdict, seed_data
+from bench.seed_experiment import (
+    Experiment, Run, extrapolation_table, keras_ways_agree, learning_verdict, seed_data,
+)
 
 SEQ = [0.0, 0.2, 0.4, 0.6, 0.8]
 
@@ -59,6 +61,16 @@ def test_keras_ways_tolerate_float_noise_but_not_a_different_training():
     assert keras_ways_agree(_experiment(trained, trained + 1e-8, trained))
     # Errors 0.1% larger: the loss 2e-3 higher, what one more Adam update changes there.
     assert not keras_ways_agree(_experiment(trained, np.ravel(TARGET) + errors * 1.001, trained))
+
+
+def test_extrapolation_pairs_inputs_with_outputs_only_where_they_correspond():
+    per_step = extrapolation_table(_experiment(SEQ, SEQ, SEQ))  # many_to_many: output t follows input t
+    assert per_step.splitlines()[0].split()[0] == "X_test"
+    e = _experiment(SEQ, SEQ, SEQ)
+    e.topology, e.x_test = "many_to_one", np.array([1.0, 1.2, 1.4, 1.6, 1.8]).reshape(1, 5, 1)
+    whole = extrapolation_table(e).splitlines()  # many_to_one: one vector for the whole sequence
+    assert whole[0] == "X_test = one sequence (1.00, 1.20, 1.40, 1.60, 1.80), its 5 outputs:"
+    assert [line.split()[:2] for line in whole[3:]] == [["output", str(i)] for i in range(5)]
 
 
 def test_short_run_starts_equal_and_both_losses_fall(tmp_path):
