@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots
+from . import markdown, plots
 from .cases import SWEEPS
 from .cli import UsageError
 from .frames import RUN, case_names, read_frame, run_title, timed, variant_label
@@ -89,9 +89,7 @@ class Figures:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    return "\n".join(markdown.table(frame.columns, frame.itertuples(index=False)))
 
 
 def _fmt(values: pd.Series, spec: str, suffix: str = "") -> pd.Series:

@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+from . import markdown
 from .cli import UsageError
 from .results import FILES
 from .storage import atomic_write_text, read_csv
@@ -49,12 +50,6 @@ def _rows(results_dir: Path, name: str, keep=lambda r: True) -> list[dict]:
     return rows
 
 
-def _markdown(header: list[str], body: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
-        "| " + " | ".join(cells) + " |" for cells in body
-    ]
-
-
 def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
     slices: dict[tuple, list] = {}
     for r in rows:
@@ -80,7 +75,7 @@ def comparison_slice(rows: list[dict]) -> list[str]:
             *("" if c is None else f"{float(c['keras_over_torch']):.2f}" for c in cells),
             f"{float(default['keras_spread']):.0%}, {float(default['torch_spread']):.0%}",
         ])
-    return _markdown(["topology", "size", "mode", "Keras ms", "torch ms", *PAIRS, "spread (K, T)"], body)
+    return markdown.table(["topology", "size", "mode", "Keras ms", "torch ms", *PAIRS, "spread (K, T)"], body)
 
 
 def comparison_markdown(results_dir: Path, profile: str) -> str:
@@ -105,7 +100,7 @@ def td_tax_markdown(results_dir: Path) -> str:
             lines.setdefault(key, {})[int(r["timesteps"])] = f"{float(r['tax']):.2f}"
         header = ["framework", "backend", "compiler", "mode", *(f"T={t}" for t in timesteps)]
         body = [[*key, *(taxes.get(t, "") for t in timesteps)] for key, taxes in sorted(lines.items())]
-        out += [f"**{device}** (looped median / fused median)", "", *_markdown(header, body), ""]
+        out += [f"**{device}** (looped median / fused median)", "", *markdown.table(header, body), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -124,7 +119,7 @@ def parity_markdown(results_dir: Path) -> str:
         of_case = [r for r in rows if r["case"] == case]
         worst = [max((float(r["max_abs_diff"]) for r in of_case if pick(r)), default=None) for pick in checks.values()]
         body.append([case, of_case[0]["batch"], of_case[0]["sizes"], *("" if w is None else f"{w:.1e}" for w in worst)])
-    return "\n".join(_markdown(["case", "batch", "sizes", *checks], body)) + "\n"
+    return "\n".join(markdown.table(["case", "batch", "sizes", *checks], body)) + "\n"
 
 
 def params_markdown(results_dir: Path, topology: str = "many_to_many") -> str:
@@ -150,7 +145,7 @@ def seed_markdown(results_dir: Path, topology: str = "many_to_many") -> str:
     body.append(["max abs error", *(f"{float(r['max_abs_error']):.3f}" for r in runs)])
     body.append(["train s", *(f"{float(r['train_s']):.1f}" for r in runs)])
     steps = runs[0]["steps"]
-    return f"{topology}, {steps} steps each:\n\n" + "\n".join(_markdown(header, body)) + "\n"
+    return f"{topology}, {steps} steps each:\n\n" + "\n".join(markdown.table(header, body)) + "\n"
 
 
 def replace_block(text: str, name: str, block: str, path: Path) -> str:

@@ -45,3 +45,10 @@ def test_missing_file_or_markers_are_usage_errors(tmp_path, capsys):
     assert main(["table", "--results-dir", str(QUICK), "--readme", str(readme)]) == 2
     assert "no <!-- comparison-table:start -->" in capsys.readouterr().err
     assert readme.read_text() == "no markers here\n"
+
+
+def test_markdown_cells_cannot_break_the_table():
+    from bench import markdown
+
+    lines = markdown.table(["reason", "n"], [["a | b\nc", 1]])
+    assert lines == ["| reason | n |", "|---|---|", "| a \\| b c | 1 |"]
