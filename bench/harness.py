@@ -1,13 +1,19 @@
 """What happens to one benchmark case before and after pytest-benchmark times it.
 
 1. The problem's reference: seeded weights (from a Keras build), a batch on
-   the host, and each framework's output on those weights (References).
+   the host, each framework's output on those weights, and each framework's
+   loss and weights after one SGD step of learning rate 1 (References).
 2. The case's runner is built with the reference weights, its data put on
    the device, and its output checked against the *other* framework's; a
    pair is timed only if they agree (check_parity).
 3. The first call (tracing, compilation) is timed on its own; a few more
-   untimed calls warm up; then the caller hands `call` to pytest-benchmark.
-4. The statistics become one row of results/benchmarks.csv (case_row, measured_row).
+   untimed calls warm up, counting the compilations they trigger.
+4. Train cases pass a gate: the very step function that will be timed (same
+   class, head and compile setting), given plain SGD with learning rate 1,
+   takes one step from the reference weights; its loss and its updated
+   weights (reference minus gradient) must match the other framework's
+   (check_train_gate). Then the caller hands `call` to pytest-benchmark.
+5. The statistics become one row of results/benchmarks.csv (case_row, measured_row).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from impls.compile_events import summarise_breaks
 from impls.spec import SIZE_FIELDS
 
 from .cases import Case
@@ -25,8 +32,13 @@ from .flops import case_flops
 # How far a pair may be apart before timing: float32 on CPU; on a GPU the two
 # frameworks reach cuDNN through different paths (TF32 is turned off).
 PARITY_TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
+# The train gate's loss tolerance, relative to the loss (float32 sums over the batch).
+LOSS_TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
 WARMUP_CALLS = 3
 DATA_SEED = 0
+# SGD with learning rate 1: the updated weights are reference weights minus the
+# gradient, so comparing them compares gradients at full float32 precision.
+GATE_OPTIMIZER = dict(optimizer="sgd", learning_rate=1.0)
 
 
 class ParityError(AssertionError):
@@ -83,13 +95,25 @@ def use_full_float32(device: str) -> None:
 
 @dataclass
 class Reference:
-    """One problem (topology, sizes, device): weights, a batch, both frameworks' outputs."""
+    """One problem (topology, sizes, device): weights, a batch, both frameworks' results."""
 
     keras_model: object
     weights: list
     x: np.ndarray
     y: np.ndarray
     outputs: dict = field(default_factory=dict)  # framework -> np.ndarray
+    losses: dict = field(default_factory=dict)  # framework -> loss at the reference weights
+    stepped: dict = field(default_factory=dict)  # framework -> weights after one gate step (Keras layout)
+    scratch: object = None  # a Keras model of the same shape, to read torch weights in Keras layout
+
+    def keras_layout(self, runner) -> list:
+        """The runner's weights as a list in Keras's `get_weights()` order."""
+        if runner.framework == "keras":
+            return runner.model.get_weights()
+        from impls import copy_weights
+
+        copy_weights(runner.model, self.scratch)
+        return self.scratch.get_weights()
 
 
 class References:
@@ -114,7 +138,7 @@ class References:
         keras_runner = KerasRunner(spec, device=case.device, seed=DATA_SEED)
         torch_runner = TorchRunner(spec, device=case.device)
         copy_weights(keras_runner.model, torch_runner.model)
-        return Reference(
+        reference = Reference(
             keras_model=keras_runner.model,
             weights=keras_runner.model.get_weights(),
             x=x,
@@ -124,26 +148,45 @@ class References:
                 "torch": torch_runner.forward(torch_runner.put(x)[0]),
             },
         )
+        # One eager gate step per framework: what every train case's step must reproduce.
+        keras_gate = KerasRunner(spec, device=case.device, **GATE_OPTIMIZER)
+        torch_gate = TorchRunner(spec, device=case.device, **GATE_OPTIMIZER)
+        reference.scratch = keras_gate.model
+        for framework, runner in (("keras", keras_gate), ("torch", torch_gate)):
+            load_reference_weights(runner, reference)
+            reference.losses[framework] = runner.train_step(*runner.put(x, y))
+            reference.stepped[framework] = reference.keras_layout(runner)
+        return reference
 
 
-def build_runner(case: Case, reference: Reference):
-    """The case's runner, holding the reference weights."""
+def load_reference_weights(runner, reference: Reference) -> None:
     from impls import copy_weights
-    from impls.runners import make_runner
 
-    runner = make_runner(
-        case.framework, case.spec, case.build_head, device=case.device, compile=case.compile == "on"
-    )
-    if case.framework == "keras":
+    if runner.framework == "keras":
         runner.model.set_weights(reference.weights)  # same layout for every head variant
     else:
         copy_weights(reference.keras_model, runner.model)
+
+
+def build_runner(case: Case, reference: Reference, **options):
+    """The case's runner, holding the reference weights."""
+    from impls.runners import make_runner
+
+    runner = make_runner(
+        case.framework, case.spec, case.build_head, device=case.device,
+        compile=case.compile == "on", **options,
+    )
+    load_reference_weights(runner, reference)
     return runner
+
+
+def _other(case: Case) -> str:
+    return "torch" if case.framework == "keras" else "keras"
 
 
 def check_parity(case: Case, reference: Reference, output) -> float:
     """Max |this output - the other framework's|; raises ParityError past the tolerance."""
-    other = "torch" if case.framework == "keras" else "keras"
+    other = _other(case)
     diff = float(np.max(np.abs(np.asarray(output, np.float64) - reference.outputs[other])))
     tolerance = PARITY_TOLERANCE[case.device]
     if not diff <= tolerance:
@@ -154,6 +197,38 @@ def check_parity(case: Case, reference: Reference, output) -> float:
     return diff
 
 
+def check_loss(case: Case, reference: Reference, loss: float) -> float:
+    """|loss - the other framework's| / |the other's|; raises ParityError past the tolerance."""
+    other = reference.losses[_other(case)]
+    diff = abs(float(loss) - other) / max(abs(other), np.finfo(np.float32).tiny)
+    tolerance = LOSS_TOLERANCE[case.device]
+    if not diff <= tolerance:
+        raise ParityError(
+            f"{case.id}: train step's loss {loss:.8g} differs from {_other(case)}'s {other:.8g} "
+            f"by {diff:.3g} relative (tolerance {tolerance:g}); not timing a step that is not the same step"
+        )
+    return diff
+
+
+def check_train_gate(case: Case, reference: Reference, x, y) -> tuple[float, float]:
+    """One step of the case's own step function (plain SGD, learning rate 1) from the reference.
+
+    Returns (relative loss difference, max |updated weight difference|) against
+    the other framework; raises ParityError past either tolerance.
+    """
+    runner = build_runner(case, reference, **GATE_OPTIMIZER)
+    loss_diff = check_loss(case, reference, runner.train_step(x, y))
+    mine, theirs = reference.keras_layout(runner), reference.stepped[_other(case)]
+    diff = max(float(np.max(np.abs(np.asarray(a, np.float64) - b))) for a, b in zip(mine, theirs))
+    tolerance = PARITY_TOLERANCE[case.device]
+    if not diff <= tolerance:
+        raise ParityError(
+            f"{case.id}: weights after one SGD step (lr 1) differ from {_other(case)}'s by {diff:.3g} "
+            f"(tolerance {tolerance:g}): the gradients are not the same; not timing this step"
+        )
+    return loss_diff, diff
+
+
 @dataclass
 class Prepared:
     runner: object
@@ -161,6 +236,9 @@ class Prepared:
     first_call_s: float
     max_abs_diff: float
     kernel: str
+    compiles_per_call: float | None = None  # compilations per timed call (should be 0), set by run_counted
+    graph_breaks: str = ""  # torch.compile's graph breaks during the first call
+    loss_rel_diff: float | None = None  # train cases: the gate's loss difference
 
 
 def forget_compiled_graphs(case: Case) -> None:
@@ -182,6 +260,7 @@ def forget_compiled_graphs(case: Case) -> None:
 
 
 def prepare(case: Case, reference: Reference) -> Prepared:
+    """Build, prove, compile and warm up one case; raises ParityError if it is not the same model."""
     forget_compiled_graphs(case)
     runner = build_runner(case, reference)
     x, y = runner.put(reference.x, reference.y)
@@ -190,6 +269,7 @@ def prepare(case: Case, reference: Reference) -> Prepared:
         call = lambda: runner.train_step(x, y)
     else:
         call = lambda: runner.infer(x)
+    breaks_before = runner.graph_breaks()
     start = time.perf_counter()
     try:
         result = call()  # tracing / compilation happen here, untimed by the benchmark
@@ -198,11 +278,50 @@ def prepare(case: Case, reference: Reference) -> Prepared:
             raise CouldNotRun(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
         raise
     first_call_s = time.perf_counter() - start
-    if case.mode == "infer":  # the compiled path's own output must agree too
-        diff = max(diff, check_parity(case, reference, runner.to_numpy(result)))
+    graph_breaks = summarise_breaks(breaks_before, runner.graph_breaks())
     for _ in range(WARMUP_CALLS):
         call()
-    return Prepared(runner, call, first_call_s, diff, runner.kernel(x))
+    loss_rel_diff = None
+    if case.mode == "infer":  # the compiled path's own output must agree too
+        diff = max(diff, check_parity(case, reference, result))
+    else:  # the first step's loss came from the timed step function, before any update
+        loss_rel_diff = check_loss(case, reference, result)
+        gate_loss_diff, gate_diff = check_train_gate(case, reference, x, y)
+        loss_rel_diff, diff = max(loss_rel_diff, gate_loss_diff), max(diff, gate_diff)
+    return Prepared(
+        runner, CountedCall(call), first_call_s, diff, runner.kernel(x),
+        graph_breaks=graph_breaks, loss_rel_diff=loss_rel_diff,
+    )
+
+
+class CountedCall:
+    """The timed function, counting its calls (a Python increment: ~50 ns against >= 10 us calls)."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.fn()
+
+
+def run_counted(prepared: Prepared, run) -> None:
+    """`run(prepared.call)` (pytest-benchmark's loop), counting the compilations inside it."""
+    compiled, calls = prepared.runner.compile_count(), prepared.call.calls
+    run(prepared.call)
+    calls = prepared.call.calls - calls
+    if calls:
+        prepared.compiles_per_call = (prepared.runner.compile_count() - compiled) / calls
+
+
+def compiler_label(prepared: Prepared) -> str:
+    """The runner's compiler, and what was measured: compiling inside the timed calls is said."""
+    label, n = prepared.runner.compiler, prepared.compiles_per_call
+    if n and n >= 1:
+        label += f", recompiles every call ({n:g} compilations per call)"
+    elif n:
+        label += f", recompiled during the timed calls ({n:.2g} compilations per call)"
+    return label
 
 
 def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict:
@@ -231,12 +350,14 @@ def measured_row(row: dict, case: Case, prepared: Prepared, stats, peak_gflops: 
     flops = case_flops(case.spec, case.size.batch, case.mode, params)
     gflops = flops / stats.median / 1e9
     row.update(
-        compiler=runner.compiler, params=params, rounds=stats.rounds,
+        compiler=compiler_label(prepared), params=params, rounds=stats.rounds,
         median_s=stats.median, iqr_s=stats.iqr, min_s=stats.min, mean_s=stats.mean,
         stddev_s=stats.stddev, spread=stats.iqr / stats.median,
         first_call_s=prepared.first_call_s, samples_per_s=case.size.batch / stats.median,
         flops=flops, gflops=gflops, peak_gflops=peak_gflops,
         peak_fraction=None if not peak_gflops else gflops / peak_gflops,
-        max_abs_diff=prepared.max_abs_diff, kernel=prepared.kernel, status="ok",
+        max_abs_diff=prepared.max_abs_diff, loss_rel_diff=prepared.loss_rel_diff,
+        compiles_per_call=prepared.compiles_per_call, graph_breaks=prepared.graph_breaks,
+        kernel=prepared.kernel, status="ok",
     )
     return row

@@ -27,7 +27,7 @@ BENCHMARK_COLUMNS = [
     "device", "profile", "size", *SIZE_COLUMNS, "params", "threads", "rounds",
     "median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "spread", "first_call_s",
     "samples_per_s", "flops", "gflops", "peak_gflops", "peak_fraction", "max_abs_diff",
-    "kernel", "status", "framework_version", "backend_version", "date",
+    "loss_rel_diff", "compiles_per_call", "graph_breaks", "kernel", "status", "framework_version", "backend_version", "date",
 ]
 
 COMPARISON_COLUMNS = [

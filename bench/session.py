@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from .cases import Case
-from .harness import CouldNotRun, References, case_row, device_unavailable, measured_row, prepare, use_full_float32
+from .harness import (
+    CouldNotRun, ParityError, References, case_row, compiler_label, device_unavailable, measured_row,
+    prepare, run_counted, use_full_float32,
+)
 
 
 def noise_floor_workload(n: int = 20_000) -> int:
@@ -58,12 +61,18 @@ class BenchSession:
             if not benchmark.disabled:
                 self.rows.append(row)
             pytest.skip(f"{case.id} could not run: {e}")
+        except ParityError as e:  # not the same model or step: recorded, never timed, and a failure
+            row.update(status=f"not timed: {e}")
+            if not benchmark.disabled:
+                self.rows.append(row)
+            raise
         benchmark.group = case.group
+        run_counted(prepared, benchmark)
         benchmark.extra_info.update(
             max_abs_diff=prepared.max_abs_diff, first_call_s=prepared.first_call_s,
-            kernel=prepared.kernel, compiler=prepared.runner.compiler,
+            kernel=prepared.kernel, compiler=compiler_label(prepared),
+            compiles_per_call=prepared.compiles_per_call, graph_breaks=prepared.graph_breaks,
         )
-        benchmark(prepared.call)
         if benchmark.disabled or benchmark.stats is None:
             return  # --benchmark-disable: the case ran once, nothing was timed
         peak = self.peak(case.framework, case.device)

@@ -5,16 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-
-_LOSSES = {
-    "mse": keras.losses.MeanSquaredError,
-    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-}
+from .keras_losses import keras_loss
 
 
 def keras_gradients(model: keras.Model, x, y, loss: str) -> dict[str, np.ndarray]:
     """The gradient of `loss` (reduced as `model.compile(loss=...)` reduces it)."""
-    loss_fn = _LOSSES[loss]()
+    loss_fn = keras_loss(loss)
     backend = keras.backend.backend()
     variables = model.trainable_variables
     if backend == "tensorflow":

@@ -4,13 +4,22 @@ Everything that trains or times a model (the parity tests, the benchmarks,
 `python -m bench seed`) goes through these two classes, so both frameworks
 always get the same treatment: shapes checked once before any step, data on
 the device before any timed call, every call returning only after the device
-has finished.
+has finished. Both arms end a call in the same state: a train step returns
+the loss as a Python float, an infer call a NumPy array on the host.
+
+"Compiled" means the same scope on both sides: Keras's `jit_compile=True`
+compiles its whole train step (forward, loss, backward, optimizer update) with
+XLA or `jax.jit`, so torch's compiled train step is one `torch.compile`d
+function of forward, loss, backward and `optimizer.step()`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
+from . import compile_events
 from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, ModelSpec
 
 OPTIMIZERS = ("adam", "keras_adam", "sgd")
@@ -52,6 +61,7 @@ class KerasRunner:
     ):
         import keras
 
+        from .keras_losses import keras_loss
         from .keras_models import build_keras
 
         self.spec, self.head, self.device = spec, head, _check_choice("device", device, DEVICES)
@@ -65,7 +75,7 @@ class KerasRunner:
                 if optimizer == "sgd"
                 else keras.optimizers.Adam(learning_rate, epsilon=ADAM_EPSILON)
             )
-            self.model.compile(optimizer=opt, loss=spec.loss, jit_compile=bool(compile))
+            self.model.compile(optimizer=opt, loss=keras_loss(spec.loss), jit_compile=bool(compile))
         self.compile_requested = bool(compile)
 
     @property
@@ -78,7 +88,8 @@ class KerasRunner:
         """What runs the step: Keras's `jit_compile` means something different per backend."""
         labels = {
             "tensorflow": ("tf.function", "XLA"),
-            "jax": ("eager", "jax.jit"),
+            # Not eager in torch's sense: Keras jits pieces (the LSTM's lax.scan) per call.
+            "jax": ("no jax.jit", "jax.jit"),
             "torch": ("eager", "torch.compile"),
         }
         return labels[self.backend][self.compiled]
@@ -129,6 +140,17 @@ class KerasRunner:
 
         return keras_lstm_kernel(self.backend, self.device, self.compiled)
 
+    def compile_count(self) -> int:
+        """Compilations so far: XLA builds (JAX), Dynamo graphs (torch), traces (TensorFlow)."""
+        if self.backend == "jax":
+            return compile_events.jax_compiles()
+        if self.backend == "torch":
+            return compile_events.dynamo_graphs()
+        return compile_events.tf_traces(self.model.train_function, self.model.predict_function)
+
+    def graph_breaks(self) -> Counter:
+        return compile_events.dynamo_graph_breaks() if self.backend == "torch" else Counter()
+
 
 class TorchRunner:
     """A torch model with the usual step: zero_grad, forward, loss, backward, optimizer.step."""
@@ -158,7 +180,9 @@ class TorchRunner:
         _check_choice("optimizer", optimizer, OPTIMIZERS)
         self.model = build_torch(spec, head, torch_bias=torch_bias, seed=seed).to(device)
         self.compile_requested = self.compiled = bool(compile)
+        # Compiled lazily, on first use: the forward alone for infer, the whole step for train.
         self.call = torch.compile(self.model) if compile else self.model
+        self._step = torch.compile(self._forward_backward_update) if compile else self._forward_backward_update
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=learning_rate)
@@ -183,20 +207,25 @@ class TorchRunner:
             x = x.long()  # nn.Embedding's documented index type
         return x, (None if y is None else t.from_numpy(np.ascontiguousarray(y)).to(self.device))
 
-    def train_step(self, x, y) -> float:
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.call(x), y)
+    def _forward_backward_update(self, x, y):
+        """What Keras's compiled train step holds: forward, loss, backward, optimizer update."""
+        loss = self.loss_fn(self.model(x), y)
         loss.backward()
         self.optimizer.step()
-        return loss.item()  # .item() waits for the device
+        return loss.detach()
 
-    def infer(self, x):
+    def train_step(self, x, y) -> float:
+        self.model.train()
+        # Outside the compiled step: Dynamo will not trace Optimizer.zero_grad (a graph break).
+        self.optimizer.zero_grad(set_to_none=True)
+        return self._step(x, y).item()  # .item() waits for the device
+
+    def infer(self, x) -> np.ndarray:
+        """Forward under inference_mode; returns NumPy on the host, as Keras's predict_on_batch does."""
         self.model.eval()
         with self._torch.inference_mode():
             out = self.call(x)
-        self.sync()
-        return out
+        return out.cpu().numpy()  # on a GPU this copy waits for the device
 
     def forward(self, x) -> np.ndarray:
         self.model.eval()
@@ -220,6 +249,12 @@ class TorchRunner:
         from .kernels import torch_lstm_kernel
 
         return torch_lstm_kernel(self, x)
+
+    def compile_count(self) -> int:
+        return compile_events.dynamo_graphs()
+
+    def graph_breaks(self) -> Counter:
+        return compile_events.dynamo_graph_breaks()
 
 
 def make_runner(framework: str, spec: ModelSpec, head: str, **options):

@@ -25,6 +25,8 @@ DEFAULT_TORCH_HEAD = "broadcast"
 DEFAULT_KERAS_HEAD = "timedistributed"  # the seed's
 HEADS = {"keras": KERAS_HEADS, "torch": TORCH_HEADS}
 LOOPED_HEADS = {"timedistributed", "loop"}
+# keras.backend.epsilon(): both arms clip cross-entropy probabilities to [eps, 1-eps].
+KERAS_EPSILON = 1e-7
 
 SIZE_FIELDS = (
     "timesteps",

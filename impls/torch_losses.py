@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-KERAS_EPSILON = 1e-7  # keras.backend.epsilon()
+from .spec import KERAS_EPSILON
 
 
 def categorical_crossentropy(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

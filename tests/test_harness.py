@@ -39,9 +39,9 @@ def test_a_compile_path_that_fails_becomes_could_not_run(references, monkeypatch
     case = case_of("many_to_one-torch-train-cpu-jit-seed", compile="on")
     real_build = harness.build_runner
 
-    def build_failing(case, reference):
-        runner = real_build(case, reference)
-        runner.call = lambda x: (_ for _ in ()).throw(RuntimeError("inductor: no C++ compiler\nmore"))
+    def build_failing(case, reference, **options):
+        runner = real_build(case, reference, **options)
+        runner._step = lambda x, y: (_ for _ in ()).throw(RuntimeError("inductor: no C++ compiler\nmore"))
         return runner
 
     monkeypatch.setattr(harness, "build_runner", build_failing)
@@ -53,8 +53,8 @@ def test_a_failure_without_compile_is_a_failure(references, monkeypatch):
     case = case_of("many_to_one-torch-train-cpu-seed")
     real_build = harness.build_runner
 
-    def build_failing(case, reference):
-        runner = real_build(case, reference)
+    def build_failing(case, reference, **options):
+        runner = real_build(case, reference, **options)
         runner.train_step = lambda x, y: 1 / 0
         return runner
 
