@@ -6,6 +6,8 @@ backend are fixed in pytest_configure, before any test module loads one.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bench import runtime
@@ -14,16 +16,24 @@ from bench.options import PROGRESS_PREFIX, add_pytest_options, default_keras_bac
 from bench.session import BenchSession
 
 SESSION = pytest.StashKey[BenchSession]()
+STARTED = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser):
     add_pytest_options(parser)
-    parser.getgroup("tdbench").addoption(
+    group = parser.getgroup("tdbench")
+    group.addoption(
         "--tdbench-progress", action="store_true", help="print a progress line per case (for python -m bench run)"
+    )
+    group.addoption(
+        "--time-budget", type=float, default=None, metavar="SECONDS",
+        help="start no case after this many seconds; the rest skip with the reason and what was "
+        "measured is saved (for runs on a lent machine, e.g. bench/gpu_slice.sh)",
     )
 
 
 def pytest_configure(config):
+    config.stash[STARTED] = time.monotonic()
     option = config.option
     threads = option.tdbench_threads or runtime.available_cores()
     backend = option.tdbench_keras_backend or default_keras_backend()
@@ -39,6 +49,14 @@ def pytest_generate_tests(metafunc):
         option = metafunc.config.option
         cases = all_cases(option.tdbench_profile, option.tdbench_compile)
         metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+def pytest_runtest_setup(item):
+    budget = item.config.option.time_budget
+    if budget is not None and "case" in getattr(item, "fixturenames", ()):
+        spent = time.monotonic() - item.config.stash[STARTED]
+        if spent > budget:
+            pytest.skip(f"time budget spent: {spent:.0f} s of --time-budget {budget:g} s before this case started")
 
 
 @pytest.fixture(scope="session")
