@@ -10,8 +10,9 @@ import pytest
 
 from bench import runtime
 from bench.cases import all_cases
-from bench.options import PROGRESS_PREFIX, add_pytest_options, default_keras_backend
+from bench.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option, default_keras_backend
 from bench.session import BenchSession
+from bench.validate import ResultsError, check_results_dir
 
 SESSION = pytest.StashKey[BenchSession]()
 
@@ -23,12 +24,28 @@ def pytest_addoption(parser):
     )
 
 
+def _stop(message: str):
+    """A bad option, environment or result file: one line, exit status 2, before anything runs."""
+    pytest.exit(f"tdbench: {message}", returncode=2)
+
+
 def pytest_configure(config):
     option = config.option
-    threads = option.tdbench_threads or runtime.available_cores()
-    backend = option.tdbench_keras_backend or default_keras_backend()
+    try:
+        for flag, kwargs in OPTIONS.items():
+            setattr(option, kwargs["dest"], checked_option(flag, getattr(option, kwargs["dest"])))
+        threads = option.tdbench_threads or runtime.available_cores()
+        backend = option.tdbench_keras_backend or runtime.parse_backend(default_keras_backend(), "KERAS_BACKEND")
+    except ValueError as e:
+        _stop(str(e))
     runtime.configure(threads, backend)
     results_dir = config.rootpath / option.tdbench_results_dir
+    # Existing result files are checked now, not after hours of timing (bench/validate.py).
+    if not option.collectonly:
+        try:
+            check_results_dir(results_dir, writing=True)
+        except (ResultsError, OSError) as e:
+            _stop(str(e))
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir)
     if option.tdbench_progress:
         config.pluginmanager.register(ProgressLines(config), "tdbench-progress")

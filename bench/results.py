@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .storage import csv_text, json_text, write_set
+from .storage import cells, csv_text, json_text, write_set
 
 SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile"]
 SIZE_COLUMNS = ["batch", "timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units"]
@@ -181,6 +181,11 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
         missing = [c for c in BENCHMARK_COLUMNS if c not in row]
         if missing:
             raise ValueError(f"new row {i} lacks column(s) {', '.join(missing)}")
+    from .validate import check_results_dir
+
+    check_results_dir(results_dir, writing=True)  # every file of the set, not only those read here
+    # As the file's strings, so new rows and rows read back compare alike (None is "", 5 is "5").
+    new_rows = [cells(r, BENCHMARK_COLUMNS) for r in new_rows]
     merged = merge_rows(load_benchmarks(results_dir), new_rows)
     env = load_environment(results_dir)
     for key in sorted({slice_of(r) for r in new_rows}):

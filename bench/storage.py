@@ -135,6 +135,11 @@ def csv_text(rows: list[dict], columns: list[str]) -> str:
     return out.getvalue()
 
 
+def cells(row: dict, columns: list[str]) -> dict:
+    """`row` as the strings a CSV of `columns` holds: what reading the written file gives back."""
+    return {c: str(_cell(row[c])) for c in columns}
+
+
 def _cell(value):
     if isinstance(value, float):
         return repr(value)  # full precision, round-trips exactly
