@@ -6,6 +6,8 @@ backend are fixed in pytest_configure, before any test module loads one.
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from bench import runtime
@@ -47,8 +49,25 @@ def pytest_configure(config):
         except (ResultsError, OSError) as e:
             _stop(str(e))
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir)
+    _note_interrupts(config.stash[SESSION])
     if option.tdbench_progress:
         config.pluginmanager.register(ProgressLines(config), "tdbench-progress")
+
+
+def _note_interrupts(session: BenchSession) -> None:
+    """Remember any Ctrl-C: a KeyboardInterrupt that lands in framework code (torch.compile, say)
+    can come back as an ordinary test failure, and a failed session would still save."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        return
+
+    def interrupted(signum, frame):
+        session.interrupted = True
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
 
 
 def pytest_generate_tests(metafunc):
@@ -83,7 +102,7 @@ class ProgressLines:
 
 def pytest_sessionfinish(session, exitstatus):
     # Interrupted, crashed or misused runs keep the previous files as they were.
-    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.stash[SESSION].interrupted:
         session.config.stash[SESSION].save()
 
 

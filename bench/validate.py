@@ -101,9 +101,8 @@ def check_csv(path: Path | str, kind: str, writing: bool = False) -> list[dict]:
         header = next(reader)
         missing = [c for c in schema.required if c not in header]
         if missing:
-            raise ResultsError(
-                f"{path}: line 1: the header lacks column(s) {', '.join(missing)} (is the header line missing?)"
-            )
+            named = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise ResultsError(f"{path}: line 1: the header lacks column(s) {named} (is the header line missing?)")
         repeated = sorted({c for c in header if header.count(c) > 1})
         if repeated:
             raise ResultsError(f"{path}: line 1: column(s) {', '.join(repeated)} appear twice in the header")
