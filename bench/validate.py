@@ -142,7 +142,7 @@ def check_environment(path: Path | str) -> dict:
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}: line {e.lineno}: not valid JSON ({e.msg}); the file may be cut short") from None
     if not isinstance(data, dict) or not isinstance(data.get("slices"), dict):
-        found = type(data).__name__ if not isinstance(data, dict) else f"an object without a 'slices' object"
+        found = type(data).__name__ if not isinstance(data, dict) else "an object without a 'slices' object"
         raise ResultsError(f"{path}: expected an object with a 'slices' object, found {found}")
     for name, entry in data["slices"].items():
         if not isinstance(entry, dict):
@@ -183,13 +183,3 @@ def check_results_dir(directory: Path | str, writing: bool = False, kinds=("benc
     if (directory / FILES["environment"]).exists():
         check_environment(directory / FILES["environment"])
 
-
-def check_results_dir_or_exit(directory: Path | str, writing: bool) -> str | None:
-    """The one-line problem with `directory`, or None; for callers that stop with exit status 2."""
-    try:
-        check_results_dir(directory, writing=writing)
-    except ResultsError as e:
-        return str(e)
-    except OSError as e:
-        return f"{directory}: {e.strerror or e}"
-    return None
