@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from .cli import UsageError, add_threads_argument
 from .options import OPTIONS, PROGRESS_PREFIX
 from .runtime import KERAS_BACKENDS
+from .validate import ResultsError, check_results_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
 # What each backend needs importable (found without importing it).
@@ -74,18 +76,47 @@ def run_backend(backend: str, args, log_path: Path) -> int:
         pytest_command(backend, args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env=env, bufsize=1,
     ) as child:
-        for line in child.stdout:
-            log.write(line)
-            if line.startswith(PROGRESS_PREFIX):
-                _, done, total, outcome, case_id = line.split(maxsplit=4)
-                elapsed = time.perf_counter() - start
-                print(f"[{backend}] case {done} of {total}  {elapsed:6.0f} s  {outcome:7s} {case_id.strip()}", flush=True)
+        try:
+            for line in child.stdout:
+                log.write(line)
+                if line.startswith(PROGRESS_PREFIX):
+                    _, done, total, outcome, case_id = line.split(maxsplit=4)
+                    elapsed = time.perf_counter() - start
+                    print(f"[{backend}] case {done} of {total}  {elapsed:6.0f} s  {outcome:7s} {case_id.strip()}", flush=True)
+        except KeyboardInterrupt:
+            # A SIGINT sent to this process alone would let pytest finish and save: pass it on,
+            # and return only once pytest has stopped (an interrupted session saves nothing).
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            raise
     return child.returncode
 
 
 def run_backends(args) -> int:
     backends = parse_backends(args.backends)
+    # The result files on record are checked before hours of timing, not after (bench/validate.py).
+    try:
+        check_results_dir(args.results_dir, writing=True)
+    except ResultsError as e:
+        raise UsageError(str(e)) from None
     outcomes = {}
+    try:
+        return _run_each(backends, args, outcomes)
+    except KeyboardInterrupt:
+        saved = [b for b, o in outcomes.items() if o.startswith("ok")]
+        print(
+            f"interrupted: the backend running saved nothing; {', '.join(saved) or 'no backend'} had saved "
+            f"into {args.results_dir}/ before",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _run_each(backends: list[str], args, outcomes: dict) -> int:
     for backend in backends:
         missing = missing_modules(backend)
         if missing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from importlib import import_module
 
@@ -10,6 +11,7 @@ from impls import TOPOLOGIES, ModelSpec
 from impls.spec import SIZE_FIELDS
 
 from . import runtime
+from .validate import ResultsError
 
 # command -> (module that implements it, one-line help)
 COMMANDS = {
@@ -85,14 +87,35 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--threshold -5%` as `--threshold=-5%`: argparse takes "-5%" for an option and says only "expected one argument".
+
+    No option of ours starts with a dash and a digit; arguments after `--` (pytest's) are left alone.
+    """
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:]
+        if out and out[-1].startswith("--") and "=" not in out[-1] and re.match(r"-[\d.]", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _join_negative_values(sys.argv[1:] if argv is None else list(argv))
     command = argv[0] if argv and argv[0] in COMMANDS else None
     prog = "python -m bench" + (f" {command}" if command else "")
     try:
         args = build_parser(command).parse_args(argv)
         module = import_module(f".{COMMANDS[args.command][0]}", __package__)
         return module.run(args)
-    except UsageError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+    except (UsageError, ResultsError) as e:
+        message = str(e)
+    except OSError as e:  # a file that cannot be read or written: its name and why, not a traceback
+        message = f"{e.filename}: {e.strerror}" if e.filename else str(e)
+    except KeyboardInterrupt:
+        message = "interrupted; result files are replaced only when a command completes, so they are as they were"
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2

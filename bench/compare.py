@@ -25,6 +25,7 @@ names the file and the problem.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,7 @@ import pandas as pd
 from .cli import UsageError
 from .frames import case_names, read_frame, timed
 from .results import CASE_KEY, FILES
+from .validate import check_csv, check_results_dir
 
 COLUMNS = [*CASE_KEY, "status", "median_s", "iqr_s"]
 DEFAULT_THRESHOLD = "10%"
@@ -43,8 +45,10 @@ def parse_threshold(text: str) -> float:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
         value = float("nan")
-    if not value >= 0:  # negative, or not a number (nan)
-        raise argparse.ArgumentTypeError(f"must be a non-negative fraction (0.1) or percentage (10%); got {text!r}")
+    if not 0 <= value < math.inf:  # negative, infinite, or not a number (nan)
+        raise argparse.ArgumentTypeError(
+            f"must be a finite non-negative fraction (0.1) or percentage (10%); got {text!r}"
+        )
     return value
 
 
@@ -52,6 +56,10 @@ def load(location: Path) -> pd.DataFrame:
     """The benchmark rows of a results directory or a benchmarks.csv, one row per case key."""
     path = location / FILES["benchmarks"] if location.is_dir() else location
     try:
+        if location.is_dir():
+            check_results_dir(location, kinds=("benchmarks",))
+        if path.exists():
+            check_csv(path, "benchmarks")  # whole, well-formed rows: a file cut short is not compared
         frame = read_frame(path, COLUMNS, numbers=["median_s", "iqr_s"])
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
@@ -121,7 +129,14 @@ def add_arguments(parser) -> None:
     )
 
 
+def _benchmarks_file(location: Path) -> Path:
+    return location / FILES["benchmarks"] if location.is_dir() else location
+
+
 def run(args) -> int:
+    old, new = _benchmarks_file(args.old), _benchmarks_file(args.new)
+    if old.exists() and new.exists() and old.samefile(new):
+        raise UsageError(f"OLD and NEW are the same file ({old}): give the baseline and the run to check")
     lines, regressed = compare(args.old, args.new, args.threshold)
     print("\n".join(lines))
     return 1 if regressed else 0

@@ -6,14 +6,16 @@ backend are fixed in pytest_configure, before any test module loads one.
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
 
 from bench import runtime
 from bench.cases import all_cases
-from bench.options import PROGRESS_PREFIX, add_pytest_options, default_keras_backend
+from bench.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option, default_keras_backend
 from bench.session import BenchSession
+from bench.validate import ResultsError, check_results_dir
 
 SESSION = pytest.StashKey[BenchSession]()
 STARTED = pytest.StashKey[float]()
@@ -32,16 +34,49 @@ def pytest_addoption(parser):
     )
 
 
+def _stop(message: str):
+    """A bad option, environment or result file: one line, exit status 2, before anything runs."""
+    pytest.exit(f"tdbench: {message}", returncode=2)
+
+
 def pytest_configure(config):
     config.stash[STARTED] = time.monotonic()
     option = config.option
-    threads = option.tdbench_threads or runtime.available_cores()
-    backend = option.tdbench_keras_backend or default_keras_backend()
+    try:
+        for flag, kwargs in OPTIONS.items():
+            setattr(option, kwargs["dest"], checked_option(flag, getattr(option, kwargs["dest"])))
+        threads = option.tdbench_threads or runtime.available_cores()
+        backend = option.tdbench_keras_backend or runtime.parse_backend(default_keras_backend(), "KERAS_BACKEND")
+    except ValueError as e:
+        _stop(str(e))
     runtime.configure(threads, backend)
     results_dir = config.rootpath / option.tdbench_results_dir
+    # Existing result files are checked now, not after hours of timing (bench/validate.py).
+    if not option.collectonly:
+        try:
+            check_results_dir(results_dir, writing=True)
+        except (ResultsError, OSError) as e:
+            _stop(str(e))
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir)
+    _note_interrupts(config.stash[SESSION])
     if option.tdbench_progress:
         config.pluginmanager.register(ProgressLines(config), "tdbench-progress")
+
+
+def _note_interrupts(session: BenchSession) -> None:
+    """Remember any Ctrl-C: a KeyboardInterrupt that lands in framework code (torch.compile, say)
+    can come back as an ordinary test failure, and a failed session would still save."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        return
+
+    def interrupted(signum, frame):
+        session.interrupted = True
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
 
 
 def pytest_generate_tests(metafunc):
@@ -84,7 +119,7 @@ class ProgressLines:
 
 def pytest_sessionfinish(session, exitstatus):
     # Interrupted, crashed or misused runs keep the previous files as they were.
-    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.stash[SESSION].interrupted:
         session.config.stash[SESSION].save()
 
 

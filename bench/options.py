@@ -51,9 +51,30 @@ OPTIONS = {
 
 
 def add_pytest_options(parser) -> None:
+    # pytest answers a bad value with its usage text and exit status 4; the suite
+    # takes the raw text and checks it in pytest_configure instead (checked_option).
     group = parser.getgroup("tdbench", "tdbench benchmark suite")
     for flag, kwargs in OPTIONS.items():
-        group.addoption(flag, **kwargs)
+        group.addoption(flag, **{k: v for k, v in kwargs.items() if k not in ("type", "choices")})
+
+
+def checked_option(flag: str, value):
+    """`value` given for `flag`, converted and checked as argparse would; ValueError in argparse's words."""
+    kwargs = OPTIONS[flag]
+    if value is None or value == kwargs.get("default"):
+        return value
+    if "type" in kwargs and isinstance(value, str):
+        try:
+            value = kwargs["type"](value)
+        except argparse.ArgumentTypeError as e:
+            message = str(e)
+            raise ValueError(message if message.startswith(flag) else f"argument {flag}: {message}") from None
+    choices = kwargs.get("choices")
+    if choices and value not in choices:
+        raise ValueError(
+            f"argument {flag}: invalid choice: {value!r} (choose from {', '.join(map(repr, choices))})"
+        )
+    return value
 
 
 def add_argparse_options(parser, skip=()) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from impls import layer_formulas
 
-from .cli import add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
+from .cli import UsageError, add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
 from .storage import write_csv
 
 COLUMNS = [
@@ -95,6 +95,8 @@ def run(args) -> int:
     from . import runtime
 
     specs = [make_spec(t, args) for t in selected_topologies(args)]
+    if args.out.is_dir():  # found now, not after every model was built
+        raise UsageError(f"--out {args.out}: is a directory; give a file name, e.g. {args.out / 'params.csv'}")
     runtime.configure(args.threads)
     runtime.apply_thread_limits(args.threads)
     all_rows = []

@@ -24,6 +24,7 @@ from .frames import RUN, case_names, read_frame, run_title, timed, variant_label
 from .results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, load_environment
 from .scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
 from .storage import atomic_write_text
+from .validate import check_results_dir, check_writable
 
 REPORT = "report.md"
 TD_TAX = FILES["td_tax"]  # derived by bench/results.py; `tax` is looped_s / fused_s
@@ -66,6 +67,7 @@ def _read_if_present(path: Path, columns: list[str], numbers: list[str]) -> pd.D
 
 
 def load_inputs(results_dir: Path) -> Inputs:
+    check_results_dir(results_dir)  # each file whole and well formed, or one line naming what is wrong
     return Inputs(
         benchmarks=_read_if_present(results_dir / FILES["benchmarks"], BENCHMARK_COLUMNS, BENCHMARK_NUMBERS),
         comparison=_read_if_present(results_dir / FILES["comparison"], COMPARISON_COLUMNS, COMPARISON_NUMBERS),
@@ -250,6 +252,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if not args.results_dir.is_dir():
         raise UsageError(f"{args.results_dir}: no such directory")
+    check_writable(args.results_dir)  # report.md and the plots go there
     try:
         written = write_report(args.results_dir)
     except ValueError as e:

@@ -5,17 +5,24 @@ results/comparison.csv   Keras vs torch per problem, derived from benchmarks.csv
 results/td_tax.csv       looped over fused head (tdtax profile), derived from benchmarks.csv
 results/environment.json the machine and versions of every slice on record
 
-A slice is one (keras_backend, device, profile, compile) combination. A run
-replaces exactly the slices it measured and keeps every other row, so CPU
-and GPU runs, or runs under several Keras backends, merge into one file.
+A slice is one (keras_backend, device, profile, compile) combination; a case
+is a row's CASE_KEY. A run replaces the rows of exactly the cases it measured
+and keeps every other row as it was, so a partial run (`-k`), CPU and GPU
+runs, or runs under several Keras backends merge into one file. A case that
+failed keeps its previous row unchanged: a test that raised leaves no new
+row, and a new row that holds no measurement ("could not run") does not
+replace an old one that does. Each slice's entry in environment.json
+describes the latest run that wrote rows into it.
+
+The files are checked before they are read (bench/validate.py) and written
+as one set (storage.write_set): all new or all old, whatever fails.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .storage import read_csv, write_csv, write_json
+from .storage import cells, csv_text, json_text, write_set
 
 SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile"]
 SIZE_COLUMNS = ["batch", "timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units"]
@@ -56,17 +63,36 @@ def slice_name(key: tuple) -> str:
     return " ".join(f"{c}={v}" for c, v in zip(SLICE_COLUMNS, key))
 
 
+def case_key(row: dict) -> tuple:
+    return tuple("" if row[c] is None else str(row[c]) for c in CASE_KEY)
+
+
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
-    """Old rows of slices the new run did not measure, then all new rows."""
-    measured = {slice_of(r) for r in new}
-    return [r for r in old if slice_of(r) not in measured] + list(new)
+    """Old rows with each measured case's row replaced in place, then the rows of new cases.
+
+    A new row without a measurement does not replace an old row with one: the
+    case failed this time, and its last measurement stays on record.
+    """
+    merged = list(old)
+    where = {case_key(r): i for i, r in enumerate(merged)}
+    for row in new:
+        i = where.get(case_key(row))
+        if i is None:
+            where[case_key(row)] = len(merged)
+            merged.append(row)
+        elif is_timed(row) or not is_timed(merged[i]):
+            merged[i] = row
+    return merged
 
 
 def load_benchmarks(results_dir: Path) -> list[dict]:
+    """The rows on record, checked (bench/validate.py); an older file's missing optional columns read as ""."""
+    from .validate import check_csv
+
     path = Path(results_dir) / FILES["benchmarks"]
     if not path.exists():
         return []
-    return read_csv(path, required=BENCHMARK_COLUMNS)
+    return check_csv(path, "benchmarks", writing=True)
 
 
 def _number(value):
@@ -140,16 +166,12 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
 
 
 def load_environment(results_dir: Path) -> dict:
+    from .validate import check_environment
+
     path = Path(results_dir) / FILES["environment"]
     if not path.exists():
         return {"slices": {}}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(data.get("slices"), dict):
-        raise ValueError(f"{path}: expected an object with a 'slices' mapping")
-    return data
+    return check_environment(path)
 
 
 def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None:
@@ -159,13 +181,21 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
         missing = [c for c in BENCHMARK_COLUMNS if c not in row]
         if missing:
             raise ValueError(f"new row {i} lacks column(s) {', '.join(missing)}")
+    from .validate import check_results_dir
+
+    check_results_dir(results_dir, writing=True)  # every file of the set, not only those read here
+    # As the file's strings, so new rows and rows read back compare alike (None is "", 5 is "5").
+    new_rows = [cells(r, BENCHMARK_COLUMNS) for r in new_rows]
     merged = merge_rows(load_benchmarks(results_dir), new_rows)
     env = load_environment(results_dir)
     for key in sorted({slice_of(r) for r in new_rows}):
         env["slices"][slice_name(key)] = environment
-    write_csv(results_dir / FILES["benchmarks"], merged, BENCHMARK_COLUMNS)
-    write_csv(results_dir / FILES["comparison"], comparison_rows(merged), COMPARISON_COLUMNS)
+    files = {
+        FILES["benchmarks"]: csv_text(merged, BENCHMARK_COLUMNS),
+        FILES["comparison"]: csv_text(comparison_rows(merged), COMPARISON_COLUMNS),
+    }
     td_tax = td_tax_rows(merged)
     if td_tax:
-        write_csv(results_dir / FILES["td_tax"], td_tax, TD_TAX_COLUMNS)
-    write_json(results_dir / FILES["environment"], env)
+        files[FILES["td_tax"]] = csv_text(td_tax, TD_TAX_COLUMNS)
+    files[FILES["environment"]] = json_text(env)
+    write_set(results_dir, files)

@@ -21,22 +21,27 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def max_threads() -> int:
+    """The most threads `--threads` takes: the machine's CPU count (beyond it, pools fail to start or fight)."""
+    return os.cpu_count() or available_cores()
+
+
 def parse_threads(value) -> int:
-    """`--threads`: a positive integer; raises ValueError naming the option."""
+    """`--threads`: a positive integer up to max_threads(); raises ValueError naming the option."""
     try:
         n = int(value)
     except (TypeError, ValueError):
         n = 0
     if n < 1 or str(value).strip() != str(n):
         raise ValueError(f"--threads must be a positive integer, got {value!r}")
+    if n > max_threads():
+        raise ValueError(f"--threads must be at most {max_threads()}, the CPUs of this machine; got {n}")
     return n
 
 
-def parse_backend(value) -> str:
+def parse_backend(value, source: str = "Keras backend") -> str:
     if value not in KERAS_BACKENDS:
-        raise ValueError(
-            f"Keras backend must be one of {', '.join(KERAS_BACKENDS)}; got {value!r}"
-        )
+        raise ValueError(f"{source} must be one of {', '.join(KERAS_BACKENDS)}; got {value!r}")
     return value
 
 

@@ -31,6 +31,7 @@ class BenchSession:
         self._threads_applied = False
         self._saved: str | None = None
         self.noise_floor: dict | None = None
+        self.interrupted = False  # set on Ctrl-C (bench/conftest.py): such a session saves nothing
 
     def _start(self) -> None:
         if not self._threads_applied:  # first case: frameworks load now, with our threads

@@ -16,6 +16,7 @@ from . import markdown
 from .cli import UsageError
 from .results import FILES
 from .storage import atomic_write_text, read_csv
+from .validate import check_results_dir
 
 # Head pairs, as columns: the seed's literal form on both sides, the fused form on
 # both sides, and each framework's default (Keras's TimeDistributed, torch's broadcast).
@@ -169,6 +170,9 @@ BLOCKS = {
 def run(args) -> int:
     if not (args.results_dir / FILES["comparison"]).exists():
         raise UsageError(f"{args.results_dir / FILES['comparison']}: no such file; run the benchmarks first")
+    if args.readme and not args.readme.is_file():
+        raise UsageError(f"--readme {args.readme}: no such file")
+    check_results_dir(args.results_dir)
     blocks = {
         name: write(args.results_dir, args)
         for name, (source, write) in BLOCKS.items()

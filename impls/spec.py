@@ -58,6 +58,20 @@ _DEFAULTS = dict(
 )
 
 
+# Upper bounds on each size, far above every profile of the suite (largest: 256 units,
+# 200 timesteps, a 1000-word vocabulary) and below what exhausts a machine's memory
+# before a framework could say so. Documented in the README ("Size limits").
+MAX_SIZES = dict(
+    timesteps=10_000, features=4_096, units=4_096, outputs=100_000,
+    vocab_size=1_000_000, embedding_dim=4_096, dense_units=4_096,
+)
+# A model's parameters (Keras's count): 100 million float32 are 400 MB per copy, and
+# the suite holds several copies (both frameworks, references, optimizer state).
+MAX_PARAMETERS = 100_000_000
+# Values in one example input or target array (400 MB of float32).
+MAX_ARRAY_VALUES = 100_000_000
+
+
 def check_positive_int(name: str, value) -> int:
     """Return `value` if it is a positive int; raise ValueError naming `name` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -104,11 +118,22 @@ class ModelSpec:
             value = getattr(self, name)
             if value is None:
                 value = _SEED_SIZES[self.topology].get(name, _DEFAULTS[name])
-            object.__setattr__(self, name, check_positive_int(name, value))
+            value = check_positive_int(name, value)
+            if value > MAX_SIZES[name]:
+                raise ValueError(f"{name} must be at most {MAX_SIZES[name]} (impls.spec.MAX_SIZES), got {value}")
+            object.__setattr__(self, name, value)
         if self.topology == "one_to_one" and self.timesteps != 1:
             raise ValueError(
                 f"timesteps must be 1 for one_to_one (one input step per sample), "
                 f"got {self.timesteps}; use many_to_one for longer sequences"
+            )
+        from .params import model_params  # impls.params builds on this module
+
+        count = model_params(self)
+        if count > MAX_PARAMETERS:
+            fields = ", ".join(f"{k}={v}" for k, v in self.sizes().items())
+            raise ValueError(
+                f"sizes ({fields}) give {count} parameters; the limit is {MAX_PARAMETERS} (impls.spec.MAX_PARAMETERS)"
             )
 
     @classmethod
@@ -152,23 +177,34 @@ class ModelSpec:
             return (batch, self.timesteps, self.outputs)
         return (batch, self.outputs)
 
+    def _checked_shape(self, batch: int, shape_of) -> tuple[int, ...]:
+        batch = check_positive_int("batch", batch)
+        shape = shape_of(batch)
+        if int(np.prod(shape, dtype=object)) > MAX_ARRAY_VALUES:
+            raise ValueError(
+                f"batch={batch} makes an array of shape {shape}, over {MAX_ARRAY_VALUES} values "
+                "(impls.spec.MAX_ARRAY_VALUES)"
+            )
+        return shape
+
     def example_inputs(self, batch: int, seed: int = 0) -> np.ndarray:
         """Seeded inputs: float32 sequences, or int32 token ids for attention."""
-        batch = check_positive_int("batch", batch)
+        shape = self._checked_shape(batch, self.input_shape)
         rng = np.random.default_rng(seed)
-        shape = self.input_shape(batch)
         if self.topology == "attention":
             return rng.integers(0, self.vocab_size, size=shape, dtype=np.int32)
         return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
 
     def example_targets(self, batch: int, seed: int = 0) -> np.ndarray:
         """Seeded targets of the output's shape: one-hot rows for attention."""
-        batch = check_positive_int("batch", batch)
+        shape = self._checked_shape(batch, self.output_shape)
         rng = np.random.default_rng(seed + 1_000_003)  # independent of the inputs
-        shape = self.output_shape(batch)
         if self.topology == "attention":
             labels = rng.integers(0, self.outputs, size=shape[:-1])
-            return np.eye(self.outputs, dtype=np.float32)[labels]
+            # One-hot without an (outputs x outputs) identity matrix: memory grows with the array only.
+            targets = np.zeros(shape, dtype=np.float32)
+            np.put_along_axis(targets, labels[..., None], 1.0, axis=-1)
+            return targets
         return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
 
     def check_targets(self, targets) -> None:

@@ -74,20 +74,23 @@ def test_one_sided_and_untimed_cases_are_listed_not_fatal(tmp_path, capsys):
 
 
 def test_a_file_and_a_directory_both_work(tmp_path, capsys):
-    old = results(tmp_path, "old", [row()])
-    assert main(["compare", old, f"{old}/benchmarks.csv"]) == 0
+    old, new = results(tmp_path, "old", [row()]), results(tmp_path, "new", [row()])
+    assert main(["compare", old, f"{new}/benchmarks.csv"]) == 0
+    assert main(["compare", f"{old}/benchmarks.csv", new]) == 0
 
 
 @pytest.mark.parametrize(
     "write_new, options, message",
     [
         (lambda d: (d / "new").mkdir(), [], "new/benchmarks.csv: no such file"),
-        (lambda d: results(d, "new", [row()], columns=BENCHMARK_COLUMNS[:-5]), [], "missing column(s) status"),
-        (lambda d: results(d, "new", [row(median="fast")]), [], "row 1, column median_s: 'fast' is not a number"),
+        (lambda d: results(d, "new", [row()], columns=BENCHMARK_COLUMNS[:-5]), [], "line 1: the header lacks column(s) status"),
+        (lambda d: results(d, "new", [row(median="fast")]), [], "line 2, column median_s: 'fast' is not a number"),
         (lambda d: results(d, "new", [row(topology="attention")]), [], "have no case timed in both"),
-        (lambda d: results(d, "new", [row(), row()]), [], "1 row(s) repeat a case key"),
-        (lambda d: results(d, "new", [row()]), ["--threshold", "abc"], "--threshold: must be a non-negative"),
-        (lambda d: results(d, "new", [row()]), ["--threshold=-5%"], "--threshold: must be a non-negative"),
+        (lambda d: results(d, "new", [row(), row()]), [], "line 3: the same case as line 2"),
+        (lambda d: results(d, "new", [row()]), ["--threshold", "abc"], "--threshold: must be a finite non-negative"),
+        (lambda d: results(d, "new", [row()]), ["--threshold=-5%"], "--threshold: must be a finite non-negative"),
+        (lambda d: results(d, "new", [row()]), ["--threshold", "-5%"], "--threshold: must be a finite non-negative"),
+        (lambda d: results(d, "new", [row()]), ["--threshold", "inf"], "--threshold: must be a finite non-negative"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_problem_and_status_2(tmp_path, capsys, write_new, options, message):

@@ -143,7 +143,7 @@ def test_bad_results_dir_is_one_line_and_status_2(tmp_path, capsys):
     for name, message in [
         ("missing", "missing: no such directory"),
         ("empty", "empty: no benchmarks.csv or td_tax.csv to report on"),
-        ("broken", "benchmarks.csv: row 1, column median_s: 'fast' is not a number"),
+        ("broken", "benchmarks.csv: line 2, column median_s: 'fast' is not a number"),
     ]:
         assert main(["report", str(tmp_path / name)]) == 2
         err = capsys.readouterr().err

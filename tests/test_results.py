@@ -86,7 +86,7 @@ def test_a_crash_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
 
 def test_an_old_file_with_missing_columns_is_named(tmp_path):
     (tmp_path / "benchmarks.csv").write_text("topology,framework\nx,y\n")
-    with pytest.raises(ValueError, match=r"benchmarks.csv: missing column\(s\) backend"):
+    with pytest.raises(ValueError, match=r"benchmarks.csv: line 1: the header lacks column\(s\) backend"):
         save_run(tmp_path, [row()], {})
 
 

@@ -1,0 +1,379 @@
+"""Results are never lost: partial runs merge by case, bad files stop a run before it starts,
+a run's files are replaced as one set, permissions are kept, misuse is one line and exit 2."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import storage
+from bench.cli import main
+from bench.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
+from bench.validate import ResultsError, check_csv, check_environment, check_results_dir
+from impls import ModelSpec
+from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "results"
+
+
+def row(framework="keras", head="timedistributed", median=0.002, status="ok", **extra):
+    r = dict.fromkeys(BENCHMARK_COLUMNS)
+    r.update(
+        topology="many_to_many", framework=framework, head=head, mode="train", device="cpu",
+        keras_backend="tensorflow", backend="tensorflow" if framework == "keras" else "torch",
+        profile="quick", compile="off", size="mid", batch=32, timesteps=50, features=16,
+        units=64, outputs=1, params=146, median_s=median, spread=0.05, status=status,
+        max_abs_diff=1e-8, compiler="c", kernel="k",
+    )
+    r.update(extra)
+    return r
+
+
+def snapshot(directory: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def full_set(tmp_path):
+    """A copy of the committed result set (never the committed files themselves)."""
+    target = tmp_path / "results"
+    target.mkdir()
+    for name in FILES.values():
+        shutil.copy(COMMITTED / name, target / name)
+    save_run(target, [], {})  # in today's columns, should columns have been added since the reference run
+    return target
+
+
+# 1. A run replaces only the rows of the cases it measured.
+
+def test_merge_replaces_measured_cases_in_place_and_keeps_failed_cases_old_rows():
+    old = [row(median=1.0), row("torch", "broadcast", median=2.0), row(head="dense3d", median=3.0)]
+    new = [
+        row("torch", "broadcast", median=0.5),  # measured again: replaced where it was
+        row(head="dense3d", status="could not run: X", median=None),  # failed: the old row stays
+        row(units=128, median=4.0),  # a new case: appended
+    ]
+    merged = merge_rows(old, new)
+    assert [r["median_s"] for r in merged] == [1.0, 0.5, 3.0, 4.0]
+    assert merge_rows([row(status="could not run: X", median=None)], [row(status="could not run: Y", median=None)])[0]["status"] == "could not run: Y"
+
+
+def test_the_committed_results_validate_and_rewrite_byte_for_byte(full_set):
+    check_results_dir(COMMITTED)  # read only; the committed set must stay valid under these checks
+    if (COMMITTED / "benchmarks.csv").read_text().split("\n", 1)[0] == ",".join(BENCHMARK_COLUMNS):
+        assert snapshot(full_set) == {n: (COMMITTED / n).read_bytes() for n in snapshot(full_set)}
+    before = snapshot(full_set)
+    save_run(full_set, [], {})
+    assert snapshot(full_set) == before
+
+
+def test_a_partial_k_run_keeps_every_other_row_byte_for_byte(full_set):
+    case = "one_to_one-torch-infer-cpu-seed"
+    old_lines = (full_set / "benchmarks.csv").read_text().splitlines()
+    old_comparison = (full_set / "comparison.csv").read_text().splitlines()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "--profile", "quick",
+         "--keras-backend", "tensorflow", "--compile", "off", "-k", case, "--benchmark-max-time=0.02",
+         "--benchmark-min-rounds=3", "--results-dir", str(full_set)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    new_lines = (full_set / "benchmarks.csv").read_text().splitlines()
+    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b]
+    assert len(new_lines) == len(old_lines) and len(changed) == 1
+    assert new_lines[changed[0]].startswith("one_to_one,torch,torch,tensorflow,n/a,off,eager,infer,cpu,quick,seed,")
+    assert len((full_set / "comparison.csv").read_text().splitlines()) == len(old_comparison)
+
+
+# 2. Existing files are checked before anything is timed.
+
+def cut(text: str) -> str:
+    return text[: len(text) // 2]
+
+
+def drop_a_field(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    lines[2] = lines[2].replace(",", "", 1)
+    return "".join(lines)
+
+
+def not_a_number(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    cells = lines[1].split(",")
+    cells[BENCHMARK_COLUMNS.index("median_s")] = "fast"
+    lines[1] = ",".join(cells)
+    return "".join(lines)
+
+
+def repeat_a_row(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    return "".join([*lines, lines[1]])
+
+
+MALFORMED = {
+    "truncated": ("benchmarks.csv", cut, "ends without a newline; the file was cut short"),
+    "a row short of a field": ("benchmarks.csv", drop_a_field, f"line 3: {len(BENCHMARK_COLUMNS) - 1} field(s), the header has {len(BENCHMARK_COLUMNS)}"),
+    "no header": ("benchmarks.csv", lambda t: t.split("\n", 1)[1], "line 1: the header lacks column(s) topology"),
+    "binary": ("benchmarks.csv", lambda t: "\0\1\2" + t, "binary data"),
+    "not UTF-8": ("benchmarks.csv", lambda t: t + "\udcff\n", "not UTF-8 text"),
+    "not a number": ("benchmarks.csv", not_a_number, "line 2, column median_s: 'fast' is not a number"),
+    "a case twice": ("benchmarks.csv", repeat_a_row, "the same case as line 2"),
+    "empty": ("benchmarks.csv", lambda t: "", "empty file"),
+    "comparison cut short": ("comparison.csv", cut, "ends without a newline"),
+    "environment cut short": ("environment.json", cut, "not valid JSON"),
+    "environment a list": ("environment.json", lambda t: "[]\n", "expected an object with a 'slices' object, found list"),
+    "environment slice not an object": ("environment.json", lambda t: '{"slices": {"a": 1}}\n', "slices['a'] is a int"),
+}
+
+
+def spoil(directory: Path, name: str, how) -> None:
+    path = directory / name
+    path.write_bytes(how(path.read_text()).encode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("name, how, message", MALFORMED.values(), ids=MALFORMED.keys())
+def test_each_malformation_is_one_line_naming_file_and_line_and_leaves_files_untouched(full_set, capsys, name, how, message):
+    spoil(full_set, name, how)
+    before = snapshot(full_set)
+    with pytest.raises(ResultsError, match=f"{name}: .*") as error:
+        check_results_dir(full_set, writing=True)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    for argv in (["report", str(full_set)], ["table", "--results-dir", str(full_set)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(ResultsError, match=re.escape(message)):
+        save_run(full_set, [row()], {})
+    assert snapshot(full_set) == before
+
+
+def test_compare_refuses_a_file_cut_short(full_set, tmp_path, capsys):
+    spoil(full_set, "benchmarks.csv", cut)
+    assert main(["compare", str(COMMITTED), str(full_set)]) == 2
+    assert "benchmarks.csv: line" in capsys.readouterr().err
+
+
+def test_unknown_columns_would_be_dropped_so_a_run_refuses_them(tmp_path):
+    path = tmp_path / "benchmarks.csv"
+    path.write_text(",".join([*BENCHMARK_COLUMNS, "mystery"]) + "\n")
+    check_csv(path, "benchmarks")  # reading is fine
+    with pytest.raises(ResultsError, match="unknown column.*mystery"):
+        check_csv(path, "benchmarks", writing=True)
+
+
+def test_an_older_file_without_an_optional_column_validates_and_reads_it_as_empty(tmp_path):
+    columns = [c for c in BENCHMARK_COLUMNS if c != "kernel"]
+    storage.write_csv(tmp_path / "benchmarks.csv", [row()], columns)
+    (read,) = check_csv(tmp_path / "benchmarks.csv", "benchmarks", writing=True)
+    assert read["kernel"] == "" and list(read) == BENCHMARK_COLUMNS
+    save_run(tmp_path, [row(units=128)], {})
+    assert len(check_csv(tmp_path / "benchmarks.csv", "benchmarks")) == 2
+
+
+@pytest.mark.parametrize("name, how, message", [MALFORMED["truncated"], MALFORMED["no header"], MALFORMED["environment a list"]])
+def test_the_suite_stops_before_timing_with_one_line_and_exit_2(full_set, name, how, message):
+    spoil(full_set, name, how)
+    before = snapshot(full_set)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "--profile", "seed",
+         "--results-dir", str(full_set)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and len((done.stdout + done.stderr).strip().splitlines()) == 1
+    assert snapshot(full_set) == before
+
+
+def test_bench_run_checks_before_starting_a_backend(full_set, capsys):
+    spoil(full_set, "benchmarks.csv", cut)
+    assert main(["run", "--backends", "torch", "--results-dir", str(full_set)]) == 2
+    err = capsys.readouterr().err
+    assert "cut short" in err and len(err.strip().splitlines()) == 1
+    assert not (full_set / "logs").exists()
+
+
+def test_an_unusable_results_dir_is_refused_before_timing(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ResultsError, match="is not a directory"):
+        check_results_dir(tmp_path / "file" / "results", writing=True)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        with pytest.raises(ResultsError, match="not writable"):
+            check_results_dir(locked, writing=True)
+
+
+# 3. A result set is written as one unit.
+
+def test_a_failure_while_staging_a_later_file_leaves_the_whole_old_set(full_set, monkeypatch):
+    before = snapshot(full_set)
+    real = storage._write_temp
+
+    def fail_on_environment(path, text, suffix):
+        if path.name == "environment.json":
+            raise OSError(28, "No space left on device")
+        return real(path, text, suffix)
+
+    monkeypatch.setattr(storage, "_write_temp", fail_on_environment)
+    with pytest.raises(OSError, match="No space left"):
+        save_run(full_set, [row()], {"new": True})
+    assert snapshot(full_set) == before  # no new file, no staged file, no marker
+
+
+KILL_AFTER_RENAMES = """
+import os, sys
+from bench import storage
+from bench.results import save_run
+from tests.test_results_safety import row
+renames, limit = [0], int(sys.argv[2])
+real = os.replace
+def replace(src, dst):
+    if str(src).endswith(storage.STAGED_SUFFIX):
+        if renames[0] == limit:
+            os._exit(9)  # killed between two files of the set
+        renames[0] += 1
+    real(src, dst)
+storage.os.replace = replace
+if limit < 0:  # killed while staging, before the commit marker
+    real_write = storage._write_temp
+    def write(path, text, suffix):
+        if path.name == "environment.json":
+            os._exit(9)
+        return real_write(path, text, suffix)
+    storage._write_temp = write
+save_run(sys.argv[1], [row(median=0.123)], {"new": True})
+"""
+
+
+@pytest.mark.parametrize("renames_before_kill", [-1, 0, 1, 2])
+def test_a_process_killed_between_files_leaves_all_old_or_all_new(full_set, renames_before_kill):
+    before = snapshot(full_set)
+    done = subprocess.run([sys.executable, "-c", KILL_AFTER_RENAMES, str(full_set), str(renames_before_kill)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+    check_results_dir(full_set)  # every reader recovers first
+    after = snapshot(full_set)
+    assert set(after) == set(before)  # no marker, no staged file
+    changed = {name for name in before if after[name] != before[name]}
+    if renames_before_kill < 0:
+        assert changed == set()
+    else:  # committed: every file of the set is the new one
+        assert changed == {"benchmarks.csv", "comparison.csv", "environment.json"}
+        assert json.loads(after["environment.json"])["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off"] == {"new": True}
+        assert b"0.123" in after["benchmarks.csv"]
+
+
+# 4. Written files keep the permissions of the file they replace.
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o664])
+def test_a_replaced_file_keeps_its_permissions(tmp_path, mode):
+    save_run(tmp_path, [row()], {})
+    for name in ("benchmarks.csv", "environment.json"):
+        os.chmod(tmp_path / name, mode)
+    save_run(tmp_path, [row(units=128)], {})
+    storage.atomic_write_text(tmp_path / "benchmarks.csv", (tmp_path / "benchmarks.csv").read_text())
+    for name in ("benchmarks.csv", "environment.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
+
+
+def test_a_new_file_gets_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        storage.atomic_write_text(tmp_path / "a.txt", "x")
+        save_run(tmp_path / "set", [row()], {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "set" / "comparison.csv").stat().st_mode) == 0o640
+
+
+# 5. Sizes have limits.
+
+@pytest.mark.parametrize("field", list(MAX_SIZES))
+def test_each_size_has_a_limit_named_in_one_line(field):
+    topology = "attention" if field in ("vocab_size", "embedding_dim", "dense_units") else "many_to_many"
+    with pytest.raises(ValueError, match=f"^{field} must be at most {MAX_SIZES[field]} .*got {MAX_SIZES[field] + 1}$"):
+        ModelSpec(topology, **{field: MAX_SIZES[field] + 1})
+
+
+def test_the_parameter_count_has_a_limit():
+    with pytest.raises(ValueError, match=f"give .* parameters; the limit is {MAX_PARAMETERS}"):
+        ModelSpec("attention", vocab_size=1_000_000, embedding_dim=4096)
+
+
+def test_large_outputs_make_one_hot_targets_without_an_identity_matrix():
+    spec = ModelSpec("attention", timesteps=3, outputs=100_000)
+    targets = spec.example_targets(batch=2, seed=1)
+    assert targets.shape == (2, 3, 100_000) and targets.dtype.name == "float32"
+    assert (targets.sum(axis=-1) == 1).all() and targets.max() == 1
+    with pytest.raises(ValueError, match=f"batch=1000 makes an array .* over {MAX_ARRAY_VALUES} values"):
+        spec.example_targets(batch=1000)
+
+
+def test_params_with_huge_units_is_one_line_and_exit_2(capsys):
+    assert main(["params", "--topology", "many_to_many", "--units", "50000"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "python -m bench params: error: many_to_many: units must be at most 4096 (impls.spec.MAX_SIZES), got 50000"
+    )
+
+
+# 6. The smaller ones: one line, exit 2, no traceback.
+
+def test_misuse_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "D").mkdir()
+    shutil.copy(COMMITTED / "benchmarks.csv", tmp_path / "D" / "benchmarks.csv")
+    cases = {
+        ("params", "--threads", "10000"): "--threads must be at most",
+        ("table", "--readme", str(tmp_path / "nonexistent")): "no such file",
+        ("params", "--topology", "one_to_one", "--out", str(tmp_path)): "is a directory; give a file name",
+        ("compare", str(COMMITTED), str(tmp_path / "D"), "--threshold", "-5%"): "non-negative",
+        ("compare", str(COMMITTED), str(tmp_path / "D"), "--threshold", "inf"): "finite",
+        ("compare", str(tmp_path / "D"), str(tmp_path / "D")): "OLD and NEW are the same file",
+    }
+    for argv, message in cases.items():
+        assert main(list(argv)) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def test_keras_backend_bogus_is_one_line_and_exit_2(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only",
+         "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, KERAS_BACKEND="bogus"),
+    )
+    assert done.returncode == 2
+    assert (done.stdout + done.stderr).strip() == (
+        "Exit: tdbench: KERAS_BACKEND must be one of tensorflow, jax, torch; got 'bogus'"
+    )
+
+
+CTRL_C = """
+import sys
+from bench import backend_runs
+from bench.cli import main
+# pytest stands in for a child that prints a progress line and then runs long
+backend_runs.pytest_command = lambda backend, args: [
+    sys.executable, "-c", "import time; print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
+sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
+"""
+
+
+def test_ctrl_c_during_bench_run_is_one_line_exit_2_and_stops_pytest(full_set):
+    before = snapshot(full_set)
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C, str(full_set)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "case 1 of 9" in child.stdout.readline()
+    child.send_signal(signal.SIGINT)  # this process alone, as `kill -INT` would
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 2
+    assert err.startswith("interrupted: the backend running saved nothing") and len(err.strip().splitlines()) == 1
+    assert snapshot(full_set) == before
