@@ -10,6 +10,7 @@ import pytest
 
 from bench import runtime
 from bench.cases import all_cases
+from bench.machine import OtherMachine, check_results_dir
 from bench.options import PROGRESS_PREFIX, add_pytest_options, default_keras_backend
 from bench.session import BenchSession
 
@@ -25,10 +26,15 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     option = config.option
-    threads = option.tdbench_threads or runtime.available_cores()
+    threads = option.tdbench_threads
     backend = option.tdbench_keras_backend or default_keras_backend()
     runtime.configure(threads, backend)
     results_dir = config.rootpath / option.tdbench_results_dir
+    if not getattr(option, "benchmark_disable", False) and not option.collectonly:
+        try:  # before minutes of timing, not at the end
+            check_results_dir(results_dir)
+        except OtherMachine as e:
+            pytest.exit(str(e), returncode=2)
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir)
     if option.tdbench_progress:
         config.pluginmanager.register(ProgressLines(config), "tdbench-progress")

@@ -4,8 +4,9 @@ results/benchmarks.csv   one row per timed case (BENCHMARK_COLUMNS)
 results/comparison.csv   Keras vs torch per problem, derived from benchmarks.csv
 results/td_tax.csv       looped over fused head (tdtax profile), derived from benchmarks.csv
 results/environment.json the machine and versions of every slice on record
+results/raw/*.json       every round of every case (bench/raw.py)
 
-A slice is one (keras_backend, device, profile, compile) combination. A run
+A slice is one (keras_backend, device, profile, compile, threads) combination. A run
 replaces exactly the slices it measured and keeps every other row, so CPU
 and GPU runs, or runs under several Keras backends, merge into one file.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from .storage import read_csv, write_csv, write_json
 
-SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile"]
+SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
 SIZE_COLUMNS = ["batch", "timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units"]
 # What identifies a case across runs (and across versions, for `bench compare`).
 CASE_KEY = ["topology", "framework", "backend", "head", "mode", "size", *SIZE_COLUMNS, *SLICE_COLUMNS]
@@ -31,9 +32,9 @@ BENCHMARK_COLUMNS = [
 ]
 
 COMPARISON_COLUMNS = [
-    "keras_backend", "profile", "device", "compile", "topology", "mode", "size", *SIZE_COLUMNS,
+    "keras_backend", "profile", "device", "compile", "threads", "topology", "mode", "size", *SIZE_COLUMNS,
     "keras_head", "torch_head", "keras_compiler", "torch_compiler",
-    "keras_median_s", "torch_median_s", "keras_over_torch", "keras_spread", "torch_spread",
+    "keras_median_s", "torch_median_s", "keras_over_torch", "ci_low", "ci_high", "keras_spread", "torch_spread",
     "params_keras", "params_torch", "max_abs_diff", "keras_kernel", "torch_kernel",
 ]
 
@@ -81,8 +82,14 @@ def is_timed(row: dict) -> bool:
     return row["status"] == "ok" and bool(_number(row["median_s"]))
 
 
-def comparison_rows(rows: list[dict]) -> list[dict]:
-    """Every Keras row against every torch row of the same problem, slice and compile setting."""
+def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | None = None) -> list[dict]:
+    """Every Keras row against every torch row of the same problem, slice and compile setting.
+
+    ci_low/ci_high: bench/stats.py's rerun interval, from the raw rounds (`raw`,
+    bench/raw.py load) and the machine's run-to-run variance (`run_var`,
+    bench/noise.py); empty when the run-to-run variance is unknown.
+    """
+    from .stats import ratio_interval
     timed = [r for r in rows if is_timed(r)]
     problem = lambda r: tuple(str(r[c]) for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS])
     torch_rows = {}
@@ -103,6 +110,7 @@ def comparison_rows(rows: list[dict]) -> list[dict]:
                     "keras_compiler": k["compiler"], "torch_compiler": t["compiler"],
                     "keras_median_s": k_med, "torch_median_s": t_med,
                     "keras_over_torch": k_med / t_med,
+                    **dict(zip(("ci_low", "ci_high"), ratio_interval(k, t, raw or {}, run_var))),
                     "keras_spread": _number(k["spread"]), "torch_spread": _number(t["spread"]),
                     "params_keras": k["params"], "params_torch": t["params"],
                     "max_abs_diff": max(diffs) if diffs else None,
@@ -152,6 +160,14 @@ def load_environment(results_dir: Path) -> dict:
     return data
 
 
+def interval_inputs(results_dir: Path) -> tuple[dict, float | None]:
+    """The raw rounds and the run-to-run variance that comparison_rows needs, from `results_dir`."""
+    from . import noise, raw
+
+    model = noise.load(results_dir)
+    return raw.load(results_dir), None if model is None else model["ratio_run_var"]
+
+
 def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None:
     """Merge a run's rows into the result files. Reads everything before writing anything."""
     results_dir = Path(results_dir)
@@ -164,7 +180,7 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
     for key in sorted({slice_of(r) for r in new_rows}):
         env["slices"][slice_name(key)] = environment
     write_csv(results_dir / FILES["benchmarks"], merged, BENCHMARK_COLUMNS)
-    write_csv(results_dir / FILES["comparison"], comparison_rows(merged), COMPARISON_COLUMNS)
+    write_csv(results_dir / FILES["comparison"], comparison_rows(merged, *interval_inputs(results_dir)), COMPARISON_COLUMNS)
     td_tax = td_tax_rows(merged)
     if td_tax:
         write_csv(results_dir / FILES["td_tax"], td_tax, TD_TAX_COLUMNS)
