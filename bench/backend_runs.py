@@ -8,6 +8,7 @@ sequences them, relays progress, and says which backend failed.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import subprocess
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from .cli import UsageError, add_threads_argument
 from .options import OPTIONS, PROGRESS_PREFIX
-from .runtime import KERAS_BACKENDS
+from .machine import OtherMachine, check_results_dir
+from .runtime import KERAS_BACKENDS, available_cores
 
 BENCH_DIR = Path(__file__).resolve().parent
 # What each backend needs importable (found without importing it).
@@ -83,8 +85,33 @@ def run_backend(backend: str, args, log_path: Path) -> int:
     return child.returncode
 
 
+def thread_counts(args) -> list[int]:
+    """The full profile sweeps threads 1 .. cores (plus --threads); others run at --threads.
+
+    Threads are fixed per process, so each count is its own pytest process and its own slice.
+    """
+    if args.profile == "full":
+        return sorted({args.threads, *range(1, available_cores() + 1)})
+    return [args.threads]
+
+
 def run_backends(args) -> int:
     backends = parse_backends(args.backends)
+    try:  # before any process starts, not after its minutes of timing
+        check_results_dir(Path(args.results_dir))
+    except OtherMachine as e:
+        raise UsageError(str(e)) from e
+    counts = thread_counts(args)
+    if len(counts) == 1:
+        return _run_backends(args, backends)
+    status = 0
+    for n in counts:
+        print(f"--- {n} thread(s) ---", flush=True)
+        status = max(status, _run_backends(argparse.Namespace(**{**vars(args), "threads": n}), backends))
+    return status
+
+
+def _run_backends(args, backends) -> int:
     outcomes = {}
     for backend in backends:
         missing = missing_modules(backend)
@@ -92,7 +119,7 @@ def run_backends(args) -> int:
             outcomes[backend] = f"skipped: {', '.join(missing)} not installed"
             print(f"[{backend}] {outcomes[backend]}", flush=True)
             continue
-        log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}.log"
+        log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}-t{args.threads}.log"
         start = time.perf_counter()
         rc = run_backend(backend, args, log_path)
         took = time.perf_counter() - start
