@@ -126,7 +126,7 @@ def test_quick_run_says_how_to_get_scaling_and_skips_the_missing_tax(tmp_path):
     text = report(quick_results(tmp_path))
     assert "No full-profile rows; run `pytest bench/ --benchmark-only --profile full`." in text
     assert "No td_tax.csv in this directory" in text
-    assert [p.name for p in tmp_path.glob("*.png")] == ["times-tensorflow-cpu-quick-many_to_many.png"]
+    assert [p.name for p in tmp_path.glob("*.png")] == ["times-tensorflow-cpu-quick-t2-many_to_many.png"]
 
 
 def test_tax_alone_is_reported_with_notes_for_the_rest(tmp_path):
