@@ -8,6 +8,7 @@ sequences them, relays progress, and says which backend failed.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import signal
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from .cli import UsageError, add_threads_argument
 from .options import OPTIONS, PROGRESS_PREFIX
-from .runtime import KERAS_BACKENDS
+from .machine import OtherMachine, check_same_machine
+from .runtime import KERAS_BACKENDS, available_cores
 from .validate import ResultsError, check_results_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -96,13 +98,36 @@ def run_backend(backend: str, args, log_path: Path) -> int:
     return child.returncode
 
 
+def thread_counts(args) -> list[int]:
+    """The full profile sweeps threads 1 .. cores (plus --threads); others run at --threads.
+
+    Threads are fixed per process, so each count is its own pytest process and its own slice.
+    """
+    if args.profile == "full":
+        return sorted({args.threads, *range(1, available_cores() + 1)})
+    return [args.threads]
+
+
 def run_backends(args) -> int:
     backends = parse_backends(args.backends)
-    # The result files on record are checked before hours of timing, not after (bench/validate.py).
+    # The result files on record are checked before hours of timing, not after (bench/validate.py),
+    # and so is the machine they were measured on (bench/machine.py).
     try:
         check_results_dir(args.results_dir, writing=True)
-    except ResultsError as e:
+        check_same_machine(Path(args.results_dir))
+    except (ResultsError, OtherMachine) as e:
         raise UsageError(str(e)) from None
+    counts = thread_counts(args)
+    if len(counts) == 1:
+        return _run_backends(args, backends)
+    status = 0
+    for n in counts:
+        print(f"--- {n} thread(s) ---", flush=True)
+        status = max(status, _run_backends(argparse.Namespace(**{**vars(args), "threads": n}), backends))
+    return status
+
+
+def _run_backends(args, backends) -> int:
     outcomes = {}
     try:
         return _run_each(backends, args, outcomes)
@@ -123,7 +148,7 @@ def _run_each(backends: list[str], args, outcomes: dict) -> int:
             outcomes[backend] = f"skipped: {', '.join(missing)} not installed"
             print(f"[{backend}] {outcomes[backend]}", flush=True)
             continue
-        log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}.log"
+        log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}-t{args.threads}.log"
         start = time.perf_counter()
         rc = run_backend(backend, args, log_path)
         took = time.perf_counter() - start

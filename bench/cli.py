@@ -23,6 +23,7 @@ COMMANDS = {
     "report": ("report", "results/report.md and plots from the result CSVs"),
     "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),
     "table": ("table", "the keras_over_torch table (Markdown) from results/comparison.csv"),
+    "stability": ("stability", "the profile timed in N processes: how far each ratio moves, interval coverage, compare's error rates"),
 }
 
 
@@ -68,11 +69,13 @@ def add_topology_argument(parser, choices=TOPOLOGIES) -> None:
 
 
 def add_threads_argument(parser) -> None:
+    from .options import DEFAULT_THREADS
+
     parser.add_argument(
         "--threads",
         type=_threads,
-        default=runtime.available_cores(),
-        help="threads for every framework (default: all cores, %(default)s here)",
+        default=DEFAULT_THREADS,
+        help=f"threads for every framework (default: %(default)s; {runtime.available_cores()} cores here)",
     )
 
 

@@ -5,16 +5,29 @@ files. Rows are matched by their case key (bench/results.py CASE_KEY). A row
 that was not timed (status other than "ok", or no median) is listed and left
 out; so is a case present on one side only.
 
-A case is a regression when it is slower by more than the threshold and by
-more than its measured spread:
+Case keys are compared as values, not as text: 1000 and 1000.0 are one size,
+an empty cell and NaN are one blank (bench/raw.py key_cell), so a CSV
+re-saved by pandas still matches its original.
 
-    new_median > old_median * (1 + threshold)   and
-    new_median - old_median > (old_iqr + new_iqr) / 2
+A case is slower (or faster) when its change is both real and large
+(bench/stats.py changed):
 
-The second condition says the two interquartile ranges, centred on their
-medians, do not overlap: the middle halves of the old and the new rounds are
-apart. A missing IQR counts as 0. The same rule with old and new swapped
-marks a case faster.
+    |log(new_median / old_median)| > 1.96 * sqrt(var_old + var_new + 2 * var_run)   and
+    |new_median / old_median - 1| > threshold        (on the log scale: log(1 + threshold))
+
+var_old and var_new are the bootstrap variances of log(median) over each
+side's raw rounds (results/raw/, bench/raw.py); a side without raw rounds
+falls back to its IQR and round count (normal approximation), and to 0 when
+those are missing too. var_run is the machine's run-to-run variance of one
+case's log time, measured by `python -m bench stability` and read from
+noise.json (--noise DIR; by default NEW's, else OLD's). Without one the
+test knows only the rounds and flags the ordinary difference between two
+processes as a change: it says so. `python -m bench stability` measures the
+rule's A/A flag rate and its detection rate of an injected slowdown.
+
+--inject FRAMEWORK=FRACTION slows NEW's cases of one framework by FRACTION
+(its medians and raw rounds, in memory; no file changes), to check what the
+rule catches on real runs.
 
 Exit status: 0 without a regression, 1 with one or more, 2 on bad input (a
 missing file, missing columns, a cell that is not a number, two rows with one
@@ -28,14 +41,17 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from . import noise, raw
 from .cli import UsageError
 from .frames import case_names, read_frame, timed
 from .results import CASE_KEY, FILES
+from .stats import case_within_var, changed
 from .validate import check_csv, check_results_dir
 
-COLUMNS = [*CASE_KEY, "status", "median_s", "iqr_s"]
+COLUMNS = [*CASE_KEY, "status", "median_s", "iqr_s", "rounds"]
 DEFAULT_THRESHOLD = "10%"
 
 
@@ -52,8 +68,21 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def load(location: Path) -> pd.DataFrame:
-    """The benchmark rows of a results directory or a benchmarks.csv, one row per case key."""
+def parse_inject(text: str) -> tuple[str, float]:
+    """"keras=0.2" -> ("keras", 0.2)."""
+    framework, _, fraction = text.partition("=")
+    try:
+        value = float(fraction)
+    except ValueError:
+        value = float("nan")
+    if framework not in ("keras", "torch") or not value > -1:
+        raise argparse.ArgumentTypeError(f"takes keras=FRACTION or torch=FRACTION (0.2 for 20% slower); got {text!r}")
+    return framework, value
+
+
+def load(location: Path, inject: tuple[str, float] | None = None) -> pd.DataFrame:
+    """The benchmark rows of a results directory or a benchmarks.csv, one row per (normalised) case key,
+    with `within_var`, the variance of log(median) from its raw rounds (or its IQR)."""
     path = location / FILES["benchmarks"] if location.is_dir() else location
     try:
         if location.is_dir():
@@ -61,24 +90,48 @@ def load(location: Path) -> pd.DataFrame:
         if path.exists():
             check_csv(path, "benchmarks")  # whole, well-formed rows: a file cut short is not compared
         frame = read_frame(path, COLUMNS, numbers=["median_s", "iqr_s"])
+        rounds = raw.load(path.parent)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except ValueError as e:
         raise UsageError(str(e)) from e
+    for column in CASE_KEY:
+        frame[column] = frame[column].map(raw.key_cell)
+    if inject:  # scaling every round scales the median and leaves var(log median) as it was
+        framework, fraction = inject
+        frame.loc[frame["framework"] == framework, "median_s"] *= 1 + fraction
     repeated = frame.duplicated(CASE_KEY)
     if repeated.any():
         example = case_names(frame[repeated]).iloc[0]
         raise UsageError(f"{path}: {repeated.sum()} row(s) repeat a case key, e.g. {example}")
-    return frame.assign(timed=timed(frame), name=case_names(frame))
+    within = [case_within_var(r, rounds) for r in frame.to_dict("records")]
+    return frame.assign(timed=timed(frame), name=case_names(frame), within_var=np.nan_to_num(within, nan=0.0))
 
 
-def verdicts(matched: pd.DataFrame, threshold: float) -> pd.Series:
-    """"slower", "faster" or "" per matched case: the rule of the module docstring, both ways."""
-    old, new = matched["median_s_old"], matched["median_s_new"]
-    spread = (matched["iqr_s_old"].fillna(0) + matched["iqr_s_new"].fillna(0)) / 2
-    slower = (new > old * (1 + threshold)) & (new - old > spread)
-    faster = (old > new * (1 + threshold)) & (old - new > spread)
-    return pd.Series("", index=matched.index).mask(slower, "slower").mask(faster, "faster")
+def verdicts(matched: pd.DataFrame, threshold: float, run_var: float) -> pd.Series:
+    """"slower", "faster" or "" per matched case: the rule of the module docstring."""
+    return pd.Series(
+        [changed(math.log(n / o), vo, vn, run_var, threshold) for o, n, vo, vn in zip(
+            matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"])],
+        index=matched.index, dtype=str,
+    )
+
+
+def run_variance(old_location: Path, new_location: Path, noise_dir: Path | None) -> tuple[float, str]:
+    """The run-to-run variance of log time to test with, and where it came from."""
+    candidates = [noise_dir] if noise_dir else [new_location, old_location]
+    for location in candidates:
+        directory = location if location.is_dir() else location.parent
+        try:
+            model = noise.load(directory)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        if model is not None:
+            return model["time_run_var"], f"run-to-run noise from {directory / noise.NOISE_FILE}"
+    if noise_dir:
+        raise UsageError(f"{noise_dir / noise.NOISE_FILE}: no such file")
+    return 0.0, ("no noise.json (python -m bench stability): the test knows only the rounds, "
+                 "and two processes of the same code differ by more than those")
 
 
 def _listing(title: str, lines: list[str]) -> list[str]:
@@ -90,10 +143,12 @@ def _untimed(paired: pd.DataFrame, side: str) -> list[str]:
     return [f"{name}: {status or 'no median'}" for name, status in zip(rows[f"name_{side}"], rows[f"status_{side}"])]
 
 
-def compare(old_location: Path, new_location: Path, threshold: float) -> tuple[list[str], bool]:
+def compare(old_location: Path, new_location: Path, threshold: float, noise_dir: Path | None = None,
+            inject: tuple[str, float] | None = None) -> tuple[list[str], bool]:
     """The lines to print, and whether any case regressed."""
+    run_var, noise_note = run_variance(old_location, new_location, noise_dir)
     both = load(old_location).merge(
-        load(new_location), on=CASE_KEY, how="outer", suffixes=("_old", "_new"), indicator=True
+        load(new_location, inject), on=CASE_KEY, how="outer", suffixes=("_old", "_new"), indicator=True
     )
     paired = both[both["_merge"] == "both"]
     matched = paired[paired["timed_old"].astype(bool) & paired["timed_new"].astype(bool)]
@@ -103,7 +158,7 @@ def compare(old_location: Path, new_location: Path, threshold: float) -> tuple[l
         {
             "ratio": matched["median_s_new"] / matched["median_s_old"],
             "old_ms": matched["median_s_old"] * 1e3, "new_ms": matched["median_s_new"] * 1e3,
-            "verdict": verdicts(matched, threshold), "case": matched["name_old"],
+            "verdict": verdicts(matched, threshold, run_var), "case": matched["name_old"],
         }
     ).sort_values("ratio", ascending=False, kind="stable")
     lines = [f"{'new/old':>8}  {'old ms':>9}  {'new ms':>9}  {'verdict':7}  case"]
@@ -113,8 +168,11 @@ def compare(old_location: Path, new_location: Path, threshold: float) -> tuple[l
     lines += _listing(f"only in {old_location}", list(both.loc[both["_merge"] == "left_only", "name_old"]))
     lines += _listing(f"only in {new_location}", list(both.loc[both["_merge"] == "right_only", "name_new"]))
     slower, faster = (table["verdict"] == "slower").sum(), (table["verdict"] == "faster").sum()
+    if inject:
+        lines.append(f"injected: {inject[0]} cases of {new_location} slowed by {inject[1]:.0%} (in memory)")
+    lines.append(noise_note)
     lines.append(
-        f"{slower} of {len(table)} case(s) slower by more than {threshold * 100:g}% beyond their spread, "
+        f"{slower} of {len(table)} case(s) slower by more than {threshold * 100:g}% beyond their noise, "
         f"{faster} faster"
     )
     return lines, slower > 0
@@ -125,8 +183,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("new", type=Path, help="the run to check: a results directory or its benchmarks.csv")
     parser.add_argument(
         "--threshold", type=parse_threshold, default=DEFAULT_THRESHOLD,
-        help="how much slower counts, beyond the measured spread: 10%% or 0.1 (default: %(default)s)",
+        help="how much slower counts, beyond the measured noise: 10%% or 0.1 (default: %(default)s)",
     )
+    parser.add_argument("--noise", type=Path, metavar="DIR", help="the noise.json to test with (default: NEW's, else OLD's)")
+    parser.add_argument("--inject", type=parse_inject, metavar="FRAMEWORK=FRACTION",
+                        help="slow NEW's keras or torch cases by FRACTION in memory, e.g. keras=0.2")
 
 
 def _benchmarks_file(location: Path) -> Path:
@@ -137,6 +198,6 @@ def run(args) -> int:
     old, new = _benchmarks_file(args.old), _benchmarks_file(args.new)
     if old.exists() and new.exists() and old.samefile(new):
         raise UsageError(f"OLD and NEW are the same file ({old}): give the baseline and the run to check")
-    lines, regressed = compare(args.old, args.new, args.threshold)
+    lines, regressed = compare(args.old, args.new, args.threshold, args.noise, args.inject)
     print("\n".join(lines))
     return 1 if regressed else 0

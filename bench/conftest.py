@@ -13,6 +13,7 @@ import pytest
 
 from bench import runtime
 from bench.cases import all_cases
+from bench.machine import OtherMachine, check_same_machine
 from bench.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option, default_keras_backend
 from bench.session import BenchSession
 from bench.validate import ResultsError, check_results_dir
@@ -45,17 +46,20 @@ def pytest_configure(config):
     try:
         for flag, kwargs in OPTIONS.items():
             setattr(option, kwargs["dest"], checked_option(flag, getattr(option, kwargs["dest"])))
-        threads = option.tdbench_threads or runtime.available_cores()
+        threads = option.tdbench_threads
         backend = option.tdbench_keras_backend or runtime.parse_backend(default_keras_backend(), "KERAS_BACKEND")
     except ValueError as e:
         _stop(str(e))
     runtime.configure(threads, backend)
     results_dir = config.rootpath / option.tdbench_results_dir
-    # Existing result files are checked now, not after hours of timing (bench/validate.py).
+    # Existing result files are checked now, not after hours of timing (bench/validate.py),
+    # and so is the machine they were measured on (bench/machine.py).
     if not option.collectonly:
         try:
             check_results_dir(results_dir, writing=True)
-        except (ResultsError, OSError) as e:
+            if not getattr(option, "benchmark_disable", False):
+                check_same_machine(results_dir)
+        except (ResultsError, OtherMachine, OSError) as e:
             _stop(str(e))
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir)
     _note_interrupts(config.stash[SESSION])

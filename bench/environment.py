@@ -42,9 +42,12 @@ def today() -> str:
 
 
 def collect(threads: int, keras_backend: str) -> dict:
-    from .runtime import available_cores
+    from .machine import fingerprint
+    from .runtime import available_cores, thread_report
 
     return {
+        "machine": fingerprint(),
+        "thread_pools": thread_report(threads),
         "date": today(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),

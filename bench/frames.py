@@ -58,6 +58,12 @@ def variant_label(row) -> str:
     return " ".join([name, *([head] if head != NO_HEAD else []), *(["jit"] if row["compile"] == "on" else [])])
 
 
-def run_title(keras_backend: str, device: str, profile: str) -> str:
-    """"Keras on tensorflow, cpu, quick profile": the RUN columns in words."""
-    return f"Keras on {keras_backend}, {device}, {profile} profile"
+def run_title(keras_backend: str, device: str, profile: str, threads: str = "") -> str:
+    """"Keras on tensorflow, cpu, quick profile, 1 thread(s)": the RUN columns in words."""
+    return f"Keras on {keras_backend}, {device}, {profile} profile" + (f", {threads} thread(s)" if threads else "")
+
+
+def run_slug(run: tuple) -> str:
+    """"tensorflow-cpu-quick-t1": a RUN in file names (files written before threads were recorded lack the t)."""
+    keras_backend, device, profile, *threads = run
+    return "-".join([keras_backend, device, profile, *(f"t{t}" for t in threads if t)])

@@ -16,6 +16,13 @@ def threads_type(value) -> int:
         raise argparse.ArgumentTypeError(str(e)) from e
 
 
+# The one default thread count, for pytest (bench/conftest.py) and every `python -m bench`
+# command. Provisional: 1 thread per framework moved a Keras/torch ratio 0.5-5% between
+# processes on the 2-core reference VM, 2 threads 8-11% (DESIGN.md, "Noise on these
+# machines"); the README says which measurement fixed it.
+DEFAULT_THREADS = 1
+
+
 def default_keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
@@ -32,8 +39,8 @@ OPTIONS = {
         "tdtax (many_to_many over timesteps, for the TimeDistributed tax); default quick",
     ),
     "--threads": dict(
-        dest="tdbench_threads", default=None, type=threads_type, metavar="N",
-        help=f"threads for every framework, set before import (default: all cores, {available_cores()} here)",
+        dest="tdbench_threads", default=DEFAULT_THREADS, type=threads_type, metavar="N",
+        help=f"threads for every framework, set before import (default: {DEFAULT_THREADS}; {available_cores()} cores here)",
     ),
     "--keras-backend": dict(
         dest="tdbench_keras_backend", default=None, choices=KERAS_BACKENDS,

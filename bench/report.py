@@ -20,7 +20,7 @@ import pandas as pd
 from . import markdown, plots
 from .cases import SWEEPS
 from .cli import UsageError
-from .frames import RUN, case_names, read_frame, run_title, timed, variant_label
+from .frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
 from .results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, load_environment
 from .scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
 from .storage import atomic_write_text
@@ -125,7 +125,7 @@ def times_section(run: tuple, rows: pd.DataFrame, figures: Figures) -> list[str]
         return []
     lines = ["### Median time per call"]
     for topology, of_topology in headline.groupby("topology", sort=False):
-        name = f"times-{'-'.join(run)}-{topology}.png"
+        name = f"times-{run_slug(run)}-{topology}.png"
         lines += ["", figures.add(name, f"{topology}: {run_title(*run)}", plots.time_bars, of_topology)]
     return lines
 
@@ -183,7 +183,7 @@ def scaling_section(run: tuple, rows: pd.DataFrame, fits: pd.DataFrame, figures:
     ]
     for topology, of_topology in rows.groupby("topology", sort=False):
         fitted = set(fits.loc[fits["topology"] == topology, "variable"])
-        name = f"scaling-{'-'.join(run)}-{topology}.png"
+        name = f"scaling-{run_slug(run)}-{topology}.png"
         title = f"{topology} scaling: {run_title(*run)}"
         variables = [v for v in SWEEPS if v in fitted]
         lines += ["", figures.add(name, title, plots.scaling_lines, of_topology, variables)]

@@ -4,8 +4,9 @@ results/benchmarks.csv   one row per timed case (BENCHMARK_COLUMNS)
 results/comparison.csv   Keras vs torch per problem, derived from benchmarks.csv
 results/td_tax.csv       looped over fused head (tdtax profile), derived from benchmarks.csv
 results/environment.json the machine and versions of every slice on record
+results/raw/*.json       every round of every case (bench/raw.py)
 
-A slice is one (keras_backend, device, profile, compile) combination; a case
+A slice is one (keras_backend, device, profile, compile, threads) combination; a case
 is a row's CASE_KEY. A run replaces the rows of exactly the cases it measured
 and keeps every other row as it was, so a partial run (`-k`), CPU and GPU
 runs, or runs under several Keras backends merge into one file. A case that
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from .storage import cells, csv_text, json_text, write_set
 
-SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile"]
+SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
 SIZE_COLUMNS = ["batch", "timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units"]
 # What identifies a case across runs (and across versions, for `bench compare`).
 CASE_KEY = ["topology", "framework", "backend", "head", "mode", "size", *SIZE_COLUMNS, *SLICE_COLUMNS]
@@ -38,9 +39,9 @@ BENCHMARK_COLUMNS = [
 ]
 
 COMPARISON_COLUMNS = [
-    "keras_backend", "profile", "device", "compile", "topology", "mode", "size", *SIZE_COLUMNS,
+    "keras_backend", "profile", "device", "compile", "threads", "topology", "mode", "size", *SIZE_COLUMNS,
     "keras_head", "torch_head", "keras_compiler", "torch_compiler",
-    "keras_median_s", "torch_median_s", "keras_over_torch", "keras_spread", "torch_spread",
+    "keras_median_s", "torch_median_s", "keras_over_torch", "ci_low", "ci_high", "keras_spread", "torch_spread",
     "params_keras", "params_torch", "max_abs_diff", "keras_kernel", "torch_kernel",
 ]
 
@@ -107,8 +108,14 @@ def is_timed(row: dict) -> bool:
     return row["status"] == "ok" and bool(_number(row["median_s"]))
 
 
-def comparison_rows(rows: list[dict]) -> list[dict]:
-    """Every Keras row against every torch row of the same problem, slice and compile setting."""
+def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | None = None) -> list[dict]:
+    """Every Keras row against every torch row of the same problem, slice and compile setting.
+
+    ci_low/ci_high: bench/stats.py's rerun interval, from the raw rounds (`raw`,
+    bench/raw.py load) and the machine's run-to-run variance (`run_var`,
+    bench/noise.py); empty when the run-to-run variance is unknown.
+    """
+    from .stats import ratio_interval
     timed = [r for r in rows if is_timed(r)]
     problem = lambda r: tuple(str(r[c]) for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS])
     torch_rows = {}
@@ -129,6 +136,7 @@ def comparison_rows(rows: list[dict]) -> list[dict]:
                     "keras_compiler": k["compiler"], "torch_compiler": t["compiler"],
                     "keras_median_s": k_med, "torch_median_s": t_med,
                     "keras_over_torch": k_med / t_med,
+                    **dict(zip(("ci_low", "ci_high"), ratio_interval(k, t, raw or {}, run_var))),
                     "keras_spread": _number(k["spread"]), "torch_spread": _number(t["spread"]),
                     "params_keras": k["params"], "params_torch": t["params"],
                     "max_abs_diff": max(diffs) if diffs else None,
@@ -174,6 +182,14 @@ def load_environment(results_dir: Path) -> dict:
     return check_environment(path)
 
 
+def interval_inputs(results_dir: Path) -> tuple[dict, float | None]:
+    """The raw rounds and the run-to-run variance that comparison_rows needs, from `results_dir`."""
+    from . import noise, raw
+
+    model = noise.load(results_dir)
+    return raw.load(results_dir), None if model is None else model["ratio_run_var"]
+
+
 def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None:
     """Merge a run's rows into the result files. Reads everything before writing anything."""
     results_dir = Path(results_dir)
@@ -192,7 +208,7 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
         env["slices"][slice_name(key)] = environment
     files = {
         FILES["benchmarks"]: csv_text(merged, BENCHMARK_COLUMNS),
-        FILES["comparison"]: csv_text(comparison_rows(merged), COMPARISON_COLUMNS),
+        FILES["comparison"]: csv_text(comparison_rows(merged, *interval_inputs(results_dir)), COMPARISON_COLUMNS),
     }
     td_tax = td_tax_rows(merged)
     if td_tax:

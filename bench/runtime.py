@@ -12,6 +12,8 @@ import sys
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "jax")
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
 
 
 def available_cores() -> int:
@@ -53,12 +55,12 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
             f"{', '.join(loaded)} already imported: threads and the Keras backend must be "
             "set before any framework loads"
         )
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    for var in THREAD_ENV:
         os.environ[var] = str(threads)
     if threads == 1:
         # XLA:CPU (JAX) can only be told "one thread" or "all cores".
         os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+            os.environ.get("XLA_FLAGS", "") + " " + XLA_ONE_THREAD
         ).strip()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     # torch.compile would reuse compiled graphs kept on disk by earlier runs and cases;
@@ -91,3 +93,30 @@ def apply_thread_limits(threads: int) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # TensorFlow's context already started; env vars still hold
             pass
+
+
+def thread_report(threads: int) -> dict:
+    """What each loaded framework's pools actually hold, for environment.json (imports nothing new)."""
+    report = {
+        "requested": threads,
+        "env": {var: os.environ.get(var) for var in THREAD_ENV},
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+    }
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        report["torch"] = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+    if "tensorflow" in sys.modules:
+        threading = sys.modules["tensorflow"].config.threading
+        # 0 means "TensorFlow's default", which then comes from TF_NUM_*_THREADS above.
+        report["tensorflow"] = {"intra_op": threading.get_intra_op_parallelism_threads(),
+                                "inter_op": threading.get_inter_op_parallelism_threads()}
+    if "jax" in sys.modules:
+        # XLA:CPU takes no thread count: one thread when Eigen's pool is off, else every core.
+        one = XLA_ONE_THREAD in report["XLA_FLAGS"]
+        report["jax"] = {"xla_cpu_threads": 1 if one else available_cores(),
+                         "how": XLA_ONE_THREAD if one else "XLA:CPU default (all cores)"}
+    try:  # every thread the process holds now, whoever made it
+        report["process_threads"] = len(os.listdir("/proc/self/task"))
+    except OSError:
+        pass
+    return report

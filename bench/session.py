@@ -27,6 +27,7 @@ class BenchSession:
         self.results_dir = Path(results_dir)
         self.references = References()
         self.rows: list[dict] = []
+        self.raw_entries: list[dict] = []  # every round of every timed case (bench/raw.py)
         self._peaks: dict = {}
         self._threads_applied = False
         self._saved: str | None = None
@@ -41,12 +42,13 @@ class BenchSession:
             self._threads_applied = True
 
     def peak(self, framework: str, device: str) -> float:
+        """The median peak measured before this framework's first case (the end one comes in save)."""
         from .peak import peak_gflops
 
         key = (framework, device)
         if key not in self._peaks:
-            self._peaks[key] = peak_gflops(framework, device)
-        return self._peaks[key]
+            self._peaks[key] = {"start": peak_gflops(framework, device)}
+        return self._peaks[key]["start"]["median"]
 
     def run(self, benchmark, case: Case) -> None:
         self._start()
@@ -78,6 +80,11 @@ class BenchSession:
             return  # --benchmark-disable: the case ran once, nothing was timed
         peak = self.peak(case.framework, case.device)
         self.rows.append(measured_row(row, case, prepared, benchmark.stats.stats, peak))
+        from .raw import entry
+
+        self.raw_entries.append(
+            entry(case.id, case.group, row, dict(benchmark.extra_info), benchmark.stats.as_dict(include_data=True)["stats"])
+        )
 
     def record_noise_floor(self, benchmark) -> None:
         if not benchmark.disabled and benchmark.stats is not None:
@@ -90,10 +97,19 @@ class BenchSession:
         from .environment import collect
         from .results import save_run
 
+        from . import raw
+        from .peak import peak_gflops, summarise
+
+        for (framework, device), peaks in self._peaks.items():  # again at the end: did the machine change?
+            peaks["end"] = peak_gflops(framework, device)
         environment = collect(self.threads, self.keras_backend)
         environment["noise_floor"] = self.noise_floor
+        environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
+        import pytest_benchmark
+
+        raw.save(self.results_dir, self.raw_entries, environment, pytest_benchmark.__version__, environment["date"])
         save_run(self.results_dir, self.rows, environment)
-        self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json)"
+        self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json, raw/)"
 
     def summary(self) -> str | None:
         return self._saved

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from . import markdown
+from . import markdown, prose
 from .cli import UsageError
 from .results import FILES
 from .storage import atomic_write_text, read_csv
@@ -58,6 +58,16 @@ def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
     return dict(sorted(slices.items()))
 
 
+def ratio_cell(row: dict) -> str:
+    """The ratio and its rerun interval; "no difference" when the interval contains 1."""
+    low, high = row.get("ci_low") or "", row.get("ci_high") or ""
+    if not (low and high):
+        return f"{float(row['keras_over_torch']):.2f}"
+    if float(low) <= 1 <= float(high):
+        return f"no difference [{float(low):.2f}, {float(high):.2f}]"
+    return f"{float(row['keras_over_torch']):.2f} [{float(low):.2f}, {float(high):.2f}]"
+
+
 def comparison_slice(rows: list[dict]) -> list[str]:
     by_problem: dict[tuple, dict] = {}
     for r in rows:
@@ -73,7 +83,7 @@ def comparison_slice(rows: list[dict]) -> list[str]:
             continue
         body.append([
             topology, f"{size} (b{batch})", mode, _ms(default["keras_median_s"]), _ms(default["torch_median_s"]),
-            *("" if c is None else f"{float(c['keras_over_torch']):.2f}" for c in cells),
+            *("" if c is None else ratio_cell(c) for c in cells),
             f"{float(default['keras_spread']):.0%}, {float(default['torch_spread']):.0%}",
         ])
     return markdown.table(["topology", "size", "mode", "Keras ms", "torch ms", *PAIRS, "spread (K, T)"], body)
@@ -82,8 +92,11 @@ def comparison_slice(rows: list[dict]) -> list[str]:
 def comparison_markdown(results_dir: Path, profile: str) -> str:
     rows = _rows(results_dir, "comparison", lambda r: r["profile"] == profile)
     out = []
-    for (backend, device, compile), of_slice in _by_slice(rows, ["keras_backend", "device", "compile"]).items():
-        out += [f"**Keras on {backend}, {device}, compile {compile}** (Keras median / torch median)", ""]
+    for r in rows:
+        r.setdefault("threads", "")  # files written before threads were a slice column
+    for (backend, device, compile, threads), of_slice in _by_slice(rows, ["keras_backend", "device", "compile", "threads"]).items():
+        threads_note = f", {threads} thread(s)" if threads else ""
+        out += [f"**Keras on {backend}, {device}, compile {compile}{threads_note}** (Keras median / torch median)", ""]
         out += comparison_slice(of_slice) + [""]
     return "\n".join(out).rstrip() + "\n"
 
@@ -164,6 +177,7 @@ BLOCKS = {
     "parity-summary": ("parity.csv", lambda d, args: parity_markdown(d)),
     "params-many-to-many": ("params.csv", lambda d, args: params_markdown(d)),
     "seed-many-to-many": ("seed.csv", lambda d, args: seed_markdown(d)),
+    **prose.BLOCKS,
 }
 
 

@@ -1,7 +1,10 @@
 """`python -m bench compare`: the regression rule, its exit status, and bad input."""
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from bench import noise, raw
 from bench.cli import main
 from bench.results import BENCHMARK_COLUMNS
 from bench.storage import write_csv
@@ -12,19 +15,27 @@ def row(head="broadcast", median=0.010, iqr=0.001, status="ok", **extra):
     r.update(
         topology="many_to_many", framework="torch", backend="torch", keras_backend="tensorflow", head=head,
         compile="off", mode="train", device="cpu", profile="quick", size="mid", batch=32, timesteps=50,
-        features=16, units=64, outputs=1, median_s=median, iqr_s=iqr, status=status,
+        features=16, units=64, outputs=1, threads=1, median_s=median, iqr_s=iqr, rounds=100, status=status,
     )
     r.update(extra)
     return r
 
 
-def results(tmp_path, name, rows, columns=BENCHMARK_COLUMNS):
+def results(tmp_path, name, rows, columns=BENCHMARK_COLUMNS, rounds=None, run_var=None):
+    """A results directory; `rounds`: raw rounds for every row (scaled to its median); `run_var`: its noise.json."""
     write_csv(tmp_path / name / "benchmarks.csv", rows, columns)
+    if rounds is not None:
+        entries = [raw.entry(str(i), "g", r, {}, {"data": list(np.asarray(rounds) * r["median_s"])})
+                   for i, r in enumerate(rows)]
+        raw.save(tmp_path / name, entries, {})
+    if run_var is not None:
+        noise.save(tmp_path / name, {"ratio_run_var": run_var, "time_run_var": run_var})
     return str(tmp_path / name)
 
 
-def compare(tmp_path, old_rows, new_rows, *options):
-    return main(["compare", results(tmp_path, "old", old_rows), results(tmp_path, "new", new_rows), *options])
+def compare(tmp_path, old_rows, new_rows, *options, **kwargs):
+    return main(["compare", results(tmp_path, "old", old_rows, **kwargs), results(tmp_path, "new", new_rows, **kwargs),
+                 *options])
 
 
 def first_verdict(out: str) -> str:
@@ -33,19 +44,57 @@ def first_verdict(out: str) -> str:
     return verdict if verdict in ("slower", "faster") else ""
 
 
+# 200 rounds with a 5% lognormal spread around 1: the median is known to about 0.5%.
+ROUNDS = np.exp(np.random.default_rng(0).normal(0, 0.05, 200))
+
+
 @pytest.mark.parametrize(
-    "new_median, new_iqr, verdict",
+    "new_median, run_var, verdict",
     [
-        (0.0115, 0.001, "slower"),  # 15% slower, 1.5 ms more against a spread of 1 ms: regression
-        (0.0115, 0.003, ""),  # 15% slower, but the interquartile ranges overlap (spread 2 ms)
-        (0.0109, 0.0, ""),  # beyond the spread (0.5 ms) but within the 10% threshold
-        (0.0100, 0.001, ""),  # unchanged
-        (0.0050, 0.001, "faster"),  # the same rule the other way round
+        (0.0115, 0.0, "slower"),  # 15% slower, far outside the rounds' noise, none between runs
+        (0.0115, 0.1**2, ""),  # 15% slower, but runs of this machine move by 10% (sd of log time)
+        (0.0108, 0.0, ""),  # outside the noise but within the 10% threshold
+        (0.0100, 0.0, ""),  # unchanged
+        (0.0050, 0.1**2, "faster"),  # halved: beyond the run-to-run noise too
     ],
 )
-def test_regression_needs_the_threshold_and_the_spread(tmp_path, capsys, new_median, new_iqr, verdict):
-    assert compare(tmp_path, [row()], [row(median=new_median, iqr=new_iqr)]) == (1 if verdict == "slower" else 0)
-    assert first_verdict(capsys.readouterr().out) == verdict
+def test_a_change_must_be_beyond_the_noise_and_the_threshold(tmp_path, capsys, new_median, run_var, verdict):
+    status = compare(tmp_path, [row()], [row(median=new_median)], rounds=ROUNDS, run_var=run_var)
+    assert status == (1 if verdict == "slower" else 0)
+    out = capsys.readouterr().out
+    assert first_verdict(out) == verdict and "run-to-run noise from" in out
+
+
+def test_without_raw_rounds_the_iqr_stands_for_them(tmp_path, capsys):
+    # IQR 3 ms of 10 over 5 rounds: se(log median) = 1.2533 * 0.3 / 1.349 / sqrt(5) = 0.125; band 0.35 > log 1.15
+    assert compare(tmp_path, [row(iqr=0.003, rounds=5)], [row(median=0.0115, iqr=0.003, rounds=5)]) == 0
+    # the same change with 100 rounds of 1 ms IQR: band 0.05, flagged
+    assert compare(tmp_path, [row()], [row(median=0.0115)]) == 1
+    assert "no noise.json" in capsys.readouterr().out
+
+
+def test_injected_slowdown_is_caught_and_touches_no_file(tmp_path, capsys):
+    old = results(tmp_path, "old", [row(), row(framework="keras", backend="tensorflow", head="dense3d")], rounds=ROUNDS)
+    before = (tmp_path / "old" / "benchmarks.csv").read_text()
+    assert main(["compare", old, old, "--inject", "keras=0.2"]) == 1
+    out = capsys.readouterr().out
+    assert "1 of 2 case(s) slower" in out and "injected: keras cases" in out
+    assert (tmp_path / "old" / "benchmarks.csv").read_text() == before
+    assert main(["compare", old, old, "--inject", "torch"]) == 2
+
+
+def test_keys_match_however_the_csv_was_resaved(tmp_path, capsys):
+    """1000 vs 1000.0, empty cells vs NaN: pandas' read_csv/to_csv round trip still matches the original."""
+    attention = dict(topology="attention", vocab_size=1000, embedding_dim=32, dense_units=64, features=None)
+    # a column with a blank cell (many_to_many has no vocabulary) is read by pandas as floats
+    old = results(tmp_path, "old", [row(**attention), row()], rounds=ROUNDS)
+    resaved = tmp_path / "resaved.csv"
+    pd.read_csv(f"{old}/benchmarks.csv").to_csv(resaved, index=False)
+    text = resaved.read_text()
+    assert "1000.0" in text  # pandas wrote the vocabulary as a float: the keys differ as text
+    assert main(["compare", old, str(resaved)]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 2 case(s) slower" in out and "only in" not in out
 
 
 @pytest.mark.parametrize("threshold, status", [("10%", 1), ("0.1", 1), ("60%", 0), ("0.6", 0)])

@@ -67,7 +67,8 @@ def quick_results(results_dir: Path, topologies=("many_to_many",)) -> Path:
     """A copy of the quick run, cut to `topologies`."""
     shutil.copytree(QUICK, results_dir, dirs_exist_ok=True)
     for name, columns in ((FILES["benchmarks"], BENCHMARK_COLUMNS), (FILES["comparison"], COMPARISON_COLUMNS)):
-        rows = [r for r in read_csv(results_dir / name) if r["topology"] in topologies]
+        # columns added since the copy was taken (threads, ci_low, ci_high) stay blank
+        rows = [{**dict.fromkeys(columns, ""), **r} for r in read_csv(results_dir / name) if r["topology"] in topologies]
         write_csv(results_dir / name, rows, columns)
     return results_dir
 
@@ -92,8 +93,8 @@ def test_every_plot_is_written_and_shown(full):
     shown = set(re.findall(r"!\[[^]]*\]\(([^)]+)\)", text))
     written = {p.name for p in full.glob("*.png")}
     assert shown == written
-    assert {"td_tax.png", "scaling-tensorflow-cpu-full-many_to_many.png", "scaling-tensorflow-cpu-full-one_to_one.png",
-            "times-tensorflow-cpu-quick-one_to_one.png", "times-tensorflow-cpu-full-many_to_many.png"} <= written
+    assert {"td_tax.png", "scaling-tensorflow-cpu-full-t2-many_to_many.png", "scaling-tensorflow-cpu-full-t2-one_to_one.png",
+            "times-tensorflow-cpu-quick-t2-one_to_one.png", "times-tensorflow-cpu-full-t2-many_to_many.png"} <= written
     assert all((full / name).read_bytes().startswith(b"\x89PNG") for name in written)
 
 
@@ -117,7 +118,7 @@ def test_largest_size_peak_environment_and_untimed_cases(full):
     assert re.search(peak_row, full_run)
     quick_slice = "| keras_backend=tensorflow device=cpu profile=quick compile=off | 2026-11-27T16:15:01+00:00 |"
     assert quick_slice + " AMD EPYC |" in text
-    assert "| keras_backend=tensorflow device=cpu profile=full compile=off |  | synthetic |" in text
+    assert "| keras_backend=tensorflow device=cpu profile=full compile=off threads=2 |  | synthetic |" in text
     assert "## Cases not timed" in text and "could not run: synthetic failure" in text
 
 
@@ -125,7 +126,7 @@ def test_quick_run_says_how_to_get_scaling_and_skips_the_missing_tax(tmp_path):
     text = report(quick_results(tmp_path))
     assert "No full-profile rows; run `pytest bench/ --benchmark-only --profile full`." in text
     assert "No td_tax.csv in this directory" in text
-    assert [p.name for p in tmp_path.glob("*.png")] == ["times-tensorflow-cpu-quick-many_to_many.png"]
+    assert [p.name for p in tmp_path.glob("*.png")] == ["times-tensorflow-cpu-quick-t2-many_to_many.png"]
 
 
 def test_tax_alone_is_reported_with_notes_for_the_rest(tmp_path):

@@ -56,8 +56,8 @@ def test_save_run_merges_writes_all_columns_and_environment(tmp_path):
         assert reader.fieldnames == COMPARISON_COLUMNS
         assert len(list(reader)) == 2
     env = json.loads((tmp_path / "environment.json").read_text())
-    assert env["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off"] == {"threads": 2}
-    assert env["slices"]["keras_backend=tensorflow device=cuda profile=quick compile=off"] == {"gpu": "H100"}
+    assert env["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off threads=None"] == {"threads": 2}
+    assert env["slices"]["keras_backend=tensorflow device=cuda profile=quick compile=off threads=None"] == {"gpu": "H100"}
 
 
 def test_a_malformed_row_writes_nothing(tmp_path):

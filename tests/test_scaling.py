@@ -46,7 +46,7 @@ def test_bad_points_are_refused(xs, ys, message):
 def sweep_rows(framework: str, time_of, variables=tuple(SWEEPS)) -> pd.DataFrame:
     """Rows of one curve: the mid size and each variable's sweep, timed by time_of(sizes)."""
     curve = dict(keras_backend="tensorflow", device="cpu", profile="full", topology="many_to_many", mode="train",
-                 framework=framework, backend=framework, head="loop", compile="off")
+                 framework=framework, backend=framework, head="loop", compile="off", threads="1")
     assert set(curve) == set(CURVE)
     sizes = [("mid", MID)] + [
         (f"{v}={x}", {**MID, v: x}) for v in variables for x in SWEEPS[v] if x != MID[v]

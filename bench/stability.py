@@ -1,0 +1,277 @@
+"""`python -m bench stability [--runs 3] [--profile quick]`: does each ratio hold on a rerun?
+
+Times the profile RUNS times, each in its own `pytest bench/` process (as
+`python -m bench run` launches them), each into its own results directory
+(kept under --keep, else temporary). From the runs' rows and raw rounds:
+
+- the machine's run-to-run noise (bench/stats.py pooled_run_var), for the
+  Keras/torch ratios and for single case times, saved to RESULTS/noise.json;
+  bench/results.py widens every interval by it, `bench compare` its test;
+- RESULTS/stability.csv, one row per Keras/torch pair (comparison.csv's
+  key): its ratio in each run, max / min, each run's interval, and coverage
+  (the share of other runs whose ratio lies inside this run's interval);
+- the error rates of `bench compare`'s rule on these runs: A/A (every two
+  runs of identical code: the share of cases flagged) and detection (one
+  framework's rounds slowed by --inject, 20% by default, in a copy of the
+  later run: the share of that framework's cases flagged slower).
+
+The noise term is estimated from the same runs it is then checked on; with
+--noise-from DIR the check uses an earlier run's noise.json instead, an
+out-of-sample test. --runs-from DIR DIR ... analyses runs already taken.
+
+RESULTS/comparison.csv, if present, is rewritten with the new intervals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from . import noise, raw
+from .cli import UsageError, add_threads_argument
+from .compare import parse_threshold
+from .machine import OtherMachine, check_same_machine, fingerprint
+from .options import OPTIONS, default_keras_backend
+from .results import COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, load_benchmarks
+from .stats import Z95, case_within_var, changed, interval, pooled_run_var
+from .storage import write_csv
+
+STABILITY_FILE = "stability.csv"
+PAIR_KEY = [c for c in COMPARISON_COLUMNS[: COMPARISON_COLUMNS.index("keras_compiler")]]
+STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci_highs", "coverage",
+                     "within_only_coverage"]
+
+
+def parse_runs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise UsageError(f"--runs must be an integer of 2 or more (one run cannot show a rerun); got {value!r}")
+    return n
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--runs", type=str, default="3", help="processes to time the profile in (default: %(default)s)")
+    for flag in ("--profile", "--compile", "--results-dir"):
+        kwargs = dict(OPTIONS[flag])
+        kwargs.pop("dest")
+        parser.add_argument(flag, **kwargs)
+    parser.set_defaults(compile="off")
+    parser.add_argument("--keras-backend", default=default_keras_backend(), choices=OPTIONS["--keras-backend"]["choices"])
+    add_threads_argument(parser)
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each run's results in DIR/run-K (default: temporary)")
+    parser.add_argument("--runs-from", type=Path, nargs="+", metavar="DIR", help="analyse these run directories; time nothing")
+    parser.add_argument("--noise-from", type=Path, metavar="DIR",
+                        help="check coverage and compare's error rates with DIR's noise.json instead of these runs' own")
+    parser.add_argument("--threshold", type=parse_threshold, default="10%", help="bench compare's threshold (default: %(default)s)")
+    parser.add_argument("--inject", type=float, default=0.20, help="slowdown injected for the detection rate (default: 0.2)")
+    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --")
+
+
+# --- one run's measurements -------------------------------------------------------------------
+
+
+def run_measurements(run_dir: Path) -> SimpleNamespace:
+    """A run directory's pairs (key -> (log ratio, within var, ratio)) and cases (key -> (log median, var, framework))."""
+    try:
+        rows = load_benchmarks(run_dir)
+        rounds = raw.load(run_dir)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    if not rows:
+        raise UsageError(f"{run_dir}: no {FILES['benchmarks']} with rows")
+    by_key = {raw.case_key(r): r for r in rows}
+    pairs = {}
+    for p in comparison_rows(rows):
+        k, t = _pair_rows(p, by_key)
+        within = case_within_var(k, rounds) + case_within_var(t, rounds)
+        pairs[tuple(raw.key_cell(p[c]) for c in PAIR_KEY)] = (math.log(p["keras_over_torch"]), within)
+    cases = {}
+    for key, r in by_key.items():
+        if r["status"] == "ok" and r["median_s"]:
+            cases[key] = (math.log(float(r["median_s"])), case_within_var(r, rounds), r["framework"])
+    return SimpleNamespace(pairs=pairs, cases=cases)
+
+
+def _pair_rows(pair: dict, by_key: dict) -> tuple[dict, dict]:
+    """The Keras and torch benchmark rows behind a comparison row."""
+    found = {}
+    for framework, head in (("keras", pair["keras_head"]), ("torch", pair["torch_head"])):
+        matches = [r for r in by_key.values() if r["framework"] == framework and r["head"] == head
+                   and all(raw.key_cell(r[c]) == raw.key_cell(pair[c]) for c in PAIR_KEY if c in r)]
+        found[framework] = matches[0]
+    return found["keras"], found["torch"]
+
+
+# --- the analysis (pure: tested on synthetic runs) ---------------------------------------------
+
+
+def noise_model(runs: list) -> dict:
+    return {
+        "ratio_run_var": pooled_run_var(_by_key(runs, "pairs")),
+        "time_run_var": pooled_run_var(_by_key(runs, "cases")),
+    }
+
+
+def _by_key(runs: list, what: str) -> dict:
+    out: dict = {}
+    for run in runs:
+        for key, value in getattr(run, what).items():
+            out.setdefault(key, []).append(value[:2])
+    return out
+
+
+def stability_rows(runs: list, ratio_run_var: float) -> list[dict]:
+    """One row per pair seen in two or more runs: ratios, max/min, intervals, coverage."""
+    out = []
+    for key, values in _by_key(runs, "pairs").items():
+        if len(values) < 2:
+            continue
+        ratios = [math.exp(v) for v, _ in values]
+        ci = [interval(v, w, ratio_run_var) for v, w in values]
+        within_only = [interval(v, w, 0.0) for v, w in values]
+        out.append({
+            **dict(zip(PAIR_KEY, key)), "runs": len(values), "ratios": ratios,
+            "max_over_min": max(ratios) / min(ratios),
+            "ci_lows": [lo for lo, _ in ci], "ci_highs": [hi for _, hi in ci],
+            "coverage": _coverage(ratios, ci), "within_only_coverage": _coverage(ratios, within_only),
+        })
+    return out
+
+
+def _coverage(ratios: list[float], intervals: list[tuple]) -> float:
+    """Share of ordered run pairs (i, j), i != j, with run j's ratio inside run i's interval."""
+    hits = [lo <= ratios[j] <= hi for i, (lo, hi) in enumerate(intervals) for j in range(len(ratios)) if j != i]
+    return sum(hits) / len(hits)
+
+
+def compare_error_rates(runs: list, time_run_var: float, threshold: float, inject: float) -> dict:
+    """bench compare's rule on every two runs: A/A flag rate, and detection of `inject` slowdown per framework."""
+    aa, caught = [], {"keras": [], "torch": []}
+    for old, new in itertools.combinations(runs, 2):
+        for key in old.cases.keys() & new.cases.keys():
+            (lo, vo, framework), (ln, vn, _) = old.cases[key], new.cases[key]
+            aa.append(changed(ln - lo, vo, vn, time_run_var, threshold) != "")
+            # slowing every round by a factor moves log(median) by log(factor) and leaves its variance
+            caught[framework].append(changed(ln + math.log1p(inject) - lo, vo, vn, time_run_var, threshold) == "slower")
+    rate = lambda xs: (sum(xs) / len(xs)) if xs else float("nan")
+    return {"aa_flag_rate": rate(aa), "aa_cases": len(aa),
+            **{f"detect_{f}": rate(v) for f, v in caught.items()}, "detect_cases": sum(len(v) for v in caught.values()),
+            "detect_rate": rate(caught["keras"] + caught["torch"])}
+
+
+def summary(rows: list[dict]) -> dict:
+    spreads = [r["max_over_min"] for r in rows]
+    worst = max(rows, key=lambda r: r["max_over_min"])
+    return {
+        "pairs": len(rows),
+        "within_5pct": sum(s <= 1.05 for s in spreads) / len(rows),
+        "within_10pct": sum(s <= 1.10 for s in spreads) / len(rows),
+        "median_max_over_min": statistics.median(spreads),
+        "worst_max_over_min": worst["max_over_min"], "worst_pair": pair_name(worst),
+        "coverage": statistics.fmean(r["coverage"] for r in rows),
+        "within_only_coverage": statistics.fmean(r["within_only_coverage"] for r in rows),
+    }
+
+
+def pair_name(row: dict) -> str:
+    return f"{row['topology']} {row['size']} {row['mode']} {row['keras_head']}/{row['torch_head']}"
+
+
+def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
+    return "\n".join([
+        f"{s['pairs']} Keras/torch pairs over {record['runs']} runs: {s['within_5pct']:.0%} within 5% (max/min <= 1.05), "
+        f"{s['within_10pct']:.0%} within 10%; median max/min {s['median_max_over_min']:.3f}",
+        f"worst pair: {s['worst_pair']} (max/min {s['worst_max_over_min']:.3f})",
+        f"interval coverage (a run's ratio inside another run's interval): {s['coverage']:.0%}; "
+        f"from the rounds alone: {s['within_only_coverage']:.0%}",
+        f"run-to-run sd of log ratio {math.sqrt(used['ratio_run_var']):.4f}, of log time {math.sqrt(used['time_run_var']):.4f}"
+        f" ({record['checked_with']})",
+        f"bench compare on these runs: A/A flags {rates['aa_flag_rate']:.1%} of {rates['aa_cases']} cases; "
+        f"a {record['inject']:.0%} slowdown is caught in {rates['detect_rate']:.1%} of {rates['detect_cases']} "
+        f"(keras {rates['detect_keras']:.1%}, torch {rates['detect_torch']:.1%})",
+    ])
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def take_runs(args, n: int) -> list[Path]:
+    from .backend_runs import run_backend
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="tdbench-stability-"))
+    dirs = []
+    for i in range(1, n + 1):
+        run_dir = base / f"run-{i}"
+        if (run_dir / FILES["benchmarks"]).exists():
+            raise UsageError(f"{run_dir}: already holds a run; give --keep an empty directory")
+        start = time.perf_counter()
+        run_args = SimpleNamespace(profile=args.profile, compile=args.compile, threads=args.threads,
+                                   results_dir=str(run_dir), pytest_args=args.pytest_args)
+        rc = run_backend(args.keras_backend, run_args, base / f"run-{i}.log")
+        if rc != 0:
+            raise UsageError(f"run {i} failed (pytest exit {rc}); see {base / f'run-{i}.log'}")
+        print(f"run {i} of {n}: {time.perf_counter() - start:.0f} s, {run_dir}", flush=True)
+        dirs.append(run_dir)
+    return dirs
+
+
+def run(args) -> int:
+    results_dir = Path(args.results_dir)
+    n = None if args.runs_from else parse_runs(args.runs)
+    try:
+        check_same_machine(results_dir)
+    except OtherMachine as e:
+        raise UsageError(str(e)) from e
+    if args.runs_from:
+        if len(args.runs_from) < 2:
+            raise UsageError("--runs-from needs two or more run directories")
+        dirs = args.runs_from
+    else:
+        dirs = take_runs(args, n)
+    runs = [run_measurements(d) for d in dirs]
+    try:
+        model = noise_model(runs)
+    except ValueError as e:
+        raise UsageError(f"{', '.join(map(str, dirs))}: {e}") from e
+    used, source = model, "estimated from these runs"
+    if args.noise_from:
+        try:
+            used = noise.load(args.noise_from)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        if used is None:
+            raise UsageError(f"{args.noise_from / noise.NOISE_FILE}: no such file")
+        source = f"from {args.noise_from / noise.NOISE_FILE}"
+    rows = stability_rows(runs, used["ratio_run_var"])
+    if not rows:
+        raise UsageError("no Keras/torch pair was timed in two runs")
+    s = summary(rows)
+    rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject)
+    record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
+              "compile": args.compile, "threads": args.threads, "runs": len(runs), "run_dirs": [str(d) for d in dirs],
+              "date": _today(), **model, "checked_with": source, "inject": args.inject, "threshold": args.threshold,
+              "z": Z95, "summary": s, "compare_rates": rates}
+    print(format_summary(s, rates, record, used))
+    write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
+    noise.save(results_dir, record)
+    written = [STABILITY_FILE, noise.NOISE_FILE]
+    if (results_dir / FILES["benchmarks"]).exists():  # the committed intervals follow the new noise model
+        write_csv(results_dir / FILES["comparison"], comparison_rows(load_benchmarks(results_dir),
+                  *interval_inputs(results_dir)), COMPARISON_COLUMNS)
+        written.append(FILES["comparison"])
+    print(f"wrote {', '.join(written)} in {results_dir}/")
+    return 0
+
+
+def _today() -> str:
+    from .environment import today
+
+    return today()

@@ -1,0 +1,232 @@
+"""Intervals, the run-to-run noise model, `bench stability`, raw rounds and the one-machine rule."""
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench import machine, noise, raw, stability, stats
+from bench.cli import main
+from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows
+from bench.storage import read_csv, write_csv, write_json
+
+
+# --- statistics with a known answer ---------------------------------------------------------------
+
+
+def test_bootstrap_variance_of_the_log_median_matches_theory():
+    # lognormal rounds, sigma 0.1: var(log median) -> (pi / 2) sigma^2 / n for large n. One sample's
+    # bootstrap estimate of it is itself noisy (it converges slowly): average over 30 samples.
+    rng = np.random.default_rng(1)
+    estimates = [stats.log_median_var(np.exp(rng.normal(0, 0.1, 401)), seed=i) for i in range(30)]
+    assert np.mean(estimates) == pytest.approx(math.pi / 2 * 0.1**2 / 401, rel=0.2)
+    with pytest.raises(ValueError, match="at least 3 positive rounds"):
+        stats.log_median_var([0.1, 0.2])
+
+
+def test_interval_is_for_a_rerun_and_includes_the_run_to_run_term():
+    low, high = stats.interval(math.log(2.0), within_var=0.0, run_var=0.01)
+    half = stats.Z95 * math.sqrt(2 * 0.01)
+    assert (low, high) == pytest.approx((2 * math.exp(-half), 2 * math.exp(half)))
+    assert stats.interval(0.0, 0.0, 0.0) == (1.0, 1.0)
+
+
+def simulated_runs(pairs=400, runs=3, run_sd=0.05, within_sd=0.02, seed=0):
+    """Runs whose log ratios scatter by run_sd between processes and within_sd from their rounds."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(0.5, 0.5, pairs)
+    return [
+        SimpleNamespace(
+            pairs={(str(p),): (truth[p] + rng.normal(0, run_sd) + rng.normal(0, within_sd), within_sd**2)
+                   for p in range(pairs)},
+            cases={},
+        )
+        for _ in range(runs)
+    ]
+
+
+def test_pooled_run_variance_recovers_the_simulated_one():
+    runs = simulated_runs()
+    assert math.sqrt(stats.pooled_run_var(stability._by_key(runs, "pairs"))) == pytest.approx(0.05, rel=0.15)
+    with pytest.raises(ValueError, match="two or more runs"):
+        stats.pooled_run_var({"a": [(0.0, 0.0)]})
+
+
+def test_rerun_intervals_cover_95_percent_when_the_noise_model_holds_and_rounds_alone_do_not():
+    runs = simulated_runs(seed=2)
+    rows = stability.stability_rows(runs, ratio_run_var=0.05**2)
+    coverage = np.mean([r["coverage"] for r in rows])
+    within_only = np.mean([r["within_only_coverage"] for r in rows])
+    assert coverage == pytest.approx(0.95, abs=0.03)
+    assert within_only < 0.6  # an interval from one run's rounds misses most reruns
+
+
+def test_ratio_interval_from_rows_uses_raw_rounds_else_the_iqr():
+    rng = np.random.default_rng(3)
+    keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
+    rounds = {raw.case_key(keras): list(0.004 * np.exp(rng.normal(0, 0.02, 100))),
+              raw.case_key(torch): list(0.002 * np.exp(rng.normal(0, 0.02, 100)))}
+    assert stats.ratio_interval(keras, torch, rounds, None) == (None, None)  # no run-to-run term: no interval
+    low, high = stats.ratio_interval(keras, torch, rounds, 0.0)
+    assert low < 2.0 < high and high / low < 1.05
+    wide_low, wide_high = stats.ratio_interval(keras, torch, rounds, 0.1**2)
+    assert wide_low < low and wide_high > high
+    no_raw = stats.ratio_interval(keras, torch, {}, 0.0)  # from iqr_s and rounds
+    assert no_raw[0] < 2.0 < no_raw[1]
+    pairs = comparison_rows([keras, torch], rounds, 0.0)
+    assert (pairs[0]["ci_low"], pairs[0]["ci_high"]) == pytest.approx((low, high))
+
+
+# --- the stability summary and compare's error rates, on synthetic runs -------------------------------
+
+
+def test_summary_counts_pairs_within_5_and_10_percent_and_names_the_worst():
+    runs = [SimpleNamespace(pairs={}, cases={}) for _ in range(2)]
+    for key, (a, b) in {"one": (2.0, 2.04), "two": (1.0, 1.08), "three": (3.0, 4.5)}.items():
+        runs[0].pairs[key], runs[1].pairs[key] = (math.log(a), 1e-6), (math.log(b), 1e-6)
+    rows = stability.stability_rows(runs, ratio_run_var=0.0)
+    for r, key in zip(rows, ["one", "two", "three"]):
+        r.update(topology=key, size="mid", mode="train", keras_head="td", torch_head="bc")
+    s = stability.summary(rows)
+    assert s["within_5pct"] == pytest.approx(1 / 3) and s["within_10pct"] == pytest.approx(2 / 3)
+    assert s["worst_pair"] == "three mid train td/bc" and s["worst_max_over_min"] == pytest.approx(1.5)
+    assert s["coverage"] == 0.0  # intervals of width ~0 hold no other run's ratio
+
+
+def test_compare_rates_on_runs_without_noise():
+    case = lambda f, v: (math.log(v), 1e-6, f)
+    runs = [SimpleNamespace(pairs={}, cases={"a": case("keras", 0.01), "b": case("torch", 0.02)}) for _ in range(3)]
+    rates = stability.compare_error_rates(runs, time_run_var=0.0, threshold=0.1, inject=0.2)
+    assert rates["aa_flag_rate"] == 0.0 and rates["aa_cases"] == 6
+    assert rates["detect_keras"] == rates["detect_torch"] == 1.0
+    # a 5% slowdown is within the 10% threshold: never flagged
+    assert stability.compare_error_rates(runs, 0.0, 0.1, 0.05)["detect_rate"] == 0.0
+
+
+# --- the command, on run directories written here ---------------------------------------------------
+
+
+def row(framework, head, median, **extra):
+    r = dict.fromkeys(BENCHMARK_COLUMNS)
+    r.update(
+        topology="many_to_many", framework=framework, head=head, mode="train", device="cpu",
+        keras_backend="tensorflow", backend="tensorflow" if framework == "keras" else "torch",
+        profile="quick", compile="off", threads=1, size="mid", batch=32, timesteps=50, features=16,
+        units=64, outputs=1, params=146, median_s=median, iqr_s=median * 0.05, rounds=50, spread=0.05,
+        status="ok", max_abs_diff=1e-8, compiler="tf.function" if framework == "keras" else "eager", kernel="k",
+    )
+    r.update(extra)
+    return r
+
+
+def write_run(directory, keras_median, torch_median, seed):
+    rng = np.random.default_rng(seed)
+    rows = [row("keras", "timedistributed", keras_median), row("torch", "broadcast", torch_median)]
+    write_csv(directory / "benchmarks.csv", rows, BENCHMARK_COLUMNS)
+    entries = [raw.entry(r["framework"], "g", r, {}, {"data": list(r["median_s"] * np.exp(rng.normal(0, 0.02, 50)))})
+               for r in rows]
+    raw.save(directory, entries, {})
+    return directory
+
+
+def test_stability_from_runs_writes_its_files_and_the_intervals(tmp_path, capsys):
+    runs = [write_run(tmp_path / f"run-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0041, 0.0043])]
+    results = write_run(tmp_path / "results", 0.004, 0.002, 9)
+    comparison_rows_before = read_csv(results / "benchmarks.csv")
+    assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "1 Keras/torch pairs over 3 runs: 100% within 10%" in out.replace("0% within 5% (max/min <= 1.05), ", "")
+    (pair,) = read_csv(results / "stability.csv")
+    assert json.loads(pair["ratios"]) == pytest.approx([2.0, 2.05, 2.15], rel=0.02)
+    assert float(pair["max_over_min"]) == pytest.approx(1.075, rel=0.02)
+    model = noise.load(results)
+    assert model["runs"] == 3 and model["ratio_run_var"] > 0 and model["summary"]["pairs"] == 1
+    (comparison,) = read_csv(results / "comparison.csv")  # rewritten with the new noise model
+    assert float(comparison["ci_low"]) < 2.0 < float(comparison["ci_high"])
+    assert read_csv(results / "benchmarks.csv") == comparison_rows_before  # measurements untouched
+
+
+@pytest.mark.parametrize("runs", ["0", "1", "two"])
+def test_fewer_than_two_runs_is_a_one_line_error(tmp_path, capsys, runs):
+    assert main(["stability", "--runs", runs, "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--runs must be an integer of 2 or more" in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_corrupt_raw_file_is_a_one_line_error_naming_it(tmp_path, capsys):
+    runs = [write_run(tmp_path / f"run-{i}", 0.004, 0.002, i) for i in range(2)]
+    bad = next((runs[1] / "raw").glob("*.json"))
+    bad.write_text('{"benchmarks": [{"stats": {"data": [0.1, "x"]}}]}')
+    assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(tmp_path / "out")]) == 2
+    assert main(["compare", str(runs[0]), str(runs[1])]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(str(bad) in line and "stats.data" in line for line in err)
+    bad.write_text("{not json")
+    assert main(["compare", str(runs[0]), str(runs[1])]) == 2
+    assert f"{bad}: not a readable raw-timings file" in capsys.readouterr().err
+
+
+def test_raw_files_merge_case_by_case_and_keys_are_normalised(tmp_path):
+    a, b = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
+    raw.save(tmp_path, [raw.entry("a", "g", a, {}, {"data": [1.0, 2.0, 3.0]})], {})
+    raw.save(tmp_path, [raw.entry("b", "g", b, {}, {"data": [4.0, 5.0, 6.0]})], {})
+    resaved = {**a, "batch": "32.0", "vocab_size": float("nan"), "threads": "1.0"}
+    loaded = raw.load(tmp_path)
+    assert loaded[raw.case_key(resaved)] == [1.0, 2.0, 3.0] and len(loaded) == 2
+    assert [raw.key_cell(v) for v in (1000, "1000.0", " 1000 ", "", None, "nan", 0.5, "n/a")] == \
+        ["1000", "1000", "1000", "", "", "", "0.5", "n/a"]
+
+
+# --- one machine per result set ---------------------------------------------------------------
+
+
+def foreign_results(tmp_path):
+    other = {"cpu": "AMD EPYC 7B13", "cores": 64, "memory_gib": 256, "gpu": "none"}
+    write_json(tmp_path / "environment.json", {"slices": {"keras_backend=tensorflow device=cpu": {"machine": other}}})
+    return tmp_path
+
+
+def test_a_results_directory_from_another_machine_is_refused(tmp_path, capsys):
+    results = foreign_results(tmp_path)
+    here = machine.fingerprint()
+    with pytest.raises(machine.OtherMachine, match="AMD EPYC 7B13, 64 cores, 256 GiB.*this machine is"):
+        machine.check_same_machine(results, here)
+    machine.check_same_machine(results, {"cpu": "AMD EPYC 7B13", "cores": 64, "memory_gib": 256, "gpu": "none"})
+    # slices saved before fingerprints: their cpu and cores decide
+    write_json(results / "environment.json", {"slices": {"old": {"cpu": "AMD EPYC", "cores": 2}}})
+    with pytest.raises(machine.OtherMachine, match="measured on AMD EPYC, 2 cores"):
+        machine.check_same_machine(results, {**here, "cpu": "Intel(R) Xeon(R)"})
+    foreign_results(tmp_path)
+    before = (results / "environment.json").read_text()
+    assert main(["run", "--backends", "torch", "--results-dir", str(results)]) == 2
+    assert main(["stability", "--runs", "2", "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("AMD EPYC 7B13" in line and here["cpu"] in line for line in err)
+    assert (results / "environment.json").read_text() == before and sorted(p.name for p in results.iterdir()) == ["environment.json"]
+
+
+def test_the_suite_refuses_before_timing_anything(tmp_path):
+    import subprocess
+    import sys
+
+    results = foreign_results(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only",
+         "--results-dir", str(results), "-k", "no_case_is_called_this"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "AMD EPYC 7B13" in done.stdout + done.stderr
+
+
+def test_noise_file_is_checked(tmp_path):
+    (tmp_path / "noise.json").write_text(json.dumps({"ratio_run_var": -1, "time_run_var": 0}))
+    with pytest.raises(ValueError, match="noise.json: ratio_run_var must be a non-negative number"):
+        noise.load(tmp_path)
+
+
+def test_comparison_columns_carry_the_interval():
+    assert COMPARISON_COLUMNS.index("ci_low") == COMPARISON_COLUMNS.index("keras_over_torch") + 1
