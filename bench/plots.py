@@ -92,17 +92,17 @@ def time_bars(rows: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def td_tax_lines(rows: pd.DataFrame, title: str, path: Path) -> None:
-    """The tax against timesteps: a row of panels per (Keras backend, device), a column per mode."""
+    """The tax against timesteps: a row of panels per (topology, Keras backend, device), a column per mode."""
     rows, modes, variants = _labelled(rows)
-    runs = list(rows.groupby(["keras_backend", "device"]))
+    runs = list(rows.groupby(["topology", "keras_backend", "device"], sort=False))
     fig = Figure(figsize=(5 * len(modes), 3.5 * len(runs) + 1), layout="constrained")
     axes = fig.subplots(len(runs), len(modes), squeeze=False)
-    for panels, ((keras_backend, device), run) in zip(axes, runs):
+    for panels, ((topology, keras_backend, device), run) in zip(axes, runs):
         for ax, mode in zip(panels, modes):
             for i, variant in enumerate(variants):
                 line = run[(run["mode"] == mode) & (run["variant"] == variant)].sort_values("timesteps")
                 _line(ax, line["timesteps"], line["tax"], i, variant)
-            ax.set(title=f"{mode}, {device} (Keras on {keras_backend})", xlabel="timesteps",
+            ax.set(title=f"{topology} {mode}, {device} (Keras on {keras_backend})", xlabel="timesteps",
                    ylabel="tax: looped / fused time (x)")
             _ticks_at(ax, run["timesteps"])
             _log_if_spans_decades(ax, run["tax"])
