@@ -6,8 +6,9 @@ profile) of benchmarks.csv: median times per topology, train and infer, one
 bar per backend/head/compile variant; Keras over PyTorch (comparison.csv) and
 the share of peak at the largest size; for a full-profile run, the exponents
 of time against each swept size (bench/scaling.py). Then the cases that were
-not timed, and the TimeDistributed tax against timesteps (td_tax.csv). Where
-a file is absent, its section says so.
+not timed, the TimeDistributed tax against timesteps (td_tax.csv), and the
+peak memory of one call (memory.csv, memory_comparison.csv from `python -m
+bench memory`). Where a file is absent, its section says so.
 """
 
 from __future__ import annotations
