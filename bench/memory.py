@@ -29,8 +29,8 @@ How the peak is read (`mem_method`):
   TensorFlow `get_memory_info` peak, JAX `memory_stats` peak_bytes_in_use
   (which cannot be reset: on JAX, `peak_mem_bytes` is the largest call so far).
 
-Writes RESULTS_DIR/memory.csv (one row per case, merged by slice like
-benchmarks.csv) and RESULTS_DIR/memory_comparison.csv (Keras over torch per
+Writes RESULTS_DIR/memory.csv (one row per case; a case measured again
+replaces its old row, every other row stays) and RESULTS_DIR/memory_comparison.csv (Keras over torch per
 problem).
 """
 
@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 from .cases import COMPILE_CHOICES, DEVICES, PROFILES, Case, Size, all_cases
-from .results import SIZE_COLUMNS, SLICE_COLUMNS, merge_rows, slice_of
+from .results import CASE_KEY, SIZE_COLUMNS, SLICE_COLUMNS
 from .storage import read_csv, write_csv
 
 MEMORY_FILES = dict(memory="memory.csv", comparison="memory_comparison.csv")
@@ -295,10 +295,24 @@ def load_memory(results_dir: Path) -> list[dict]:
     return read_csv(path, required=MEMORY_COLUMNS) if path.exists() else []
 
 
+def _case_key(row: dict) -> tuple:
+    return tuple("" if row[c] is None else str(row[c]) for c in CASE_KEY)
+
+
+def merge_memory_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """Old rows of the cases the new run did not measure, then all new rows.
+
+    By case, not by slice as benchmarks.csv: a run narrowed with --topology,
+    --mode or --size must not drop the rest of its slice.
+    """
+    measured = {_case_key(r) for r in new}
+    return [r for r in old if _case_key(r) not in measured] + list(new)
+
+
 def save_memory(results_dir: Path, new_rows: list[dict]) -> None:
-    """Merge by slice (keras_backend, device, profile, compile), then derive the comparison."""
+    """Merge by case, then derive the comparison."""
     results_dir = Path(results_dir)
-    merged = merge_rows(load_memory(results_dir), new_rows)
+    merged = merge_memory_rows(load_memory(results_dir), new_rows)
     write_csv(results_dir / MEMORY_FILES["memory"], merged, MEMORY_COLUMNS)
     # Read back as strings, the form every other reader gets.
     write_csv(results_dir / MEMORY_FILES["comparison"], memory_comparison_rows(load_memory(results_dir)),
@@ -319,6 +333,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="default: %(default)s")
     parser.add_argument("--compile", choices=COMPILE_CHOICES, default="off", help="default: %(default)s")
     parser.add_argument("--mode", choices=("train", "infer"), help="one mode (default: both)")
+    parser.add_argument("--size", metavar="LABEL", help="one size label of the profile, e.g. mid or batch=256")
     add_topology_argument(parser)
     add_threads_argument(parser)
     parser.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
@@ -327,12 +342,17 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from .backend_runs import missing_modules, parse_backends
-    from .cli import selected_topologies
+    from .cli import UsageError, selected_topologies
 
     backends = parse_backends(args.backends)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))
     if args.mode:
         cases = [c for c in cases if c.mode == args.mode]
+    if args.size:
+        labels = sorted({c.size.label for c in cases})
+        cases = [c for c in cases if c.size.label == args.size]
+        if not cases:
+            raise UsageError(f"--size {args.size}: no such size in this selection; sizes: {', '.join(labels)}")
     rows, start, failed = [], time.perf_counter(), 0
     for backend in backends:
         missing = missing_modules(backend)

@@ -26,6 +26,7 @@ from bench.memory import (
     measure_in_subprocess,
     memory_comparison_rows,
     memory_row,
+    merge_memory_rows,
     save_memory,
 )
 from bench.report import write_report
@@ -120,6 +121,7 @@ def test_memory_command_writes_both_files_with_the_method(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["memory", "--backends", "theano"], "--backends takes a comma-separated list of tensorflow, jax, torch; got 'theano'"),
     (["memory", "--profile", "huge"], "argument --profile: invalid choice: 'huge'"),
+    (["memory", "--profile", "quick", "--size", "batch=4"], "--size batch=4: no such size in this selection; sizes: mid, seed"),
 ])
 def test_bad_memory_options_are_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
@@ -159,3 +161,15 @@ def write_report_with_benchmarks(results_dir):
                gflops=1.58, status="ok")
     save_run(results_dir, [row], {"cpu": "synthetic", "threads": 2})
     return write_report(results_dir)
+
+
+def test_a_narrowed_run_replaces_its_cases_and_keeps_the_rest(tmp_path):
+    first = [_row("keras", "dense3d", "train", 3e6), _row("torch", "broadcast", "train", 2e6)]
+    save_memory(tmp_path, first)
+    save_memory(tmp_path, [_row("torch", "broadcast", "train", 4e6), _row("torch", "broadcast", "infer", 1e6)])
+    rows = read_csv(tmp_path / MEMORY_FILES["memory"])
+    assert [(r["framework"], r["mode"], r["peak_mem_bytes"]) for r in rows] == [
+        ("keras", "train", "3000000.0"), ("torch", "train", "4000000.0"), ("torch", "infer", "1000000.0")]
+    [pair] = read_csv(tmp_path / MEMORY_FILES["comparison"])
+    assert float(pair["keras_over_torch_mem"]) == 0.75
+    assert merge_memory_rows(rows, []) == rows
