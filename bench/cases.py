@@ -26,6 +26,7 @@ MID_SIZES = {
     "many_to_one": dict(timesteps=50, features=16, units=64),
     "many_to_many": dict(timesteps=50, features=16, units=64),
     "attention": dict(timesteps=50, vocab_size=1000, embedding_dim=32, units=64, dense_units=64, outputs=20),
+    "one_to_many": dict(timesteps=50, features=16, units=64),  # 16 features in, 50 steps out
 }
 # The full profile sweeps one size at a time around the mid size (each >= 16x wide).
 SWEEPS = {
@@ -33,8 +34,9 @@ SWEEPS = {
     "timesteps": (10, 25, 50, 100, 200),
     "units": (16, 32, 64, 128, 256),
 }
-# The tdtax profile: many_to_many at the mid size, looped vs fused head, over time.
-TD_TAX_TOPOLOGY = "many_to_many"
+# The tdtax profile: the LSTM topologies with a per-timestep head at the mid size,
+# looped vs fused head, over time.
+TD_TAX_TOPOLOGIES = ("many_to_many", "one_to_many")
 TD_TAX_TIMESTEPS = (5, 20, 50, 100, 200)
 
 
@@ -89,7 +91,7 @@ def profile_sizes(profile: str, topology: str) -> list[Size]:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
     if profile == "tdtax":
-        if topology != TD_TAX_TOPOLOGY:
+        if topology not in TD_TAX_TOPOLOGIES:
             return []
         return [Size(f"timesteps={t}", _mid(topology).replace(timesteps=t), MID_BATCH) for t in TD_TAX_TIMESTEPS]
     sizes = [Size("seed", ModelSpec.seed(topology), SEED_BATCH[topology])]

@@ -19,6 +19,7 @@ COMMANDS = {
     "parity": ("parity_report", "measure how far each Keras/torch pair is apart"),
     "run": ("backend_runs", "the benchmark suite once per Keras backend, merged into results/"),
     "td-tax": ("td_tax", "looped vs fused per-timestep head over timesteps, on every backend"),
+    "memory": ("memory", "peak memory of one train step and one infer call per case, a process per case"),
     "seed": ("seed_experiment", "the seed's three experiments, trained in Keras and PyTorch side by side"),
     "report": ("report", "results/report.md and plots from the result CSVs"),
     "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),

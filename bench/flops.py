@@ -4,7 +4,9 @@ Conventions (the usual ones for roofline estimates):
 - a matmul of (m x k) by (k x n) is 2*m*k*n FLOPs;
 - every elementwise operation, activations included, is 1 FLOP per element;
   softmax is 3 per element (exp, sum, divide), wherever it appears;
-- lookups (Embedding), copies, transposes and concatenation are free;
+- lookups (Embedding), copies (RepeatVector), transposes and concatenation are free;
+- one_to_many's LSTM reads the same repeated vector at every step and is
+  counted as the frameworks compute it: an input matmul per step;
 - train = forward + backward (about 2x forward) + the Adam update
   (ADAM_FLOPS_PER_PARAM per trainable parameter); infer = forward.
 """

@@ -36,7 +36,7 @@ OPTIONS = {
     "--profile": dict(
         dest="tdbench_profile", default="quick", choices=PROFILES,
         help="sizes to run: seed (the seed's), quick (seed + one mid size), full (sweeps), "
-        "tdtax (many_to_many over timesteps, for the TimeDistributed tax); default quick",
+        "tdtax (many_to_many and one_to_many over timesteps, for the TimeDistributed tax); default quick",
     ),
     "--threads": dict(
         dest="tdbench_threads", default=DEFAULT_THREADS, type=threads_type, metavar="N",

@@ -32,6 +32,11 @@ PARITY_CASES = {
         ModelSpec("many_to_many", timesteps=30, features=4, units=40, outputs=3),
         8,
     ),
+    "one_to_many-seed": (ModelSpec.seed("one_to_many"), SEED_BATCH["one_to_many"]),
+    "one_to_many-large": (
+        ModelSpec("one_to_many", timesteps=30, features=4, units=40, outputs=3),
+        8,
+    ),
     "attention-seed": (ModelSpec.seed("attention"), SEED_BATCH["attention"]),
     "attention-large": (
         ModelSpec(

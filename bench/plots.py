@@ -19,6 +19,7 @@ from .frames import variant_label
 from .scaling import sweep_points
 
 MS = 1e3
+MIB = 2**20
 TIME_LABEL = "median time per call (ms)"
 DPI = 110
 MARKERS = "osD^v<>p"  # open, one shape per variant: lines that coincide stay visible
@@ -92,17 +93,17 @@ def time_bars(rows: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def td_tax_lines(rows: pd.DataFrame, title: str, path: Path) -> None:
-    """The tax against timesteps: a row of panels per (Keras backend, device), a column per mode."""
+    """The tax against timesteps: a row of panels per (topology, Keras backend, device), a column per mode."""
     rows, modes, variants = _labelled(rows)
-    runs = list(rows.groupby(["keras_backend", "device"]))
+    runs = list(rows.groupby(["topology", "keras_backend", "device"], sort=False))
     fig = Figure(figsize=(5 * len(modes), 3.5 * len(runs) + 1), layout="constrained")
     axes = fig.subplots(len(runs), len(modes), squeeze=False)
-    for panels, ((keras_backend, device), run) in zip(axes, runs):
+    for panels, ((topology, keras_backend, device), run) in zip(axes, runs):
         for ax, mode in zip(panels, modes):
             for i, variant in enumerate(variants):
                 line = run[(run["mode"] == mode) & (run["variant"] == variant)].sort_values("timesteps")
                 _line(ax, line["timesteps"], line["tax"], i, variant)
-            ax.set(title=f"{mode}, {device} (Keras on {keras_backend})", xlabel="timesteps",
+            ax.set(title=f"{topology} {mode}, {device} (Keras on {keras_backend})", xlabel="timesteps",
                    ylabel="tax: looped / fused time (x)")
             _ticks_at(ax, run["timesteps"])
             _log_if_spans_decades(ax, run["tax"])
@@ -123,4 +124,21 @@ def scaling_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Pa
             ax.set(title=f"{mode}: time against {variable}", xlabel=variable, ylabel=TIME_LABEL)
             _ticks_at(ax, points[variable])  # each sweep spans 16x or more: log
             _log_scale(ax, "y")
+    _finish(fig, axes.flat, title, path)
+
+
+def memory_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Path) -> None:
+    """Peak memory of one call against each swept size (the others at mid): a row per mode, a column per variable."""
+    rows, modes, variants = _labelled(rows)
+    fig = Figure(figsize=(4.5 * len(variables), 3.5 * len(modes) + 1), layout="constrained")
+    axes = fig.subplots(len(modes), len(variables), squeeze=False)
+    for panels, mode in zip(axes, modes):
+        for ax, variable in zip(panels, variables):
+            points = sweep_points(rows[rows["mode"] == mode], variable)
+            for i, variant in enumerate(variants):
+                line = points[points["variant"] == variant]
+                _line(ax, line[variable], line["peak_mem_bytes"] / MIB, i, variant)
+            ax.set(title=f"{mode}: peak memory against {variable}", xlabel=variable, ylabel="peak memory of one call (MiB)")
+            _ticks_at(ax, points[variable])
+            _log_if_spans_decades(ax, points["peak_mem_bytes"])
     _finish(fig, axes.flat, title, path)

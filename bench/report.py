@@ -6,8 +6,9 @@ profile) of benchmarks.csv: median times per topology, train and infer, one
 bar per backend/head/compile variant; Keras over PyTorch (comparison.csv) and
 the share of peak at the largest size; for a full-profile run, the exponents
 of time against each swept size (bench/scaling.py). Then the cases that were
-not timed, and the TimeDistributed tax against timesteps (td_tax.csv). Where
-a file is absent, its section says so.
+not timed, the TimeDistributed tax against timesteps (td_tax.csv), and the
+peak memory of one call (memory.csv, memory_comparison.csv from `python -m
+bench memory`). Where a file is absent, its section says so.
 """
 
 from __future__ import annotations
@@ -225,6 +226,43 @@ def td_tax_section(td_tax: pd.DataFrame | None, figures: Figures) -> list[str]:
     return lines + [figures.add("td_tax.png", title, plots.td_tax_lines, td_tax)]
 
 
+def memory_section(results_dir: Path, figures: Figures) -> list[str]:
+    """Peak memory (`python -m bench memory`): Keras over torch at the mid size, and bytes against the sweeps."""
+    from .memory import MEMORY_COLUMNS, MEMORY_COMPARISON_COLUMNS, MEMORY_FILES
+
+    lines = ["## Peak memory of one call", ""]
+    path = results_dir / MEMORY_FILES["memory"]
+    if not path.exists():
+        return lines + [f"No {MEMORY_FILES['memory']} in this directory; run `python -m bench memory`."]
+    lines += [
+        "Peak during one warm train step or infer call minus what the process held just before it, "
+        "measured in a process per case, apart from the timed runs (method per row in `mem_method`; bench/memory.py).",
+    ]
+    rows = read_frame(path, MEMORY_COLUMNS, ["batch", "timesteps", "units", "peak_mem_bytes"])
+    rows = rows[(rows["status"] == "ok") & rows["peak_mem_bytes"].notna()]
+    comparison_path = results_dir / MEMORY_FILES["comparison"]
+    if comparison_path.exists():
+        pairs = read_frame(comparison_path, MEMORY_COMPARISON_COLUMNS,
+                           ["keras_peak_mem_bytes", "torch_peak_mem_bytes", "keras_over_torch_mem"])
+        pairs = pairs[pairs["size"] == "mid"]
+        table = pd.DataFrame({
+            "Keras on": pairs["keras_backend"], "device": pairs["device"], "topology": pairs["topology"],
+            "mode": pairs["mode"], "Keras head": pairs["keras_head"], "PyTorch head": pairs["torch_head"],
+            "Keras (MiB)": _fmt(pairs["keras_peak_mem_bytes"] / plots.MIB, ".3g"),
+            "PyTorch (MiB)": _fmt(pairs["torch_peak_mem_bytes"] / plots.MIB, ".3g"),
+            "Keras / PyTorch": _fmt(pairs["keras_over_torch_mem"], ".2f", "x"),
+        })
+        lines += ["", "### Keras over PyTorch at the mid size", "", markdown_table(table)]
+    for run, of_run in rows.groupby(RUN, sort=False):
+        for topology, of_topology in of_run.groupby("topology", sort=False):
+            variables = [v for v in ("batch", "timesteps") if of_topology["size"].str.startswith(f"{v}=").any()]
+            if variables:
+                name = f"memory-{'-'.join(run)}-{topology}.png"
+                title = f"{topology} peak memory: {run_title(*run)}"
+                lines += ["", figures.add(name, title, plots.memory_lines, of_topology, variables)]
+    return lines
+
+
 def write_report(results_dir: Path) -> list[Path]:
     """Write report.md and its plots into `results_dir`; the paths written, report first."""
     inputs = load_inputs(results_dir)
@@ -235,7 +273,8 @@ def write_report(results_dir: Path) -> list[Path]:
         "# tdbench report", "", f"From `{results_dir}`.", "", *READING_GUIDE, "",
         *environment_section(inputs.environment), "",
         *benchmark_sections(inputs.benchmarks, inputs.comparison, figures), "",
-        *td_tax_section(inputs.td_tax, figures),
+        *td_tax_section(inputs.td_tax, figures), "",
+        *memory_section(results_dir, figures),
     ]
     report = results_dir / REPORT
     atomic_write_text(report, "\n".join(lines).rstrip() + "\n")

@@ -46,7 +46,7 @@ COMPARISON_COLUMNS = [
 ]
 
 TD_TAX_COLUMNS = [
-    "framework", "backend", "keras_backend", "compile", "compiler", "mode", "device", "timesteps",
+    "topology", "framework", "backend", "keras_backend", "compile", "compiler", "mode", "device", "timesteps",
     "looped_head", "fused_head", "looped_s", "fused_s", "tax", "looped_spread", "fused_spread",
 ]
 
@@ -150,7 +150,7 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
     """Looped head over fused head, same everything else, from the tdtax profile's rows."""
     from impls.spec import LOOPED_HEADS
 
-    key_columns = ["keras_backend", "framework", "backend", "compile", "mode", "device", "timesteps"]
+    key_columns = ["topology", "keras_backend", "framework", "backend", "compile", "mode", "device", "timesteps"]
     pairs: dict[tuple, dict] = {}
     for r in rows:
         if r["profile"] == "tdtax" and is_timed(r):
@@ -170,7 +170,7 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
                 "looped_spread": _number(looped["spread"]), "fused_spread": _number(fused["spread"]),
             }
         )
-    return sorted(out, key=lambda r: (r["keras_backend"], r["framework"], r["compile"], r["mode"], int(r["timesteps"])))
+    return sorted(out, key=lambda r: (r["topology"], r["keras_backend"], r["framework"], r["compile"], r["mode"], int(r["timesteps"])))
 
 
 def load_environment(results_dir: Path) -> dict:

@@ -109,10 +109,10 @@ def td_tax_markdown(results_dir: Path) -> str:
         timesteps = sorted({int(r["timesteps"]) for r in of_device})
         lines: dict[tuple, dict] = {}
         for r in of_device:
-            key = (r["framework"], r["keras_backend"] if r["framework"] == "keras" else f"torch (in the {r['keras_backend']} run)",
+            key = (r["topology"], r["framework"], r["keras_backend"] if r["framework"] == "keras" else f"torch (in the {r['keras_backend']} run)",
                    r["compiler"], r["mode"])
             lines.setdefault(key, {})[int(r["timesteps"])] = f"{float(r['tax']):.2f}"
-        header = ["framework", "backend", "compiler", "mode", *(f"T={t}" for t in timesteps)]
+        header = ["topology", "framework", "backend", "compiler", "mode", *(f"T={t}" for t in timesteps)]
         body = [[*key, *(taxes.get(t, "") for t in timesteps)] for key, taxes in sorted(lines.items())]
         out += [f"**{device}** (looped median / fused median)", "", *markdown.table(header, body), ""]
     return "\n".join(out).rstrip() + "\n"

@@ -1,6 +1,6 @@
 """The weight bridge: which Keras variable is which torch parameter, and copying both ways.
 
-Layers carry the same names on both sides (`embedding`, `lstm`, `hidden`,
+Layers carry the same names on both sides (`embedding`, `repeat`, `lstm`, `hidden`,
 `head`). Gate order is i, f, c, o in both frameworks, so an LSTM maps by
 transposition; Keras's one bias is torch's `bias_ih + bias_hh`.
 """
@@ -84,6 +84,8 @@ def weight_pairs(keras_model: keras.Model, torch_model: nn.Module) -> list[Weigh
     for name in names:
         k = _unwrap(keras_model.get_layer(name))
         t = getattr(torch_model, name)
+        if isinstance(k, keras.layers.RepeatVector):
+            continue  # no weights on either side
         if isinstance(k, keras.layers.Embedding):
             pairs.append(WeightPair(f"{name}.embeddings", k.embeddings, t.weight, False))
         elif isinstance(k, keras.layers.Bidirectional):

@@ -81,9 +81,13 @@ def build_keras(spec: ModelSpec, head: str = DEFAULT_KERAS_HEAD, seed: int = 0) 
         )(hidden)
         return keras.Model(tokens, out, name=f"{t}_{head}")
 
-    inputs = keras.Input(shape=(spec.timesteps, spec.features), name="sequence")
-    sequences = t == "many_to_many"
-    h = layers.LSTM(spec.units, return_sequences=sequences, name="lstm", **init.lstm())(inputs)
+    if spec.repeats_input:  # one_to_many: one vector in, repeated at every step
+        inputs = keras.Input(shape=(spec.features,), name="vector")
+        steps = layers.RepeatVector(spec.timesteps, name="repeat")(inputs)
+    else:
+        inputs = steps = keras.Input(shape=(spec.timesteps, spec.features), name="sequence")
+    sequences = spec.has_sequence_head
+    h = layers.LSTM(spec.units, return_sequences=sequences, name="lstm", **init.lstm())(steps)
     if sequences:
         out = _per_timestep(head, "head", spec.outputs, **init.dense())(h)
     else:  # one output per sequence: Dense on the last hidden state

@@ -29,7 +29,7 @@ class LayerFormula:
     """One layer's analytic count, in Keras's (single-bias) convention."""
 
     layer: str  # the layer's name in both frameworks' models
-    kind: str  # LSTM, Bidirectional(LSTM), Dense, Embedding
+    kind: str  # LSTM, Bidirectional(LSTM), Dense, Embedding, RepeatVector
     formula: str  # the formula with the numbers filled in
     count: int  # Keras's count
     torch_native_count: int  # the same layer in torch with both LSTM biases
@@ -65,10 +65,14 @@ def layer_formulas(spec: ModelSpec) -> list[LayerFormula]:
             _dense_formula("hidden", 2 * lstm_out, spec.dense_units),
             _dense_formula("head", spec.dense_units, spec.outputs),
         ]
-    return [
+    layers = [
         _lstm_formula("lstm", spec.features, spec.units),
         _dense_formula("head", spec.units, spec.outputs),
     ]
+    if spec.repeats_input:  # a copy of the input at every step: shown, but it adds nothing
+        repeat = LayerFormula("repeat", "RepeatVector", f"0 (input copied to {spec.timesteps} steps)", 0, 0)
+        layers.insert(0, repeat)
+    return layers
 
 
 def model_params(spec: ModelSpec, bias_vectors: int = 1) -> int:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TOPOLOGIES = ("one_to_one", "many_to_one", "many_to_many", "attention")
+TOPOLOGIES = ("one_to_one", "many_to_one", "many_to_many", "attention", "one_to_many")
 
 # Topologies whose head is applied at every timestep (TimeDistributed in Keras).
-SEQUENCE_HEAD_TOPOLOGIES = ("many_to_many", "attention")
+SEQUENCE_HEAD_TOPOLOGIES = ("many_to_many", "attention", "one_to_many")
+# One input vector per sample (no time axis), repeated along time inside the model.
+VECTOR_INPUT_TOPOLOGIES = ("one_to_many",)
 
 # Head variants: the same weights applied per timestep in a loop, or fused.
 KERAS_HEADS = ("timedistributed", "dense3d")  # TimeDistributed(Dense), or Dense on 3-D
@@ -47,10 +49,13 @@ _SEED_SIZES = {
     "attention": dict(
         timesteps=12, vocab_size=50, embedding_dim=8, units=16, dense_units=16, outputs=10
     ),
+    # Not in the seed's code (its companion article's decoder shape): its many_to_many
+    # sizes, with one input vector repeated over the 5 output steps.
+    "one_to_many": dict(timesteps=5, features=1, units=5, outputs=1),
 }
 
 # The seed's batch sizes (one_to_one trains its 5 samples as one batch).
-SEED_BATCH = {"one_to_one": 5, "many_to_one": 1, "many_to_many": 1, "attention": 4}
+SEED_BATCH = {"one_to_one": 5, "many_to_one": 1, "many_to_many": 1, "attention": 4, "one_to_many": 1}
 
 # Defaults for fields a caller leaves out.
 _DEFAULTS = dict(
@@ -158,6 +163,11 @@ class ModelSpec:
         return self.topology in SEQUENCE_HEAD_TOPOLOGIES
 
     @property
+    def repeats_input(self) -> bool:
+        """one_to_many: the input is one vector, repeated at every step before the LSTM."""
+        return self.topology in VECTOR_INPUT_TOPOLOGIES
+
+    @property
     def lstm_inputs(self) -> int:
         """Width of each LSTM input step."""
         return self.embedding_dim if self.topology == "attention" else self.features
@@ -170,6 +180,8 @@ class ModelSpec:
     def input_shape(self, batch: int) -> tuple[int, ...]:
         if self.topology == "attention":
             return (batch, self.timesteps)
+        if self.topology in VECTOR_INPUT_TOPOLOGIES:
+            return (batch, self.features)
         return (batch, self.timesteps, self.features)
 
     def output_shape(self, batch: int) -> tuple[int, ...]:

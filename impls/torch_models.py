@@ -59,6 +59,32 @@ class SequenceModel(nn.Module):
         return self.head(h)
 
 
+class RepeatVector(nn.Module):
+    """(batch, features) -> (batch, timesteps, features), Keras's RepeatVector: no weights.
+
+    `expand` is a view (stride 0 on the time axis); nn.LSTM makes its own
+    contiguous copy where its kernel needs one.
+    """
+
+    def __init__(self, timesteps: int):
+        super().__init__()
+        self.timesteps = timesteps
+
+    def forward(self, x):
+        return x.unsqueeze(1).expand(-1, self.timesteps, -1)
+
+
+class OneToManyModel(SequenceModel):
+    """one_to_many: one input vector repeated along time, LSTM, the per-timestep head."""
+
+    def __init__(self, spec: ModelSpec, head: str):
+        super().__init__(spec, head)
+        self.repeat = RepeatVector(spec.timesteps)
+
+    def forward(self, x):
+        return super().forward(self.repeat(x))
+
+
 class AttentionTagger(nn.Module):
     """Embedding, BiLSTM, unscaled dot-product self-attention, two per-timestep heads."""
 
@@ -100,6 +126,8 @@ def build_torch(
             model = AttentionTagger(spec, head)
         elif spec.topology == "many_to_many":
             model = SequenceModel(spec, head)
+        elif spec.topology == "one_to_many":
+            model = OneToManyModel(spec, head)
         else:
             model = LastStepModel(spec)
     model.spec = spec  # the weight bridge reads the layer list from it

@@ -76,3 +76,12 @@ def test_registry_ids_are_unique_and_readable():
     assert "many_to_many-keras-timedistributed-train-cpu-mid" in ids
     assert "many_to_many-torch-loop-infer-cuda-jit-timesteps200" in ids
     assert "one_to_one-torch-train-cpu-seed" in ids
+    assert "one_to_many-keras-dense3d-infer-cpu-timesteps200" in ids
+
+
+def test_one_to_many_is_in_every_profile():
+    from bench.cases import PROFILES
+
+    for profile in PROFILES:
+        cases = all_cases(profile, topologies=("one_to_many",), devices=("cpu",))
+        assert cases and {c.head for c in cases} == {"timedistributed", "dense3d", "loop", "broadcast"}, profile

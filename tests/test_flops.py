@@ -42,6 +42,7 @@ def test_attention_two_steps_width_3():
         ("many_to_many", 1, 5 * 305 + 5 * 11),  # 5 LSTM steps, Dense(1) at each step
         ("many_to_one", 1, 5 * 305 + 55),  # 5 LSTM steps, Dense(5 -> 5) once
         ("one_to_one", 5, 5 * (305 + 11)),  # 5 samples of one step each
+        ("one_to_many", 1, 5 * 305 + 5 * 11),  # the repeat is a free copy; then as many_to_many
     ],
 )
 def test_seed_models_forward(topology, batch, expected):

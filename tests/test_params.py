@@ -55,7 +55,9 @@ def test_formula_rejects_bad_sizes(args, field):
         lstm_params(**args)
 
 
-@pytest.mark.parametrize("topology, expected", [("one_to_one", 146), ("many_to_one", 170), ("many_to_many", 146)])
+@pytest.mark.parametrize(
+    "topology, expected", [("one_to_one", 146), ("many_to_one", 170), ("many_to_many", 146), ("one_to_many", 146)]
+)
 def test_seed_models_have_the_seeds_counts(topology, expected):
     spec = ModelSpec.seed(topology)
     assert build_keras(spec).count_params() == expected
@@ -74,3 +76,13 @@ def test_whole_models_match_their_formulas(topology):
     assert trainable_params(native) == model_params(spec, bias_vectors=2)
     # The frozen bias_hh is still there, just not trained: torch's total is native's.
     assert sum(p.numel() for p in build_torch(spec).parameters()) == model_params(spec, bias_vectors=2)
+
+
+def test_repeat_vector_adds_no_parameters():
+    """one_to_many counts as many_to_many of the same sizes: RepeatVector has no weights."""
+    from impls import layer_formulas
+
+    spec = ModelSpec("one_to_many", timesteps=30, features=4, units=40, outputs=3)
+    assert [(f.layer, f.count) for f in layer_formulas(spec)] == [("repeat", 0), ("lstm", 7200), ("head", 123)]
+    assert build_keras(spec).get_layer("repeat").count_params() == 0
+    assert model_params(spec) == model_params(ModelSpec("many_to_many", timesteps=30, features=4, units=40, outputs=3))

@@ -56,7 +56,7 @@ def synthetic_td_tax_rows() -> list[dict]:
             for t in (10, 25, 50, 100, 200):
                 fused = OVERHEAD_S[framework] + 20e-6 * t
                 looped = fused + STEP_S[framework] * t
-                rows.append(dict(framework=framework, backend=backend, keras_backend="tensorflow", compile="off",
+                rows.append(dict(topology="many_to_many", framework=framework, backend=backend, keras_backend="tensorflow", compile="off",
                                  compiler=compiler, mode=mode, device="cpu", timesteps=t,
                                  looped_head=looped_head, fused_head=fused_head, looped_s=looped, fused_s=fused,
                                  tax=looped / fused, looped_spread=0.05, fused_spread=0.05))

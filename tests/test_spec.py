@@ -6,8 +6,8 @@ import pytest
 from impls import SEED_BATCH, TOPOLOGIES, ModelSpec
 
 
-def test_topologies_are_the_seeds_four():
-    assert TOPOLOGIES == ("one_to_one", "many_to_one", "many_to_many", "attention")
+def test_topologies_are_the_seeds_four_and_one_to_many():
+    assert TOPOLOGIES == ("one_to_one", "many_to_one", "many_to_many", "attention", "one_to_many")
 
 
 @pytest.mark.parametrize(
@@ -16,6 +16,7 @@ def test_topologies_are_the_seeds_four():
         ("one_to_one", dict(timesteps=1, features=1, units=5, outputs=1)),
         ("many_to_one", dict(timesteps=5, features=1, units=5, outputs=5)),
         ("many_to_many", dict(timesteps=5, features=1, units=5, outputs=1)),
+        ("one_to_many", dict(timesteps=5, features=1, units=5, outputs=1)),
     ],
 )
 def test_seed_sizes(topology, sizes):
@@ -46,7 +47,7 @@ def test_bad_size_names_the_field(field, bad):
 
 
 def test_unknown_topology_lists_the_valid_names():
-    with pytest.raises(ValueError, match="topology must be one of one_to_one, many_to_one, many_to_many, attention; got 'two_to_two'"):
+    with pytest.raises(ValueError, match="topology must be one of one_to_one, many_to_one, many_to_many, attention, one_to_many; got 'two_to_two'"):
         ModelSpec("two_to_two")
     with pytest.raises(ValueError, match="topology must be one of"):
         ModelSpec.seed("two_to_two")
@@ -73,3 +74,13 @@ def test_bad_input_shape_is_refused():
 
 def test_seed_batches_cover_every_topology():
     assert set(SEED_BATCH) == set(TOPOLOGIES)
+
+
+def test_one_to_many_takes_one_vector_and_gives_a_sequence():
+    spec = ModelSpec("one_to_many", timesteps=7, features=3, outputs=2)
+    assert spec.example_inputs(4).shape == (4, 3) and spec.example_targets(4).shape == (4, 7, 2)
+    spec.check_batch(spec.example_inputs(4), spec.example_targets(4))
+    with pytest.raises(ValueError, match=r"input shape \(4, 7, 3\) does not match the one_to_many model's input shape \(4, 3\)"):
+        spec.check_inputs(np.zeros((4, 7, 3), np.float32))  # a sequence is not its input
+    with pytest.raises(ValueError, match=r"target shape \(4, 2\) does not match the one_to_many model's output shape \(4, 7, 2\)"):
+        spec.check_targets(np.zeros((4, 2), np.float32))

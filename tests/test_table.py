@@ -31,7 +31,7 @@ def test_prints_the_ratio_table(capsys):
 def test_rewrites_only_the_readme_blocks(tmp_path):
     results = shutil.copytree(QUICK, tmp_path / "results")
     write_csv(results / "td_tax.csv", [dict(
-        framework="torch", backend="torch", keras_backend="tensorflow", compile="off", compiler="eager",
+        topology="many_to_many", framework="torch", backend="torch", keras_backend="tensorflow", compile="off", compiler="eager",
         mode="train", device="cpu", timesteps=200, looped_head="loop", fused_head="broadcast",
         looped_s=0.3, fused_s=0.1, tax=3.0, looped_spread=0.1, fused_spread=0.1)], TD_TAX_COLUMNS)
     readme = tmp_path / "README.md"
@@ -41,7 +41,7 @@ def test_rewrites_only_the_readme_blocks(tmp_path):
     assert main(["table", "--results-dir", str(results), "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert text.startswith("intro\n<!-- comparison-table:start -->\n**Keras on tensorflow") and "old" not in text
-    assert "| torch | torch (in the tensorflow run) | eager | train | 3.00 |" in text
+    assert "| many_to_many | torch | torch (in the tensorflow run) | eager | train | 3.00 |" in text
     assert "\nmiddle\n" in text and text.endswith("<!-- td-tax-table:end -->\nend\n")
     # the prose numbers come from the files too: the In-short bullet is the comparison's median
     ratios = [float(r["keras_over_torch"]) for r in read_csv(results / "comparison.csv")
