@@ -39,6 +39,10 @@ class CouldNotRun(Exception):
 
 def device_unavailable(framework: str, device: str) -> str | None:
     """Why `framework` cannot use `device` here, or None if it can."""
+    if framework == "onnxruntime":  # the onnx extra, and ORT's CUDA provider
+        from impls.onnx_runner import unavailable
+
+        return unavailable(device)
     if device == "cpu":
         return None
     import torch
@@ -134,16 +138,25 @@ def build_runner(case: Case, reference: Reference):
     runner = make_runner(
         case.framework, case.spec, case.build_head, device=case.device, compile=case.compile == "on"
     )
-    if case.framework == "keras":
-        runner.model.set_weights(reference.weights)  # same layout for every head variant
+    # An ONNX Runtime case loads the weights into its source model, then exports it.
+    target = runner.source if case.framework == "onnxruntime" else runner
+    if target.framework == "keras":
+        target.model.set_weights(reference.weights)  # same layout for every head variant
     else:
-        copy_weights(reference.keras_model, runner.model)
+        copy_weights(reference.keras_model, target.model)
+    if case.framework == "onnxruntime":
+        from impls.onnx_export import OnnxExportError
+
+        try:
+            runner.export(reference.x)
+        except OnnxExportError as e:  # this exporter cannot take this model (or backend): the row says why
+            raise CouldNotRun(str(e)) from e
     return runner
 
 
 def check_parity(case: Case, reference: Reference, output) -> float:
     """Max |this output - the other framework's|; raises ParityError past the tolerance."""
-    other = "torch" if case.framework == "keras" else "keras"
+    other = case.parity_against
     diff = float(np.max(np.abs(np.asarray(output, np.float64) - reference.outputs[other])))
     tolerance = PARITY_TOLERANCE[case.device]
     if not diff <= tolerance:
@@ -211,7 +224,7 @@ def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict
     from .results import BENCHMARK_COLUMNS
 
     spec = case.spec
-    backend = keras_backend if case.framework == "keras" else "torch"
+    backend = keras_backend if case.framework == "keras" else case.framework
     row = dict.fromkeys(BENCHMARK_COLUMNS)
     row.update(
         topology=case.topology, framework=case.framework, backend=backend,
@@ -239,4 +252,5 @@ def measured_row(row: dict, case: Case, prepared: Prepared, stats, peak_gflops: 
         peak_fraction=None if not peak_gflops else gflops / peak_gflops,
         max_abs_diff=prepared.max_abs_diff, kernel=prepared.kernel, status="ok",
     )
+    row.update(getattr(runner, "row_extras", dict)())  # an exported case's exporter and graph counts
     return row

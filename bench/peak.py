@@ -61,5 +61,30 @@ def keras_peak_gflops(device: str) -> float:
         return _best_rate(call, n)
 
 
+def onnxruntime_peak_gflops(device: str) -> float:
+    """One ONNX MatMul node in a session with the suite's threads (impls/onnx_runner.py)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from impls.onnx_runner import _threads, open_session
+
+    n = PEAK_SIZE[device]
+    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak", io[:2], io[2:])
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+    with tempfile.TemporaryDirectory(prefix="tdbench-onnx-") as directory:
+        path = Path(directory) / "matmul.onnx"
+        onnx.save(helper.make_model(graph), str(path))
+        session = open_session(path, "peak MatMul", "onnx.helper", device, _threads(None))
+        return _best_rate(lambda: session.run(None, {"a": a, "b": b}), n)
+
+
 def peak_gflops(framework: str, device: str) -> float:
+    if framework == "onnxruntime":
+        return onnxruntime_peak_gflops(device)
     return (keras_peak_gflops if framework == "keras" else torch_peak_gflops)(device)
