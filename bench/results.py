@@ -33,8 +33,8 @@ BENCHMARK_COLUMNS = [
     "topology", "framework", "backend", "keras_backend", "head", "compile", "compiler", "mode",
     "device", "profile", "size", *SIZE_COLUMNS, "params", "threads", "rounds",
     "median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "spread", "first_call_s",
-    "samples_per_s", "flops", "gflops", "peak_gflops", "peak_fraction", "max_abs_diff",
-    "kernel", "status", "framework_version", "backend_version", "date", *ONNX_COLUMNS,
+    "samples_per_s", "flops", "gflops", "peak_gflops", "peak_fraction", "max_abs_diff", *ONNX_COLUMNS,
+    "kernel", "status", "framework_version", "backend_version", "date",
 ]
 
 REQUIRED_BENCHMARK_COLUMNS = [c for c in BENCHMARK_COLUMNS if c not in ONNX_COLUMNS]
