@@ -9,12 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from impls import SEED_BATCH, TOPOLOGIES, ModelSpec
-from impls.spec import HEADS
+from impls.spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, HEADS
 
 PROFILES = ("seed", "quick", "full", "tdtax")
 MODES = ("train", "infer")
 DEVICES = ("cpu", "cuda")
-FRAMEWORKS = ("keras", "torch")
+FRAMEWORKS = ("keras", "torch", "onnxruntime")
+# ONNX Runtime runs models exported from these; its head names the source ("keras-timedistributed").
+ORT = "onnxruntime"
+ORT_SOURCES = ("keras", "torch")
+# Profiles that run every exported head; the others run each framework's default head
+# only, which keeps the default (quick) run within its time (an export costs 0.2 to 3 s).
+ORT_ALL_HEADS_PROFILES = ("full", "tdtax")
 COMPILE_CHOICES = ("off", "on", "both")
 # Head of a topology without a per-timestep head (Dense on the last state only).
 NO_HEAD = "n/a"
@@ -78,6 +84,13 @@ class Case:
         return f"{self.topology} {self.mode} {self.device} {self.size.label} b{self.size.batch}"
 
     @property
+    def parity_against(self) -> str:
+        """The framework whose output this case must match: the other one, or an export's source."""
+        if self.framework == ORT:
+            return self.head.split("-")[0]
+        return "torch" if self.framework == "keras" else "keras"
+
+    @property
     def build_head(self) -> str:
         """The head to build with (topologies without per-step head ignore it)."""
         return self.head if self.head != NO_HEAD else HEADS[self.framework][0]
@@ -114,9 +127,20 @@ def profile_sizes(profile: str, topology: str) -> list[Size]:
     return sizes
 
 
-def heads(framework: str, topology: str) -> tuple[str, ...]:
+def heads(framework: str, topology: str, profile: str = "full") -> tuple[str, ...]:
     spec = ModelSpec.seed(topology)
+    if framework == ORT:
+        if not spec.has_sequence_head:
+            return ORT_SOURCES
+        if profile in ORT_ALL_HEADS_PROFILES:
+            return tuple(f"{source}-{head}" for source in ORT_SOURCES for head in HEADS[source])
+        return (f"keras-{DEFAULT_KERAS_HEAD}", f"torch-{DEFAULT_TORCH_HEAD}")
     return HEADS[framework] if spec.has_sequence_head else (NO_HEAD,)
+
+
+def _runs(framework: str, mode: str, compile: str) -> bool:
+    """ONNX Runtime only infers, and has no compile switch (its graph optimiser always runs)."""
+    return framework != ORT or (mode == "infer" and compile == "off")
 
 
 def compile_settings(choice: str) -> tuple[str, ...]:
@@ -140,6 +164,7 @@ def all_cases(
         for mode in modes
         for device in devices
         for framework in frameworks
-        for head in heads(framework, topology)
+        for head in heads(framework, topology, profile)
         for comp in compile_settings(compile)
+        if _runs(framework, mode, comp)
     ]

@@ -55,6 +55,8 @@ def variant_label(row) -> str:
     """"keras/tensorflow timedistributed", "torch broadcast jit": framework, backend if another, head, compile."""
     name = row["framework"] if row["backend"] == row["framework"] else f"{row['framework']}/{row['backend']}"
     head = row.get("head", NO_HEAD)
+    if row["framework"] == "onnxruntime" and head == NO_HEAD:  # a td_tax row: its head names the export's source
+        head = str(row.get("looped_head", "")).rpartition("-")[0] + " export"
     return " ".join([name, *([head] if head != NO_HEAD else []), *(["jit"] if row["compile"] == "on" else [])])
 
 

@@ -51,6 +51,10 @@ class CouldNotRun(Exception):
 
 def device_unavailable(framework: str, device: str) -> str | None:
     """Why `framework` cannot use `device` here, or None if it can."""
+    if framework == "onnxruntime":  # the onnx extra, and ORT's CUDA provider
+        from impls.onnx_runner import unavailable
+
+        return unavailable(device)
     if device == "cpu":
         return None
     import torch
@@ -162,14 +166,16 @@ class References:
 def load_reference_weights(runner, reference: Reference) -> None:
     from impls import copy_weights
 
-    if runner.framework == "keras":
-        runner.model.set_weights(reference.weights)  # same layout for every head variant
+    # An ONNX Runtime case holds its source framework's runner: the weights go there.
+    target = runner.source if runner.framework == "onnxruntime" else runner
+    if target.framework == "keras":
+        target.model.set_weights(reference.weights)  # same layout for every head variant
     else:
-        copy_weights(reference.keras_model, runner.model)
+        copy_weights(reference.keras_model, target.model)
 
 
 def build_runner(case: Case, reference: Reference, **options):
-    """The case's runner, holding the reference weights."""
+    """The case's runner, holding the reference weights (an ONNX Runtime case: exported with them)."""
     from impls.runners import make_runner
 
     runner = make_runner(
@@ -177,11 +183,18 @@ def build_runner(case: Case, reference: Reference, **options):
         compile=case.compile == "on", **options,
     )
     load_reference_weights(runner, reference)
+    if case.framework == "onnxruntime":
+        from impls.onnx_export import OnnxExportError
+
+        try:
+            runner.export(reference.x)
+        except OnnxExportError as e:  # this exporter cannot take this model (or backend): the row says why
+            raise CouldNotRun(str(e)) from e
     return runner
 
 
 def _other(case: Case) -> str:
-    return "torch" if case.framework == "keras" else "keras"
+    return case.parity_against
 
 
 def check_parity(case: Case, reference: Reference, output) -> float:
@@ -330,7 +343,7 @@ def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict
     from .results import BENCHMARK_COLUMNS
 
     spec = case.spec
-    backend = keras_backend if case.framework == "keras" else "torch"
+    backend = keras_backend if case.framework == "keras" else case.framework
     row = dict.fromkeys(BENCHMARK_COLUMNS)
     row.update(
         topology=case.topology, framework=case.framework, backend=backend,
@@ -360,4 +373,5 @@ def measured_row(row: dict, case: Case, prepared: Prepared, stats, peak_gflops: 
         compiles_per_call=prepared.compiles_per_call, graph_breaks=prepared.graph_breaks,
         kernel=prepared.kernel, status="ok",
     )
+    row.update(getattr(runner, "row_extras", dict)())  # an exported case's exporter and graph counts
     return row

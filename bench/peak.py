@@ -43,7 +43,7 @@ def summarise(peaks: dict) -> dict:
     return out
 
 
-def torch_peak_gflops(device: str) -> float:
+def torch_peak_gflops(device: str) -> dict:
     import torch
 
     n = PEAK_SIZE[device]
@@ -58,7 +58,7 @@ def torch_peak_gflops(device: str) -> float:
     return _rates(call, n)
 
 
-def keras_peak_gflops(device: str) -> float:
+def keras_peak_gflops(device: str) -> dict:
     """Through the Keras backend's own matmul (jit-compiled where the backend compiles)."""
     import keras
     import numpy as np
@@ -82,6 +82,31 @@ def keras_peak_gflops(device: str) -> float:
         return _rates(call, n)
 
 
+def onnxruntime_peak_gflops(device: str) -> dict:
+    """One ONNX MatMul node in a session with the suite's threads (impls/onnx_runner.py)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from impls.onnx_runner import _threads, open_session
+
+    n = PEAK_SIZE[device]
+    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak", io[:2], io[2:])
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+    with tempfile.TemporaryDirectory(prefix="tdbench-onnx-") as directory:
+        path = Path(directory) / "matmul.onnx"
+        onnx.save(helper.make_model(graph), str(path))
+        session = open_session(path, "peak MatMul", "onnx.helper", device, _threads(None))
+        return _rates(lambda: session.run(None, {"a": a, "b": b}), n)
+
+
 def peak_gflops(framework: str, device: str) -> dict:
     """rate_summary of the framework's GEMM on `device`."""
+    if framework == "onnxruntime":
+        return onnxruntime_peak_gflops(device)
     return (keras_peak_gflops if framework == "keras" else torch_peak_gflops)(device)

@@ -22,7 +22,7 @@ from . import markdown, plots
 from .cases import SWEEPS
 from .cli import UsageError
 from .frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
-from .results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, load_environment
+from .results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, load_environment
 from .scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
 from .storage import atomic_write_text
 from .validate import check_results_dir, check_writable
@@ -70,7 +70,7 @@ def _read_if_present(path: Path, columns: list[str], numbers: list[str]) -> pd.D
 def load_inputs(results_dir: Path) -> Inputs:
     check_results_dir(results_dir)  # each file whole and well formed, or one line naming what is wrong
     return Inputs(
-        benchmarks=_read_if_present(results_dir / FILES["benchmarks"], BENCHMARK_COLUMNS, BENCHMARK_NUMBERS),
+        benchmarks=_read_if_present(results_dir / FILES["benchmarks"], REQUIRED_BENCHMARK_COLUMNS, BENCHMARK_NUMBERS),
         comparison=_read_if_present(results_dir / FILES["comparison"], COMPARISON_COLUMNS, COMPARISON_NUMBERS),
         td_tax=_read_if_present(results_dir / TD_TAX, TD_TAX_COLUMNS, ["timesteps", "tax"]),
         environment=load_environment(results_dir),

@@ -3,6 +3,8 @@
 results/benchmarks.csv   one row per timed case (BENCHMARK_COLUMNS)
 results/comparison.csv   Keras vs torch per problem, derived from benchmarks.csv
 results/td_tax.csv       looped over fused head (tdtax profile), derived from benchmarks.csv
+results/onnx.csv         ONNX Runtime over its source framework, and Keras export over torch export
+                         (bench/onnx_compare.py), derived from benchmarks.csv
 results/environment.json the machine and versions of every slice on record
 results/raw/*.json       every round of every case (bench/raw.py)
 
@@ -30,13 +32,21 @@ SIZE_COLUMNS = ["batch", "timesteps", "features", "units", "outputs", "vocab_siz
 # What identifies a case across runs (and across versions, for `bench compare`).
 CASE_KEY = ["topology", "framework", "backend", "head", "mode", "size", *SIZE_COLUMNS, *SLICE_COLUMNS]
 
+# Filled by ONNX Runtime rows only: the exporter, ORT's graph optimisation level, and the node
+# and matmul counts of the exported graph (onnx_*) and of ORT's optimised graph (ort_*).
+# A benchmarks.csv written before they existed reads them as empty.
+ONNX_COLUMNS = ["exporter", "graph_opt", "onnx_nodes", "onnx_matmuls", "ort_nodes", "ort_matmuls"]
+
 BENCHMARK_COLUMNS = [
     "topology", "framework", "backend", "keras_backend", "head", "compile", "compiler", "mode",
     "device", "profile", "size", *SIZE_COLUMNS, "params", "threads", "rounds",
     "median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "spread", "first_call_s",
     "samples_per_s", "flops", "gflops", "peak_gflops", "peak_fraction", "max_abs_diff",
-    "loss_rel_diff", "compiles_per_call", "graph_breaks", "kernel", "status", "framework_version", "backend_version", "date",
+    "loss_rel_diff", "compiles_per_call", "graph_breaks", *ONNX_COLUMNS,
+    "kernel", "status", "framework_version", "backend_version", "date",
 ]
+
+REQUIRED_BENCHMARK_COLUMNS = [c for c in BENCHMARK_COLUMNS if c not in ONNX_COLUMNS]
 
 COMPARISON_COLUMNS = [
     "keras_backend", "profile", "device", "compile", "threads", "topology", "mode", "size", *SIZE_COLUMNS,
@@ -52,7 +62,7 @@ TD_TAX_COLUMNS = [
 
 FILES = dict(
     benchmarks="benchmarks.csv", comparison="comparison.csv", td_tax="td_tax.csv",
-    environment="environment.json",
+    environment="environment.json", onnx="onnx.csv",
 )
 
 
@@ -154,8 +164,10 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
     pairs: dict[tuple, dict] = {}
     for r in rows:
         if r["profile"] == "tdtax" and is_timed(r):
-            kind = "looped" if r["head"] in LOOPED_HEADS else "fused"
-            pairs.setdefault(tuple(str(r[c]) for c in key_columns), {})[kind] = r
+            # An ONNX Runtime head is "source-head" (keras-timedistributed): pair within a source.
+            source, _, head = r["head"].rpartition("-")
+            kind = "looped" if head in LOOPED_HEADS else "fused"
+            pairs.setdefault((*(str(r[c]) for c in key_columns), source), {})[kind] = r
     out = []
     for pair in pairs.values():
         if len(pair) < 2:
@@ -170,7 +182,8 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
                 "looped_spread": _number(looped["spread"]), "fused_spread": _number(fused["spread"]),
             }
         )
-    return sorted(out, key=lambda r: (r["topology"], r["keras_backend"], r["framework"], r["compile"], r["mode"], int(r["timesteps"])))
+    return sorted(out, key=lambda r: (
+        r["topology"], r["keras_backend"], r["framework"], r["looped_head"], r["compile"], r["mode"], int(r["timesteps"])))
 
 
 def load_environment(results_dir: Path) -> dict:
@@ -213,5 +226,10 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
     td_tax = td_tax_rows(merged)
     if td_tax:
         files[FILES["td_tax"]] = csv_text(td_tax, TD_TAX_COLUMNS)
+    from .onnx_compare import ONNX_RATIO_COLUMNS, onnx_ratio_rows
+
+    onnx = onnx_ratio_rows(merged)
+    if onnx:
+        files[FILES["onnx"]] = csv_text(onnx, ONNX_RATIO_COLUMNS)
     files[FILES["environment"]] = json_text(env)
     write_set(results_dir, files)

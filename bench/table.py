@@ -109,7 +109,9 @@ def td_tax_markdown(results_dir: Path) -> str:
         timesteps = sorted({int(r["timesteps"]) for r in of_device})
         lines: dict[tuple, dict] = {}
         for r in of_device:
-            key = (r["topology"], r["framework"], r["keras_backend"] if r["framework"] == "keras" else f"torch (in the {r['keras_backend']} run)",
+            backend = {"keras": r["keras_backend"], "onnxruntime": f"{r['looped_head'].rpartition('-')[0]} export"}.get(
+                r["framework"], "torch")
+            key = (r["topology"], r["framework"], backend if r["framework"] == "keras" else f"{backend} (in the {r['keras_backend']} run)",
                    r["compiler"], r["mode"])
             lines.setdefault(key, {})[int(r["timesteps"])] = f"{float(r['tax']):.2f}"
         header = ["topology", "framework", "backend", "compiler", "mode", *(f"T={t}" for t in timesteps)]

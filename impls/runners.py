@@ -258,6 +258,10 @@ class TorchRunner:
 
 
 def make_runner(framework: str, spec: ModelSpec, head: str, **options):
-    """The runner for `framework` ("keras" or "torch")."""
-    _check_choice("framework", framework, ("keras", "torch"))
+    """The runner for `framework` ("keras", "torch" or "onnxruntime")."""
+    _check_choice("framework", framework, ("keras", "torch", "onnxruntime"))
+    if framework == "onnxruntime":
+        from .onnx_runner import OnnxRunner
+
+        return OnnxRunner(spec, head, **options)
     return (KerasRunner if framework == "keras" else TorchRunner)(spec, head, **options)

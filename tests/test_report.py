@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.flops import case_flops
 from bench.harness import case_row
 from bench.report import TD_TAX
-from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, save_run
+from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, save_run
 from bench.storage import read_csv, write_csv
 from impls import model_params
 from impls.spec import LOOPED_HEADS
@@ -21,9 +21,9 @@ from impls.spec import LOOPED_HEADS
 QUICK = Path(__file__).parent / "data" / "quick_results"  # a quick-profile run on 2 CPU cores, as the suite wrote it
 # Synthetic time per call: a fixed overhead, then the case's FLOPs at a steady rate, and a
 # per-step cost for a head called once per timestep.
-OVERHEAD_S = {"keras": 10e-3, "torch": 0.2e-3}
+OVERHEAD_S = {"keras": 10e-3, "torch": 0.2e-3, "onnxruntime": 0.1e-3}
 RATE = 10e9  # FLOP/s
-STEP_S = {"keras": 40e-6, "torch": 10e-6}
+STEP_S = {"keras": 40e-6, "torch": 10e-6, "onnxruntime": 5e-6}
 PEAK_GFLOPS = 100.0
 # Each topology costs a plot or two (about a second each on 2 busy cores): sweep two of them.
 SWEPT_TOPOLOGIES = ("one_to_one", "many_to_many")
@@ -34,7 +34,7 @@ def synthetic_full_profile_rows() -> list[dict]:
     for case in all_cases("full", topologies=SWEPT_TOPOLOGIES, devices=("cpu",)):
         params = model_params(case.spec)
         flops = case_flops(case.spec, case.size.batch, case.mode, params)
-        steps = case.spec.timesteps if case.head in LOOPED_HEADS else 0
+        steps = case.spec.timesteps if case.head.rpartition("-")[2] in LOOPED_HEADS else 0
         median = OVERHEAD_S[case.framework] + flops / RATE + steps * STEP_S[case.framework]
         gflops = flops / median / 1e9
         row = case_row(case, "full", "tensorflow", threads=2)
@@ -67,7 +67,7 @@ def quick_results(results_dir: Path, topologies=("many_to_many",)) -> Path:
     """A copy of the quick run, cut to `topologies`."""
     shutil.copytree(QUICK, results_dir, dirs_exist_ok=True)
     for name, columns in ((FILES["benchmarks"], BENCHMARK_COLUMNS), (FILES["comparison"], COMPARISON_COLUMNS)):
-        # columns added since the copy was taken (threads, ci_low, ci_high) stay blank
+        # columns added since the copy was taken stay blank
         rows = [{**dict.fromkeys(columns, ""), **r} for r in read_csv(results_dir / name) if r["topology"] in topologies]
         write_csv(results_dir / name, rows, columns)
     return results_dir
