@@ -196,7 +196,7 @@ def _benchmarks_file(location: Path) -> Path:
 
 def run(args) -> int:
     old, new = _benchmarks_file(args.old), _benchmarks_file(args.new)
-    if old.exists() and new.exists() and old.samefile(new):
+    if old.exists() and new.exists() and old.samefile(new) and not args.inject:
         raise UsageError(f"OLD and NEW are the same file ({old}): give the baseline and the run to check")
     lines, regressed = compare(args.old, args.new, args.threshold, args.noise, args.inject)
     print("\n".join(lines))

@@ -257,7 +257,7 @@ def memory_section(results_dir: Path, figures: Figures) -> list[str]:
         for topology, of_topology in of_run.groupby("topology", sort=False):
             variables = [v for v in ("batch", "timesteps") if of_topology["size"].str.startswith(f"{v}=").any()]
             if variables:
-                name = f"memory-{'-'.join(run)}-{topology}.png"
+                name = f"memory-{run_slug(run)}-{topology}.png"
                 title = f"{topology} peak memory: {run_title(*run)}"
                 lines += ["", figures.add(name, title, plots.memory_lines, of_topology, variables)]
     return lines

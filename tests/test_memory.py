@@ -148,7 +148,7 @@ def test_report_draws_memory_against_batch_and_timesteps(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "## Peak memory of one call" in text
     assert "| tensorflow | cpu | many_to_many | train | timedistributed | broadcast | 1.83 | 1.22 | 1.50x |" in text
-    assert "memory-tensorflow-cpu-sweeps-many_to_many.png" in {p.name for p in written}
+    assert "memory-tensorflow-cpu-sweeps-t2-many_to_many.png" in {p.name for p in written}
 
 
 def write_report_with_benchmarks(results_dir):

@@ -116,7 +116,7 @@ def test_largest_size_peak_environment_and_untimed_cases(full):
     assert "| many_to_many | train | units=256 | timedistributed | loop |" in full_run  # most FLOPs per call
     peak_row = r"\| many_to_many \| infer \| units=256 \| torch broadcast \| [\d.]+ \| 100 \| \d+\.\d% \|"
     assert re.search(peak_row, full_run)
-    quick_slice = "| keras_backend=tensorflow device=cpu profile=quick compile=off | 2026-11-27T16:15:01+00:00 |"
+    quick_slice = "| keras_backend=tensorflow device=cpu profile=quick compile=off threads=2 | 2026-11-27T16:15:01+00:00 |"
     assert quick_slice + " AMD EPYC |" in text
     assert "| keras_backend=tensorflow device=cpu profile=full compile=off threads=2 |  | synthetic |" in text
     assert "## Cases not timed" in text and "could not run: synthetic failure" in text

@@ -15,7 +15,7 @@ def row(framework="keras", head="timedistributed", device="cpu", backend="tensor
     r.update(
         topology="many_to_many", framework=framework, head=head, mode="train", device=device,
         keras_backend=backend, backend=backend if framework == "keras" else "torch",
-        profile="quick", compile="off", size="mid", batch=32, timesteps=50, features=16,
+        profile="quick", compile="off", threads=2, size="mid", batch=32, timesteps=50, features=16,
         units=64, outputs=1, params=146, median_s=median, spread=0.05, status="ok",
         max_abs_diff=1e-8, compiler="tf.function" if framework == "keras" else "eager", kernel="k",
     )
@@ -56,8 +56,8 @@ def test_save_run_merges_writes_all_columns_and_environment(tmp_path):
         assert reader.fieldnames == COMPARISON_COLUMNS
         assert len(list(reader)) == 2
     env = json.loads((tmp_path / "environment.json").read_text())
-    assert env["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off threads=None"] == {"threads": 2}
-    assert env["slices"]["keras_backend=tensorflow device=cuda profile=quick compile=off threads=None"] == {"gpu": "H100"}
+    assert env["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off threads=2"] == {"threads": 2}
+    assert env["slices"]["keras_backend=tensorflow device=cuda profile=quick compile=off threads=2"] == {"gpu": "H100"}
 
 
 def test_a_malformed_row_writes_nothing(tmp_path):

@@ -20,7 +20,7 @@ QUICK = Path(__file__).parent / "data" / "quick_results"
 def test_prints_the_ratio_table(capsys):
     assert main(["table", "--results-dir", str(QUICK)]) == 0
     out = capsys.readouterr().out
-    assert "**Keras on tensorflow, cpu, compile off**" in out
+    assert "**Keras on tensorflow, cpu, compile off, 2 thread(s)**" in out
     line = next(l for l in out.splitlines() if l.startswith("| many_to_many | mid (b32) | train"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert len(cells) == 9 and all(cells[3:8])  # times and all three head pairs filled
