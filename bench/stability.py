@@ -160,11 +160,11 @@ def compare_error_rates(runs: list, time_run_var: float, threshold: float, injec
             (lo, vo, framework), (ln, vn, _) = old.cases[key], new.cases[key]
             aa.append(changed(ln - lo, vo, vn, time_run_var, threshold) != "")
             # slowing every round by a factor moves log(median) by log(factor) and leaves its variance
-            caught[framework].append(changed(ln + math.log1p(inject) - lo, vo, vn, time_run_var, threshold) == "slower")
+            caught.setdefault(framework, []).append(changed(ln + math.log1p(inject) - lo, vo, vn, time_run_var, threshold) == "slower")
     rate = lambda xs: (sum(xs) / len(xs)) if xs else float("nan")
     return {"aa_flag_rate": rate(aa), "aa_cases": len(aa),
             **{f"detect_{f}": rate(v) for f, v in caught.items()}, "detect_cases": sum(len(v) for v in caught.values()),
-            "detect_rate": rate(caught["keras"] + caught["torch"])}
+            "detect_rate": rate([hit for hits in caught.values() for hit in hits])}
 
 
 def summary(rows: list[dict]) -> dict:
