@@ -18,6 +18,12 @@ from .storage import read_csv
 COMPILER_WORDS = {"off": "not compiled", "on": "compiled"}
 
 
+
+def _compiler(label: str) -> str:
+    """A row's compiler without its measured count ("no jax.jit, recompiles every call (2 ...)")."""
+    base, _, measured = label.partition(", recompile")
+    return base + (", recompiled every call" if measured.startswith("s every call") else "")
+
 def _read(path: Path, keep=lambda r: True) -> list[dict]:
     from .cli import UsageError
 
@@ -46,8 +52,8 @@ def in_short(results_dir: Path, profile: str = "quick") -> str:
     lines = []
     for (backend, compile), of_group in sorted(groups.items()):
         ratios = [float(r["keras_over_torch"]) for r in of_group]
-        compilers = "/".join(sorted({r["keras_compiler"] for r in of_group}))
-        torch_compilers = "/".join(sorted({r["torch_compiler"] for r in of_group}))
+        compilers = "/".join(sorted({_compiler(r["keras_compiler"]) for r in of_group}))
+        torch_compilers = "/".join(sorted({_compiler(r["torch_compiler"]) for r in of_group}))
         decided = [r for r in of_group if r.get("ci_low") and r.get("ci_high")]
         verdict = ""
         if decided:
@@ -67,18 +73,23 @@ def td_tax_figures(results_dir: Path) -> str:
     rows = _read(results_dir / FILES["td_tax"], lambda r: r["compile"] == "off")
     steps = sorted({int(r["timesteps"]) for r in rows})
     lines = []
-    for mode in ("train", "infer"):
-        parts = []
-        for t in dict.fromkeys((steps[-1], steps[0])):
-            at = [r for r in rows if r["mode"] == mode and int(r["timesteps"]) == t]
-            if not at:
-                continue
-            keras = ", ".join(f"{float(r['tax']):.2f}x on {r['keras_backend']}" for r in at if r["framework"] == "keras")
-            torch = [float(r["tax"]) for r in at if r["framework"] == "torch"]
-            said = ([f"Keras {keras}"] if keras else []) + ([f"{_span(torch)} on native torch ({len(torch)} run(s))"] if torch else [])
-            parts.append(f"at {t} steps " + ", ".join(said))
-        if parts:
-            lines.append(f"- {mode}: looped over fused head, " + "; ".join(parts) + ".")
+    for topology in sorted({r["topology"] for r in rows}):
+        for mode in ("train", "infer"):
+            parts = []
+            for t in dict.fromkeys((steps[-1], steps[0])):
+                at = [r for r in rows if r["topology"] == topology and r["mode"] == mode and int(r["timesteps"]) == t]
+                if not at:
+                    continue
+                keras = ", ".join(f"{float(r['tax']):.2f}x on {r['keras_backend']}" for r in at if r["framework"] == "keras")
+                torch = [float(r["tax"]) for r in at if r["framework"] == "torch"]
+                ort = ", ".join(f"{float(r['tax']):.2f}x for the {r['looped_head'].partition('-')[0]} export"
+                                for r in at if r["framework"] == "onnxruntime")
+                said = (([f"Keras {keras}"] if keras else [])
+                        + ([f"{_span(torch)} on native torch ({len(torch)} run(s))"] if torch else [])
+                        + ([f"ONNX Runtime {ort}"] if ort else []))
+                parts.append(f"at {t} steps " + ", ".join(said))
+            if parts:
+                lines.append(f"- {topology} {mode}: looped over fused head, " + "; ".join(parts) + ".")
     return "\n".join(lines) + "\n"
 
 
@@ -88,7 +99,7 @@ def compiled_tax(results_dir: Path, profile: str = "quick") -> str:
                  and r["size"] == "mid" and r["device"] == "cpu" and r["status"] == "ok")
     pairs: dict[tuple, dict] = {}
     for r in rows:
-        pairs.setdefault((r["topology"], r["mode"], r["keras_backend"], r["compiler"]), {})[r["head"]] = float(r["median_s"])
+        pairs.setdefault((r["topology"], r["mode"], r["keras_backend"], _compiler(r["compiler"])), {})[r["head"]] = float(r["median_s"])
     by_problem: dict[tuple, list[str]] = {}
     for (topology, mode, backend, compiler), heads in sorted(pairs.items()):
         if "timedistributed" in heads and "dense3d" in heads:

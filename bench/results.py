@@ -219,16 +219,17 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
     env = load_environment(results_dir)
     for key in sorted({slice_of(r) for r in new_rows}):
         env["slices"][slice_name(key)] = environment
+    raw, run_var = interval_inputs(results_dir)
     files = {
         FILES["benchmarks"]: csv_text(merged, BENCHMARK_COLUMNS),
-        FILES["comparison"]: csv_text(comparison_rows(merged, *interval_inputs(results_dir)), COMPARISON_COLUMNS),
+        FILES["comparison"]: csv_text(comparison_rows(merged, raw, run_var), COMPARISON_COLUMNS),
     }
     td_tax = td_tax_rows(merged)
     if td_tax:
         files[FILES["td_tax"]] = csv_text(td_tax, TD_TAX_COLUMNS)
     from .onnx_compare import ONNX_RATIO_COLUMNS, onnx_ratio_rows
 
-    onnx = onnx_ratio_rows(merged)
+    onnx = onnx_ratio_rows(merged, raw, run_var)
     if onnx:
         files[FILES["onnx"]] = csv_text(onnx, ONNX_RATIO_COLUMNS)
     files[FILES["environment"]] = json_text(env)

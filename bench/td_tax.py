@@ -37,9 +37,9 @@ def format_graph_counts(rows: list[dict]) -> str:
     rows = [r for r in rows if r["profile"] == "tdtax" and r["framework"] == "onnxruntime" and r.get("onnx_nodes")]
     if not rows:
         return ""
-    lines = [f"{'keras backend':13s} {'head':22s} {'T':>4s} {'nodes':>6s} {'matmuls':>7s} {'ORT nodes':>9s} {'ORT matmuls':>11s}"]
-    for r in sorted(rows, key=lambda r: (r["keras_backend"], r["head"], int(r["timesteps"]))):
-        lines.append(f"{r['keras_backend']:13s} {r['head']:22s} {r['timesteps']:>4s} {r['onnx_nodes']:>6s} "
+    lines = [f"{'topology':12s} {'keras backend':13s} {'head':22s} {'T':>4s} {'nodes':>6s} {'matmuls':>7s} {'ORT nodes':>9s} {'ORT matmuls':>11s}"]
+    for r in sorted(rows, key=lambda r: (r["topology"], r["keras_backend"], r["head"], int(r["timesteps"]))):
+        lines.append(f"{r['topology']:12s} {r['keras_backend']:13s} {r['head']:22s} {r['timesteps']:>4s} {r['onnx_nodes']:>6s} "
                      f"{r['onnx_matmuls']:>7s} {r['ort_nodes']:>9s} {r['ort_matmuls']:>11s}")
     return "\n".join(lines)
 
