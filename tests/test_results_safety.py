@@ -15,7 +15,7 @@ import pytest
 
 from bench import storage
 from bench.cli import main
-from bench.machine import fingerprint
+from bench.machine import fingerprint, same_machine, slice_machine
 from bench.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
 from bench.validate import ResultsError, check_csv, check_environment, check_results_dir
 from impls import ModelSpec
@@ -30,7 +30,7 @@ def row(framework="keras", head="timedistributed", median=0.002, status="ok", **
     r.update(
         topology="many_to_many", framework=framework, head=head, mode="train", device="cpu",
         keras_backend="tensorflow", backend="tensorflow" if framework == "keras" else "torch",
-        profile="quick", compile="off", size="mid", batch=32, timesteps=50, features=16,
+        profile="quick", compile="off", threads=1, size="mid", batch=32, timesteps=50, features=16,
         units=64, outputs=1, params=146, median_s=median, spread=0.05, status=status,
         max_abs_diff=1e-8, compiler="c", kernel="k",
     )
@@ -47,16 +47,20 @@ def full_set(tmp_path):
     """A copy of the committed result set (never the committed files themselves)."""
     target = tmp_path / "results"
     target.mkdir()
-    for name in FILES.values():
+    for name in [*FILES.values(), "noise.json"]:  # noise.json and raw/: what the intervals are computed from
         if (COMMITTED / name).exists():  # onnx.csv and td_tax.csv exist only once such cases ran
             shutil.copy(COMMITTED / name, target / name)
+    if (COMMITTED / "raw").is_dir():
+        shutil.copytree(COMMITTED / "raw", target / "raw")
     save_run(target, [], {})  # in today's columns, should columns have been added since the reference run
     # Re-labelled as measured on this machine: a run over the copy must not be refused because
     # the reference run came from another CPU (bench/machine.py; that refusal is tested elsewhere).
-    env = json.loads((target / "environment.json").read_text())
-    for slice_environment in env["slices"].values():
-        slice_environment.update(fingerprint(), machine=fingerprint())
-    (target / "environment.json").write_text(json.dumps(env))
+    env, here = json.loads((target / "environment.json").read_text()), fingerprint()
+    other = [e for e in env["slices"].values() if not same_machine(slice_machine(e) or here, here)]
+    for slice_environment in other:
+        slice_environment.update({k: here[k] for k in ("cpu", "cores")}, machine=here)
+    if other:
+        (target / "environment.json").write_text(storage.json_text(env))
     return target
 
 
@@ -275,7 +279,7 @@ def test_a_process_killed_between_files_leaves_all_old_or_all_new(full_set, rena
         assert changed == set()
     else:  # committed: every file of the set is the new one
         assert changed == {"benchmarks.csv", "comparison.csv", "environment.json"}
-        assert json.loads(after["environment.json"])["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off"] == {"new": True}
+        assert json.loads(after["environment.json"])["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off threads=1"] == {"new": True}
         assert b"0.123" in after["benchmarks.csv"]
 
 
@@ -368,7 +372,7 @@ CTRL_C = """
 import sys
 from bench import backend_runs
 from bench.cli import main
-from bench.machine import fingerprint
+from bench.machine import fingerprint, same_machine, slice_machine
 # pytest stands in for a child that prints a progress line and then runs long
 backend_runs.pytest_command = lambda backend, args: [
     sys.executable, "-c", "import time; print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]

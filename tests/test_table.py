@@ -47,7 +47,7 @@ def test_rewrites_only_the_readme_blocks(tmp_path):
     ratios = [float(r["keras_over_torch"]) for r in read_csv(results / "comparison.csv")
               if r["keras_head"] == "timedistributed" and r["torch_head"] == "broadcast" or r["keras_head"] == "n/a"]
     assert f"median {statistics.median(ratios):.2g}x over the quick profile's {len(ratios)} cases" in text
-    assert "<!-- td-tax-figures:start -->\n- train: looped over fused head, at 200 steps 3x on native torch (1 run(s)).\n<!--" in text
+    assert "<!-- td-tax-figures:start -->\n- many_to_many train: looped over fused head, at 200 steps 3x on native torch (1 run(s)).\n<!--" in text
 
 
 def test_missing_file_or_markers_are_usage_errors(tmp_path, capsys):
