@@ -7,6 +7,8 @@ import os
 import platform
 from importlib import metadata
 
+from .machine import cpu_model
+
 PACKAGES = ("keras", "tensorflow", "torch", "jax", "jaxlib", "numpy", "pandas", "pytest", "pytest-benchmark")
 
 
@@ -15,17 +17,6 @@ def package_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gpu_name() -> str:

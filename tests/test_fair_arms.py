@@ -8,22 +8,12 @@ import numpy as np
 import pytest
 
 from bench import harness
-from bench.cases import all_cases
+from tests.helpers import case_of
 from bench.harness import (
-    ParityError, References, check_loss, check_train_gate, compiler_label, prepare, run_counted,
+    ParityError, check_loss, check_train_gate, compiler_label, prepare, run_counted,
 )
 from impls import ModelSpec
 from impls.runners import KerasRunner, TorchRunner
-
-
-def case_of(case_id, compile="off"):
-    (case,) = [c for c in all_cases("seed", compile, devices=("cpu",)) if c.id == case_id]
-    return case
-
-
-@pytest.fixture(scope="module")
-def references():
-    return References()
 
 
 def test_both_infer_arms_end_with_a_host_array():

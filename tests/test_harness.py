@@ -4,18 +4,8 @@ import numpy as np
 import pytest
 
 from bench import harness
-from bench.cases import all_cases
-from bench.harness import CouldNotRun, ParityError, References, check_parity, prepare
-
-
-def case_of(case_id, compile="off"):
-    (case,) = [c for c in all_cases("seed", compile, devices=("cpu",)) if c.id == case_id]
-    return case
-
-
-@pytest.fixture(scope="module")
-def references():
-    return References()
+from tests.helpers import case_of
+from bench.harness import CouldNotRun, ParityError, check_parity, prepare
 
 
 def test_a_pair_that_differs_is_not_timed(references):

@@ -369,13 +369,15 @@ def test_keras_backend_bogus_is_one_line_and_exit_2(tmp_path):
 
 
 CTRL_C = """
-import sys
+import signal, sys
 from bench import backend_runs
 from bench.cli import main
-from bench.machine import fingerprint, same_machine, slice_machine
+# As from a terminal: a process started in the background (CI may be) inherits SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 # pytest stands in for a child that prints a progress line and then runs long
 backend_runs.pytest_command = lambda backend, args: [
-    sys.executable, "-c", "import time; print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
+    sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
 sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
 """
 
