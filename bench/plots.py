@@ -110,8 +110,9 @@ def td_tax_lines(rows: pd.DataFrame, title: str, path: Path) -> None:
     _finish(fig, axes.flat, title, path)
 
 
-def scaling_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Path) -> None:
-    """Log-log time against each swept size (the others at mid): a row per mode, a column per variable."""
+def _sweep_grid(rows: pd.DataFrame, variables: list[str], title: str, path: Path, what: str, ylabel: str,
+                value, y_scale) -> None:
+    """`value(points)` against each swept size (the others at mid): a row per mode, a column per variable."""
     rows, modes, variants = _labelled(rows)
     fig = Figure(figsize=(4.5 * len(variables), 3.5 * len(modes) + 1), layout="constrained")
     axes = fig.subplots(len(modes), len(variables), squeeze=False)
@@ -120,25 +121,21 @@ def scaling_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Pa
             points = sweep_points(rows[rows["mode"] == mode], variable)
             for i, variant in enumerate(variants):
                 line = points[points["variant"] == variant]
-                _line(ax, line[variable], line["median_s"] * MS, i, variant)
-            ax.set(title=f"{mode}: time against {variable}", xlabel=variable, ylabel=TIME_LABEL)
+                _line(ax, line[variable], value(line), i, variant)
+            ax.set(title=f"{mode}: {what} against {variable}", xlabel=variable, ylabel=ylabel)
             _ticks_at(ax, points[variable])  # each sweep spans 16x or more: log
-            _log_scale(ax, "y")
+            y_scale(ax, points)
     _finish(fig, axes.flat, title, path)
+
+
+def scaling_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Path) -> None:
+    """Log-log time against each swept size."""
+    _sweep_grid(rows, variables, title, path, "time", TIME_LABEL,
+                lambda line: line["median_s"] * MS, lambda ax, points: _log_scale(ax, "y"))
 
 
 def memory_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Path) -> None:
-    """Peak memory of one call against each swept size (the others at mid): a row per mode, a column per variable."""
-    rows, modes, variants = _labelled(rows)
-    fig = Figure(figsize=(4.5 * len(variables), 3.5 * len(modes) + 1), layout="constrained")
-    axes = fig.subplots(len(modes), len(variables), squeeze=False)
-    for panels, mode in zip(axes, modes):
-        for ax, variable in zip(panels, variables):
-            points = sweep_points(rows[rows["mode"] == mode], variable)
-            for i, variant in enumerate(variants):
-                line = points[points["variant"] == variant]
-                _line(ax, line[variable], line["peak_mem_bytes"] / MIB, i, variant)
-            ax.set(title=f"{mode}: peak memory against {variable}", xlabel=variable, ylabel="peak memory of one call (MiB)")
-            _ticks_at(ax, points[variable])
-            _log_if_spans_decades(ax, points["peak_mem_bytes"])
-    _finish(fig, axes.flat, title, path)
+    """Peak memory of one call against each swept size."""
+    _sweep_grid(rows, variables, title, path, "peak memory", "peak memory of one call (MiB)",
+                lambda line: line["peak_mem_bytes"] / MIB,
+                lambda ax, points: _log_if_spans_decades(ax, points["peak_mem_bytes"]))
