@@ -47,7 +47,7 @@ def add_run_arguments(parser, default_profile: str, default_compile: str) -> Non
         "--backends", default=",".join(KERAS_BACKENDS),
         help="comma-separated Keras backends (default: %(default)s; missing ones are skipped)",
     )
-    for flag in ("--profile", "--compile", "--results-dir"):
+    for flag in ("--profile", "--compile", "--blocks", "--results-dir"):
         kwargs = dict(OPTIONS[flag])
         kwargs.pop("dest")
         parser.add_argument(flag, **kwargs)
@@ -64,7 +64,7 @@ def pytest_command(backend: str, args) -> list[str]:
     return [
         sys.executable, "-m", "pytest", str(BENCH_DIR), "--benchmark-only", "-p", "no:cacheprovider",
         "--tdbench-progress", "--keras-backend", backend, "--profile", args.profile,
-        "--compile", args.compile, "--threads", str(args.threads),
+        "--compile", args.compile, "--threads", str(args.threads), "--blocks", str(args.blocks),
         "--results-dir", str(Path(args.results_dir).resolve()), *args.pytest_args,
     ]
 

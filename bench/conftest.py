@@ -15,7 +15,7 @@ from bench import runtime
 from bench.cases import all_cases
 from bench.machine import OtherMachine, check_same_machine
 from bench.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option, default_keras_backend
-from bench.session import BenchSession
+from bench.session import BenchSession, Timing
 from bench.validate import ResultsError, check_results_dir
 
 SESSION = pytest.StashKey[BenchSession]()
@@ -61,10 +61,29 @@ def pytest_configure(config):
                 check_same_machine(results_dir)
         except (ResultsError, OtherMachine, OSError) as e:
             _stop(str(e))
-    config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir)
+    config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir, _timing(config))
     _note_interrupts(config.stash[SESSION])
     if option.tdbench_progress:
         config.pluginmanager.register(ProgressLines(config), "tdbench-progress")
+
+
+def _blocks(config) -> int:
+    """--blocks, or 1 where nothing is timed (--benchmark-disable runs each case once)."""
+    return 1 if getattr(config.option, "benchmark_disable", False) else config.option.tdbench_blocks
+
+
+def _timing(config) -> Timing:
+    option = config.option
+    return Timing(min_time=float(option.benchmark_min_time), max_time=float(option.benchmark_max_time),
+                  min_rounds=int(option.benchmark_min_rounds), blocks=_blocks(config))
+
+
+def block_order(cases: list, blocks: int) -> list[tuple]:
+    """(case, block) in the order timed: per problem (pytest-benchmark group), block by block, case by case."""
+    problems: dict[str, list] = {}
+    for case in cases:
+        problems.setdefault(case.group, []).append(case)
+    return [(case, b) for group in problems.values() for b in range(blocks) for case in group]
 
 
 def _note_interrupts(session: BenchSession) -> None:
@@ -86,8 +105,10 @@ def _note_interrupts(session: BenchSession) -> None:
 def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         option = metafunc.config.option
-        cases = all_cases(option.tdbench_profile, option.tdbench_compile)
-        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+        blocks = _blocks(metafunc.config)
+        order = block_order(all_cases(option.tdbench_profile, option.tdbench_compile), blocks)
+        ids = [case.id if blocks == 1 else f"{case.id}-block{b + 1}" for case, b in order]
+        metafunc.parametrize(("case", "block"), order, ids=ids)
 
 
 def pytest_runtest_setup(item):

@@ -250,6 +250,8 @@ class Prepared:
     max_abs_diff: float
     kernel: str
     compiles_per_call: float | None = None  # compilations per timed call (should be 0), set by run_counted
+    timed_calls: int = 0  # calls and compilations inside every run_counted so far (all blocks)
+    timed_compiles: int = 0
     graph_breaks: str = ""  # torch.compile's graph breaks during the first call
     loss_rel_diff: float | None = None  # train cases: the gate's loss difference
 
@@ -272,9 +274,15 @@ def forget_compiled_graphs(case: Case) -> None:
         torch._dynamo.reset()
 
 
-def prepare(case: Case, reference: Reference) -> Prepared:
-    """Build, prove, compile and warm up one case; raises ParityError if it is not the same model."""
-    forget_compiled_graphs(case)
+def prepare(case: Case, reference: Reference, forget_graphs: bool = True) -> Prepared:
+    """Build, prove, compile and warm up one case; raises ParityError if it is not the same model.
+
+    forget_graphs=False keeps torch.compile's graphs of the cases prepared just
+    before (the other cases of the same problem, whose blocks alternate with
+    this case's, bench/session.py): dropping them would recompile every block.
+    """
+    if forget_graphs:
+        forget_compiled_graphs(case)
     runner = build_runner(case, reference)
     x, y = runner.put(reference.x, reference.y)
     diff = check_parity(case, reference, runner.forward(x))
@@ -319,12 +327,13 @@ class CountedCall:
 
 
 def run_counted(prepared: Prepared, run) -> None:
-    """`run(prepared.call)` (pytest-benchmark's loop), counting the compilations inside it."""
+    """`run(prepared.call)` (pytest-benchmark's loop), counting the compilations inside it (over all blocks)."""
     compiled, calls = prepared.runner.compile_count(), prepared.call.calls
     run(prepared.call)
-    calls = prepared.call.calls - calls
-    if calls:
-        prepared.compiles_per_call = (prepared.runner.compile_count() - compiled) / calls
+    prepared.timed_calls += prepared.call.calls - calls
+    prepared.timed_compiles += prepared.runner.compile_count() - compiled
+    if prepared.timed_calls:
+        prepared.compiles_per_call = prepared.timed_compiles / prepared.timed_calls
 
 
 def compiler_label(prepared: Prepared) -> str:

@@ -23,6 +23,21 @@ def threads_type(value) -> int:
 DEFAULT_THREADS = 1
 
 
+def blocks_type(value) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(value).strip() != str(n):
+        raise argparse.ArgumentTypeError(f"--blocks must be a positive integer, got {value!r}")
+    return n
+
+
+# Blocks each case is timed in, alternating with the other cases of its problem
+# (bench/session.py). Chosen by measurement: README, "How stable are the ratios".
+DEFAULT_BLOCKS = 5
+
+
 def default_keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
@@ -49,6 +64,11 @@ OPTIONS = {
     "--compile": dict(
         dest="tdbench_compile", default="off", choices=COMPILE_CHOICES,
         help="compiled paths: off (Keras jit_compile=False, torch eager), on (XLA / torch.compile), or both; default off",
+    ),
+    "--blocks": dict(
+        dest="tdbench_blocks", default=DEFAULT_BLOCKS, type=blocks_type, metavar="N",
+        help=f"time each case in N blocks, alternating with the other cases of its problem (default: {DEFAULT_BLOCKS}); "
+        "the --benchmark-max-time budget is split over them",
     ),
     "--results-dir": dict(
         dest="tdbench_results_dir", default="results", metavar="DIR",

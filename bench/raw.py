@@ -12,12 +12,20 @@ layout (with `--benchmark-save-data`), so its tools read it as they are:
       "benchmarks": [                     # one entry per timed case
         {
           "name": "many_to_many-keras-timedistributed-train-cpu-mid",
-          "group": "...", "extra_info": {"case_key": {CASE_KEY column: cell, ...}, ...},
+          "group": "...",
+          "extra_info": {"case_key": {CASE_KEY column: cell, ...},
+                         "block_rounds": [rounds of block 1, of block 2, ...], ...},
           "stats": {"data": [seconds per call, one per round, in the order timed],
                     "iterations": calls per round, "rounds": ..., "median": ..., ...}
         }, ...
       ]
     }
+
+A case is timed in blocks (bench/session.py): `data` holds the blocks one
+after the other and `block_rounds` says where each ends. Between two blocks
+of a case, the other cases of its problem ran (Keras and torch alternate), so
+the blocks sample the machine at different moments. A file without
+`block_rounds` (written before blocks) reads as one block.
 
 `extra_info.case_key` holds the case's bench/results.py CASE_KEY columns
 (cells normalised by `key_cell`), the join to benchmarks.csv. A run merges
@@ -101,7 +109,25 @@ def read_file(path: Path) -> dict:
             raise ValueError(
                 f"{path}: benchmarks[{i}] needs extra_info.case_key and stats.data, a list of positive seconds"
             )
+        sizes = b["extra_info"].get("block_rounds")
+        if sizes is not None and not (
+            isinstance(sizes, list) and all(isinstance(n, int) and n > 0 for n in sizes) and sum(sizes) == len(data)
+        ):
+            raise ValueError(
+                f"{path}: benchmarks[{i}] extra_info.block_rounds must be positive round counts adding up to "
+                f"the {len(data)} rounds of stats.data, got {sizes!r}"
+            )
     return doc
+
+
+def blocks_of(benchmark: dict) -> list[list[float]]:
+    """A read_file() entry's rounds, split into its timing blocks."""
+    data = [float(x) for x in benchmark["stats"]["data"]]
+    out, start = [], 0
+    for n in benchmark["extra_info"].get("block_rounds") or [len(data)]:
+        out.append(data[start:start + n])
+        start += n
+    return out
 
 
 def save(results_dir: Path, entries: list[dict], machine_info: dict, version: str = "", when: str = "") -> list[Path]:
@@ -126,13 +152,13 @@ def save(results_dir: Path, entries: list[dict], machine_info: dict, version: st
     return list(docs)
 
 
-def load(results_dir: Path) -> dict[tuple, list[float]]:
-    """Case key (bench/results.py CASE_KEY, normalised) -> its rounds, from every raw file of `results_dir`."""
+def load(results_dir: Path) -> dict[tuple, list[list[float]]]:
+    """Case key (bench/results.py CASE_KEY, normalised) -> its rounds by block, from every raw file of `results_dir`."""
     from .results import CASE_KEY
 
     out = {}
     for path in sorted((Path(results_dir) / RAW_DIR).glob("*.json")):
         for b in read_file(path)["benchmarks"]:
             key = b["extra_info"]["case_key"]
-            out[tuple(key_cell(key.get(c)) for c in CASE_KEY)] = [float(x) for x in b["stats"]["data"]]
+            out[tuple(key_cell(key.get(c)) for c in CASE_KEY)] = blocks_of(b)
     return out

@@ -38,7 +38,7 @@ from .compare import parse_threshold
 from .machine import OtherMachine, check_same_machine, fingerprint
 from .options import OPTIONS, default_keras_backend
 from .results import COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, load_benchmarks
-from .stats import Z95, case_within_var, changed, interval, pooled_run_var
+from .stats import Z95, case_within_var, changed, interval, pair_within_var, pooled_run_var
 from .storage import write_csv
 
 STABILITY_FILE = "stability.csv"
@@ -59,7 +59,7 @@ def parse_runs(value: str) -> int:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--runs", type=str, default="3", help="processes to time the profile in (default: %(default)s)")
-    for flag in ("--profile", "--compile", "--results-dir"):
+    for flag in ("--profile", "--compile", "--blocks", "--results-dir"):
         kwargs = dict(OPTIONS[flag])
         kwargs.pop("dest")
         parser.add_argument(flag, **kwargs)
@@ -91,7 +91,7 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
     pairs = {}
     for p in comparison_rows(rows):
         k, t = _pair_rows(p, by_key)
-        within = case_within_var(k, rounds) + case_within_var(t, rounds)
+        within = pair_within_var(k, t, rounds)
         pairs[tuple(raw.key_cell(p[c]) for c in PAIR_KEY)] = (math.log(p["keras_over_torch"]), within)
     cases = {}
     for key, r in by_key.items():
@@ -213,7 +213,7 @@ def take_runs(args, n: int) -> list[Path]:
         if (run_dir / FILES["benchmarks"]).exists():
             raise UsageError(f"{run_dir}: already holds a run; give --keep an empty directory")
         start = time.perf_counter()
-        run_args = SimpleNamespace(profile=args.profile, compile=args.compile, threads=args.threads,
+        run_args = SimpleNamespace(profile=args.profile, compile=args.compile, threads=args.threads, blocks=args.blocks,
                                    results_dir=str(run_dir), pytest_args=args.pytest_args)
         rc = run_backend(args.keras_backend, run_args, base / f"run-{i}.log")
         if rc != 0:
@@ -256,7 +256,7 @@ def run(args) -> int:
     s = summary(rows)
     rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject)
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
-              "compile": args.compile, "threads": args.threads, "runs": len(runs), "run_dirs": [str(d) for d in dirs],
+              "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None), "runs": len(runs), "run_dirs": [str(d) for d in dirs],
               "date": _today(), **model, "checked_with": source, "inject": args.inject, "threshold": args.threshold,
               "z": Z95, "summary": s, "compare_rates": rates}
     print(format_summary(s, rates, record, used))

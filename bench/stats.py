@@ -2,20 +2,30 @@
 
 Everything works on the log scale, where a ratio of medians is a difference.
 
-Within one run (one process), the uncertainty of a case's median comes from
-its rounds: `log_median_var` bootstraps the rounds (resample with
-replacement, take the median, BOOTSTRAP_SAMPLES times) and returns the
-variance of log(median). A Keras/torch ratio's two medians come from
-independent rounds, so var(log ratio) = var_keras + var_torch.
+Within one run (one process), a case is timed in blocks (bench/session.py):
+the blocks of every case of one problem alternate, so block b of a Keras case
+and block b of the torch case it is compared with were timed seconds apart.
+The uncertainty of a case's median (`case_within_var`) is the larger of
+
+- the rounds' own: `log_median_var` bootstraps all rounds (resample with
+  replacement, take the median, BOOTSTRAP_SAMPLES times), var of log(median);
+- the blocks': the variance of the blocks' log medians over the number of
+  blocks, which sees what the rounds cannot: the machine's state changing
+  between moments of one run (measured: a case's rounds agree within ~4%
+  while its level moves 10-40% between moments and processes).
+
+For a Keras/torch ratio (`pair_within_var`) the blocks are paired in time: the
+variance of the per-block log ratios over the number of blocks, so a change
+of the machine that slows both arms alike cancels, and one that does not is
+counted. Again the rounds' bootstrap (Keras's plus torch's) is a floor.
 
 Between runs (separate processes of the same code on the same machine) the
-ratio moves much more than the rounds say (DESIGN.md, "Noise on these
-machines"): each process lands in its own state of caches, thread placement
-and neighbours. `python -m bench stability` times the profile in several
-processes and estimates that extra term once per machine
-(`pooled_run_var`): the variance of log(ratio) across runs, less the part
-the rounds already explain, pooled over all pairs. It is stored in
-results/noise.json (bench/stability.py).
+ratio can still move more than one run's blocks say: each process lands in its
+own state of caches, thread placement and neighbours. `python -m bench
+stability` times the profile in several processes and estimates that extra
+term once per machine (`pooled_run_var`): the variance of log(ratio) across
+runs, less the part the run's own variance already explains, pooled over all
+pairs. It is stored in results/noise.json (bench/stability.py).
 
 The published interval (`interval`) is for the ratio a rerun on this machine
 would measure, at 95%:
@@ -109,22 +119,53 @@ def _float(value) -> float:
         return float("nan")
 
 
-def case_within_var(row: dict, raw: dict) -> float:
-    """var(log median) of a benchmarks row: bootstrap of its raw rounds, else from its IQR and rounds."""
+def _rounds_var(row: dict, raw: dict) -> float:
+    """var(log median) of a benchmarks row from its rounds: bootstrap of the raw rounds, else IQR and rounds."""
     from .raw import case_key
 
-    rounds = raw.get(case_key(row))
-    if rounds is not None and len(rounds) >= MIN_ROUNDS:
+    blocks = raw.get(case_key(row))
+    rounds = [x for block in blocks or () for x in block]
+    if len(rounds) >= MIN_ROUNDS:
         return log_median_var(rounds)
     n = _float(row.get("rounds"))
     return iqr_log_median_var(_float(row.get("median_s")), _float(row.get("iqr_s")), 0 if math.isnan(n) else int(n))
+
+
+def _var_of_mean(values) -> float:
+    return float(np.var(values, ddof=1)) / len(values)
+
+
+def _log_block_medians(blocks) -> np.ndarray:
+    return np.log([np.median(block) for block in blocks])
+
+
+def case_within_var(row: dict, raw: dict) -> float:
+    """var(log median) of a benchmarks row: the larger of its rounds' and its blocks' (module docstring)."""
+    from .raw import case_key
+
+    blocks = raw.get(case_key(row)) or []
+    var = _rounds_var(row, raw)
+    if len(blocks) >= 2:
+        var = max(var, _var_of_mean(_log_block_medians(blocks)))
+    return var
+
+
+def pair_within_var(keras_row: dict, torch_row: dict, raw: dict) -> float:
+    """var(log(keras median / torch median)) within one run: paired blocks, floored by the rounds."""
+    from .raw import case_key
+
+    k, t = raw.get(case_key(keras_row)) or [], raw.get(case_key(torch_row)) or []
+    if len(k) >= 2 and len(k) == len(t):
+        return max(_rounds_var(keras_row, raw) + _rounds_var(torch_row, raw),
+                   _var_of_mean(_log_block_medians(k) - _log_block_medians(t)))
+    return case_within_var(keras_row, raw) + case_within_var(torch_row, raw)
 
 
 def ratio_interval(keras_row: dict, torch_row: dict, raw: dict, run_var: float | None) -> tuple:
     """(ci_low, ci_high) of keras median / torch median; (None, None) without a run-to-run variance."""
     if run_var is None:
         return None, None
-    within = case_within_var(keras_row, raw) + case_within_var(torch_row, raw)
+    within = pair_within_var(keras_row, torch_row, raw)
     if math.isnan(within):
         return None, None
     log_ratio = math.log(_float(keras_row["median_s"]) / _float(torch_row["median_s"]))

@@ -3,8 +3,8 @@
 from bench.session import noise_floor_workload
 
 
-def test_case(benchmark, case, bench_session):
-    bench_session.run(benchmark, case)
+def test_case(benchmark, case, block, bench_session):
+    bench_session.run(benchmark, case, block)
 
 
 def test_noise_floor(benchmark, bench_session):

@@ -66,8 +66,8 @@ def test_rerun_intervals_cover_95_percent_when_the_noise_model_holds_and_rounds_
 def test_ratio_interval_from_rows_uses_raw_rounds_else_the_iqr():
     rng = np.random.default_rng(3)
     keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
-    rounds = {raw.case_key(keras): list(0.004 * np.exp(rng.normal(0, 0.02, 100))),
-              raw.case_key(torch): list(0.002 * np.exp(rng.normal(0, 0.02, 100)))}
+    rounds = {raw.case_key(keras): [list(0.004 * np.exp(rng.normal(0, 0.02, 100)))],  # one block each
+              raw.case_key(torch): [list(0.002 * np.exp(rng.normal(0, 0.02, 100)))]}
     assert stats.ratio_interval(keras, torch, rounds, None) == (None, None)  # no run-to-run term: no interval
     low, high = stats.ratio_interval(keras, torch, rounds, 0.0)
     assert low < 2.0 < high and high / low < 1.05
@@ -77,6 +77,30 @@ def test_ratio_interval_from_rows_uses_raw_rounds_else_the_iqr():
     assert no_raw[0] < 2.0 < no_raw[1]
     pairs = comparison_rows([keras, torch], rounds, 0.0)
     assert (pairs[0]["ci_low"], pairs[0]["ci_high"]) == pytest.approx((low, high))
+
+
+def blocks_with_drift(median, drift, rng, rounds=40):
+    """Blocks of rounds around median * drift[b]: the machine's speed at block b's moment."""
+    return [list(median * d * np.exp(rng.normal(0, 0.02, rounds))) for d in drift]
+
+
+def test_paired_blocks_cancel_a_drift_both_arms_share_and_count_one_they_do_not():
+    rng = np.random.default_rng(5)
+    keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
+    drift = [1.0, 1.3, 0.9, 1.2, 1.1]  # the machine's speed moved 40% between blocks
+    shared = {raw.case_key(keras): blocks_with_drift(0.004, drift, rng), raw.case_key(torch): blocks_with_drift(0.002, drift, rng)}
+    rounds_only = stats._rounds_var(keras, shared) + stats._rounds_var(torch, shared)
+    # each arm alone moved with the machine: its blocks say so, far beyond its rounds' bootstrap
+    assert stats.case_within_var(keras, shared) > 5 * stats._rounds_var(keras, shared)
+    # the ratio did not move: paired blocks see only the rounds' noise (the floor)
+    assert stats.pair_within_var(keras, torch, shared) == pytest.approx(rounds_only, rel=0.5)
+    # torch timed at other moments than Keras: the ratio moved, and the variance says so
+    apart = {**shared, raw.case_key(torch): blocks_with_drift(0.002, drift[::-1], rng)}
+    assert stats.pair_within_var(keras, torch, apart) > 5 * rounds_only
+    # unequal block counts cannot be paired: each arm's own variance, summed
+    uneven = {**shared, raw.case_key(torch): shared[raw.case_key(torch)][:3]}
+    assert stats.pair_within_var(keras, torch, uneven) == pytest.approx(
+        stats.case_within_var(keras, uneven) + stats.case_within_var(torch, uneven))
 
 
 # --- the stability summary and compare's error rates, on synthetic runs -------------------------------
@@ -175,9 +199,21 @@ def test_raw_files_merge_case_by_case_and_keys_are_normalised(tmp_path):
     raw.save(tmp_path, [raw.entry("b", "g", b, {}, {"data": [4.0, 5.0, 6.0]})], {})
     resaved = {**a, "batch": "32.0", "vocab_size": float("nan"), "threads": "1.0"}
     loaded = raw.load(tmp_path)
-    assert loaded[raw.case_key(resaved)] == [1.0, 2.0, 3.0] and len(loaded) == 2
+    assert loaded[raw.case_key(resaved)] == [[1.0, 2.0, 3.0]] and len(loaded) == 2  # one block: no block_rounds
     assert [raw.key_cell(v) for v in (1000, "1000.0", " 1000 ", "", None, "nan", 0.5, "n/a")] == \
         ["1000", "1000", "1000", "", "", "", "0.5", "n/a"]
+
+
+def test_raw_blocks_split_the_rounds_and_bad_block_counts_name_the_file(tmp_path):
+    a = row("keras", "timedistributed", 0.004)
+    raw.save(tmp_path, [raw.entry("a", "g", a, {"block_rounds": [2, 1]}, {"data": [1.0, 2.0, 3.0]})], {})
+    assert raw.load(tmp_path)[raw.case_key(a)] == [[1.0, 2.0], [3.0]]
+    path = next((tmp_path / "raw").glob("*.json"))
+    doc = json.loads(path.read_text())
+    doc["benchmarks"][0]["extra_info"]["block_rounds"] = [2, 2]  # 4 rounds claimed, 3 stored
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"block_rounds must be positive round counts adding up to the 3 rounds"):
+        raw.load(tmp_path)
 
 
 # --- one machine per result set ---------------------------------------------------------------
