@@ -38,11 +38,11 @@ from .compare import parse_threshold
 from .machine import OtherMachine, check_same_machine, fingerprint
 from .options import OPTIONS, default_keras_backend
 from .results import COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, load_benchmarks
-from .stats import Z95, case_within_var, changed, interval, pair_within_var, pooled_run_var
+from .pairs import PAIR_KEY, pair_measurements, pair_name
+from .stats import Z95, case_within_var, changed, interval, pooled_run_var
 from .storage import write_csv
 
 STABILITY_FILE = "stability.csv"
-PAIR_KEY = [c for c in COMPARISON_COLUMNS[: COMPARISON_COLUMNS.index("keras_compiler")]]
 STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci_highs", "coverage",
                      "within_only_coverage"]
 
@@ -88,26 +88,12 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
     if not rows:
         raise UsageError(f"{run_dir}: no {FILES['benchmarks']} with rows")
     by_key = {raw.case_key(r): r for r in rows}
-    pairs = {}
-    for p in comparison_rows(rows):
-        k, t = _pair_rows(p, by_key)
-        within = pair_within_var(k, t, rounds)
-        pairs[tuple(raw.key_cell(p[c]) for c in PAIR_KEY)] = (math.log(p["keras_over_torch"]), within)
+    pairs = {key: (log_ratio, within) for key, (log_ratio, within, _) in pair_measurements(rows, rounds).items()}
     cases = {}
     for key, r in by_key.items():
         if r["status"] == "ok" and r["median_s"]:
             cases[key] = (math.log(float(r["median_s"])), case_within_var(r, rounds), r["framework"])
     return SimpleNamespace(pairs=pairs, cases=cases)
-
-
-def _pair_rows(pair: dict, by_key: dict) -> tuple[dict, dict]:
-    """The Keras and torch benchmark rows behind a comparison row."""
-    found = {}
-    for framework, head in (("keras", pair["keras_head"]), ("torch", pair["torch_head"])):
-        matches = [r for r in by_key.values() if r["framework"] == framework and r["head"] == head
-                   and all(raw.key_cell(r[c]) == raw.key_cell(pair[c]) for c in PAIR_KEY if c in r)]
-        found[framework] = matches[0]
-    return found["keras"], found["torch"]
 
 
 # --- the analysis (pure: tested on synthetic runs) ---------------------------------------------
@@ -152,19 +138,34 @@ def _coverage(ratios: list[float], intervals: list[tuple]) -> float:
     return sum(hits) / len(hits)
 
 
-def compare_error_rates(runs: list, time_run_var: float, threshold: float, inject: float) -> dict:
-    """bench compare's rule on every two runs: A/A flag rate, and detection of `inject` slowdown per framework."""
+def compare_error_rates(runs: list, time_run_var: float, threshold: float, inject: float,
+                        ratio_run_var: float = 0.0) -> dict:
+    """bench compare's rule on every two runs, for case times and for Keras/torch ratios.
+
+    Cases: A/A (the share of cases flagged) and detection of `inject` slowdown per
+    framework. Pairs: A/A (the share of ratios flagged as changed) and detection
+    (Keras slowed: the ratio flagged higher; torch slowed: flagged lower).
+    """
     aa, caught = [], {"keras": [], "torch": []}
+    pair_aa, pair_caught = [], []
+    step = math.log1p(inject)
     for old, new in itertools.combinations(runs, 2):
         for key in old.cases.keys() & new.cases.keys():
             (lo, vo, framework), (ln, vn, _) = old.cases[key], new.cases[key]
             aa.append(changed(ln - lo, vo, vn, time_run_var, threshold) != "")
             # slowing every round by a factor moves log(median) by log(factor) and leaves its variance
-            caught.setdefault(framework, []).append(changed(ln + math.log1p(inject) - lo, vo, vn, time_run_var, threshold) == "slower")
+            caught.setdefault(framework, []).append(changed(ln + step - lo, vo, vn, time_run_var, threshold) == "slower")
+        for key in old.pairs.keys() & new.pairs.keys():
+            (lo, vo), (ln, vn) = old.pairs[key][:2], new.pairs[key][:2]
+            pair_aa.append(changed(ln - lo, vo, vn, ratio_run_var, threshold) != "")
+            pair_caught.append(changed(ln + step - lo, vo, vn, ratio_run_var, threshold) == "slower")
+            pair_caught.append(changed(ln - step - lo, vo, vn, ratio_run_var, threshold) == "faster")
     rate = lambda xs: (sum(xs) / len(xs)) if xs else float("nan")
     return {"aa_flag_rate": rate(aa), "aa_cases": len(aa),
             **{f"detect_{f}": rate(v) for f, v in caught.items()}, "detect_cases": sum(len(v) for v in caught.values()),
-            "detect_rate": rate([hit for hits in caught.values() for hit in hits])}
+            "detect_rate": rate([hit for hits in caught.values() for hit in hits]),
+            "pair_aa_flag_rate": rate(pair_aa), "pair_aa_pairs": len(pair_aa),
+            "pair_detect_rate": rate(pair_caught), "pair_detect_pairs": len(pair_caught)}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -181,10 +182,6 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
-def pair_name(row: dict) -> str:
-    return f"{row['topology']} {row['size']} {row['mode']} {row['keras_head']}/{row['torch_head']}"
-
-
 def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
     return "\n".join([
         f"{s['pairs']} Keras/torch pairs over {record['runs']} runs: {s['within_5pct']:.0%} within 5% (max/min <= 1.05), "
@@ -197,6 +194,9 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f"bench compare on these runs: A/A flags {rates['aa_flag_rate']:.1%} of {rates['aa_cases']} cases; "
         f"a {record['inject']:.0%} slowdown is caught in {rates['detect_rate']:.1%} of {rates['detect_cases']} "
         f"(keras {rates['detect_keras']:.1%}, torch {rates['detect_torch']:.1%})",
+        f"bench compare on these runs' Keras/torch ratios: A/A flags {rates['pair_aa_flag_rate']:.1%} of "
+        f"{rates['pair_aa_pairs']} pairs; a {record['inject']:.0%} slowdown of either framework is caught in "
+        f"{rates['pair_detect_rate']:.1%} of {rates['pair_detect_pairs']}",
     ])
 
 
@@ -254,7 +254,7 @@ def run(args) -> int:
     if not rows:
         raise UsageError("no Keras/torch pair was timed in two runs")
     s = summary(rows)
-    rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject)
+    rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject, used["ratio_run_var"])
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
               "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None), "runs": len(runs), "run_dirs": [str(d) for d in dirs],
               "date": _today(), **model, "checked_with": source, "inject": args.inject, "threshold": args.threshold,

@@ -121,10 +121,17 @@ def test_summary_counts_pairs_within_5_and_10_percent_and_names_the_worst():
 
 def test_compare_rates_on_runs_without_noise():
     case = lambda f, v: (math.log(v), 1e-6, f)
-    runs = [SimpleNamespace(pairs={}, cases={"a": case("keras", 0.01), "b": case("torch", 0.02)}) for _ in range(3)]
+    runs = [SimpleNamespace(pairs={"p": (math.log(0.5), 1e-6)}, cases={"a": case("keras", 0.01), "b": case("torch", 0.02)})
+            for _ in range(3)]
     rates = stability.compare_error_rates(runs, time_run_var=0.0, threshold=0.1, inject=0.2)
     assert rates["aa_flag_rate"] == 0.0 and rates["aa_cases"] == 6
     assert rates["detect_keras"] == rates["detect_torch"] == 1.0
+    assert rates["pair_aa_flag_rate"] == 0.0 and rates["pair_aa_pairs"] == 3
+    assert rates["pair_detect_rate"] == 1.0 and rates["pair_detect_pairs"] == 6  # Keras slowed, torch slowed
+    # a ratio that moves 30% between runs is flagged in A/A unless the run-to-run term knows that noise
+    noisy = [SimpleNamespace(pairs={"p": (math.log(r), 1e-6)}, cases={}) for r in (0.5, 0.65)]
+    assert stability.compare_error_rates(noisy, 0.0, 0.1, 0.2)["pair_aa_flag_rate"] == 1.0
+    assert stability.compare_error_rates(noisy, 0.0, 0.1, 0.2, ratio_run_var=0.2**2)["pair_aa_flag_rate"] == 0.0
     # a 5% slowdown is within the 10% threshold: never flagged
     assert stability.compare_error_rates(runs, 0.0, 0.1, 0.05)["detect_rate"] == 0.0
 
