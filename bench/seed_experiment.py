@@ -31,6 +31,7 @@ import numpy as np
 
 from impls import SEED_BATCH, ModelSpec
 from impls.runners import KerasRunner, TorchRunner
+from impls.spec import KERAS_ADAM_LEARNING_RATE
 
 from .cli import UsageError, add_threads_argument, add_topology_argument
 from .storage import write_csv
@@ -39,7 +40,7 @@ COLUMNS = ["topology", "framework", "method", "steps", "final_loss", "max_abs_er
 
 SEED_TOPOLOGIES = ("one_to_one", "many_to_one", "many_to_many")  # the seed trains no attention model
 SEED_LENGTH = 5
-SEED_LEARNING_RATE = 1e-3  # Keras Adam's default, which the seed's optimizer='adam' gets
+SEED_LEARNING_RATE = KERAS_ADAM_LEARNING_RATE  # what the seed's optimizer='adam' gets
 LEARNED_WITHIN = 0.05  # a topology is learned when every prediction is this close to its target
 
 # How far apart the two Keras runs' final losses may be. They make the same
