@@ -49,10 +49,11 @@ from .cases import COMPILE_CHOICES, DEVICES, PROFILES, Case, Size, all_cases
 # ONNX Runtime's memory is not measured: its sessions allocate through ORT's own arenas, which
 # this command does not yet read on a GPU (CPU RSS would see them; not yet wired up).
 MEASURED_FRAMEWORKS = ("keras", "torch")
-from .results import CASE_KEY, SIZE_COLUMNS, SLICE_COLUMNS
+from .results import CASE_KEY, COMMAND_FILES, RESULTS_DIR, SIZE_COLUMNS, SLICE_COLUMNS
 from .storage import read_csv, write_csv
+from .units import mib
 
-MEMORY_FILES = dict(memory="memory.csv", comparison="memory_comparison.csv")
+MEMORY_FILES = dict(memory=COMMAND_FILES["memory"], comparison=COMMAND_FILES["memory_comparison"])
 WARMUP_CALLS = 2
 DATA_SEED = 0
 WORKER_PREFIX = "tdbench-memory"
@@ -340,7 +341,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--size", metavar="LABEL", help="one size label of the profile, e.g. mid or batch=256")
     add_topology_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+    parser.add_argument("--results-dir", type=Path, default=Path(RESULTS_DIR), metavar="DIR",
                         help="where memory.csv and memory_comparison.csv are merged (default: %(default)s)")
 
 
@@ -368,7 +369,7 @@ def run(args) -> int:
             rows.append(memory_row(case, args.profile, backend, args.threads, result))
             failed += result["status"].startswith("failed")
             peak = result.get("peak_mem_bytes")
-            shown = f"{peak / 2**20:9.2f} MiB" if peak is not None else result["status"]
+            shown = f"{mib(peak):9.2f} MiB" if peak is not None else result["status"]
             print(f"[{backend}] {i}/{len(cases)} {time.perf_counter() - start:6.0f} s  {case.id:55s} {shown}",
                   flush=True)
     if rows:

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from .cases import COMPILE_CHOICES, PROFILES
+from .results import RESULTS_DIR
 from .runtime import KERAS_BACKENDS, available_cores, parse_threads
 
 
@@ -51,7 +52,7 @@ OPTIONS = {
         help="compiled paths: off (Keras jit_compile=False, torch eager), on (XLA / torch.compile), or both; default off",
     ),
     "--results-dir": dict(
-        dest="tdbench_results_dir", default="results", metavar="DIR",
+        dest="tdbench_results_dir", default=RESULTS_DIR, metavar="DIR",
         help="where benchmarks.csv, comparison.csv and environment.json are merged (default: results)",
     ),
 }

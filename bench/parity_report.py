@@ -12,6 +12,7 @@ from pathlib import Path
 from impls import KERAS_HEADS, TORCH_HEADS
 
 from .cli import add_threads_argument, add_topology_argument
+from .results import COMMAND_FILES, RESULTS_DIR
 from .storage import write_csv
 from .tolerances import TOLERANCES, TRAINING_STEPS
 
@@ -24,7 +25,7 @@ COLUMNS = [
 def add_arguments(parser) -> None:
     add_topology_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path("results/parity.csv"), help="CSV to write (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["parity"]), help="CSV to write (default: %(default)s)")
 
 
 def case_rows(case: str, spec, batch: int) -> list[dict]:

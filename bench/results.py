@@ -23,12 +23,17 @@ as one set (storage.write_set): all new or all old, whatever fails.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
+from impls.spec import SIZE_FIELDS
 
 from .storage import cells, csv_text, json_text, write_set
 
+# Where every command reads and writes result files unless told otherwise.
+RESULTS_DIR = "results"
 SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
-SIZE_COLUMNS = ["batch", "timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units"]
+SIZE_COLUMNS = ["batch", *SIZE_FIELDS]  # the batch, then every ModelSpec size
 # What identifies a case across runs (and across versions, for `bench compare`).
 CASE_KEY = ["topology", "framework", "backend", "head", "mode", "size", *SIZE_COLUMNS, *SLICE_COLUMNS]
 
@@ -60,9 +65,15 @@ TD_TAX_COLUMNS = [
     "looped_head", "fused_head", "looped_s", "fused_s", "tax", "looped_spread", "fused_spread",
 ]
 
+# The files a suite run writes as one set (save_run), checked before each run (bench/validate.py).
 FILES = dict(
     benchmarks="benchmarks.csv", comparison="comparison.csv", td_tax="td_tax.csv",
     environment="environment.json", onnx="onnx.csv",
+)
+# The files that commands write beside them, each on its own.
+COMMAND_FILES = dict(
+    parity="parity.csv", params="params.csv", seed="seed.csv", noise="noise.json", stability="stability.csv",
+    memory="memory.csv", memory_comparison="memory_comparison.csv",
 )
 
 
@@ -113,9 +124,15 @@ def _number(value):
         return None
 
 
-def is_timed(row: dict) -> bool:
-    """A row that holds a measurement (not a case that could not run)."""
-    return row["status"] == "ok" and bool(_number(row["median_s"]))
+def is_measurement(median) -> bool:
+    """A median that is a measurement: a finite number above 0 ("", None, NaN, 0 and inf are not)."""
+    value = _number(median)
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def is_timed(row) -> bool:
+    """A row that holds a measurement (not a case that could not run); frames.timed is this, for a frame."""
+    return row["status"] == "ok" and is_measurement(row["median_s"])
 
 
 def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | None = None) -> list[dict]:

@@ -37,11 +37,11 @@ from .cli import UsageError, add_threads_argument
 from .compare import parse_threshold
 from .machine import OtherMachine, check_same_machine, fingerprint
 from .options import OPTIONS, default_keras_backend
-from .results import COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, load_benchmarks
+from .results import COMMAND_FILES, COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, is_timed, load_benchmarks
 from .stats import Z95, case_within_var, changed, interval, pooled_run_var
 from .storage import write_csv
 
-STABILITY_FILE = "stability.csv"
+STABILITY_FILE = COMMAND_FILES["stability"]
 PAIR_KEY = [c for c in COMPARISON_COLUMNS[: COMPARISON_COLUMNS.index("keras_compiler")]]
 STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci_highs", "coverage",
                      "within_only_coverage"]
@@ -95,7 +95,7 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
         pairs[tuple(raw.key_cell(p[c]) for c in PAIR_KEY)] = (math.log(p["keras_over_torch"]), within)
     cases = {}
     for key, r in by_key.items():
-        if r["status"] == "ok" and r["median_s"]:
+        if is_timed(r):
             cases[key] = (math.log(float(r["median_s"])), case_within_var(r, rounds), r["framework"])
     return SimpleNamespace(pairs=pairs, cases=cases)
 
