@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from . import noise, raw
-from .cli import UsageError
+from .command_args import UsageError
 from .frames import case_names, frame_of, timed
 from .markdown import text_table
 from .results import CASE_KEY, FILES

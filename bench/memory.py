@@ -325,7 +325,7 @@ def save_memory(results_dir: Path, new_rows: list[dict]) -> None:
 
 
 def add_arguments(parser) -> None:
-    from .cli import add_threads_argument, add_topology_argument
+    from .command_args import add_threads_argument, add_topology_argument
     from .runtime import KERAS_BACKENDS
 
     parser.add_argument(
@@ -347,7 +347,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from .backend_runs import missing_modules, parse_backends
-    from .cli import UsageError, selected_topologies
+    from .command_args import UsageError, selected_topologies
 
     backends = parse_backends(args.backends)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))

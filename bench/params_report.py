@@ -11,7 +11,7 @@ from pathlib import Path
 
 from impls import layer_formulas
 
-from .cli import UsageError, add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
+from .command_args import UsageError, add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
 from .markdown import text_table
 from .results import COMMAND_FILES, RESULTS_DIR
 from .storage import write_csv

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from impls import KERAS_HEADS, TORCH_HEADS
 
-from .cli import add_threads_argument, add_topology_argument
+from .command_args import add_threads_argument, add_topology_argument
 from .results import COMMAND_FILES, RESULTS_DIR
 from .storage import write_csv
 from .tolerances import TOLERANCES, TRAINING_STEPS

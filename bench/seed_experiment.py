@@ -33,7 +33,7 @@ from impls import SEED_BATCH, ModelSpec
 from impls.runners import KerasRunner, TorchRunner
 from impls.spec import KERAS_ADAM_LEARNING_RATE
 
-from .cli import UsageError, add_threads_argument, add_topology_argument
+from .command_args import UsageError, add_threads_argument, add_topology_argument
 from .markdown import text_table
 from .results import COMMAND_FILES, RESULTS_DIR
 from .storage import write_csv
