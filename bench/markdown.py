@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .storage import number
+
 
 def _cell(value) -> str:
     # A '|' would end the cell and a newline the row: a reason string may hold either.
@@ -17,14 +19,6 @@ def table(header: Iterable, rows: Iterable[Iterable]) -> list[str]:
     header = [_cell(h) for h in header]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def text_table(header: Iterable, rows: Iterable[Iterable], align: str | None = None) -> list[str]:
@@ -41,7 +35,7 @@ def text_table(header: Iterable, rows: Iterable[Iterable], align: str | None = N
             raise ValueError(f"row {i} has {len(row)} cells, the header {len(header)}")
     columns = list(zip(*body)) if body else [() for _ in header]
     if align is None:
-        align = "".join(">" if any(columns[i]) and all(c == "" or _is_number(c) for c in columns[i]) else "<"
+        align = "".join(">" if any(columns[i]) and all(c == "" or number(c) is not None for c in columns[i]) else "<"
                         for i in range(len(header)))
     if len(align) != len(header) or set(align) - {"<", ">"}:
         raise ValueError(f"align must be one '<' or '>' per column ({len(header)}); got {align!r}")

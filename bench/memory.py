@@ -50,7 +50,7 @@ from .cases import COMPILE_CHOICES, DEVICES, PROFILES, Case, Size, all_cases
 # this command does not yet read on a GPU (CPU RSS would see them; not yet wired up).
 MEASURED_FRAMEWORKS = ("keras", "torch")
 from .results import CASE_KEY, COMMAND_FILES, RESULTS_DIR, SIZE_COLUMNS, SLICE_COLUMNS
-from .storage import read_csv, write_csv
+from .storage import number, read_csv, write_csv
 from .units import mib
 
 MEMORY_FILES = dict(memory=COMMAND_FILES["memory"], comparison=COMMAND_FILES["memory_comparison"])
@@ -265,18 +265,11 @@ def memory_row(case: Case, profile: str, keras_backend: str, threads: int, resul
     return {c: row.get(c) for c in MEMORY_COLUMNS}
 
 
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def memory_comparison_rows(rows: list[dict]) -> list[dict]:
     """Keras's peak over torch's, for every Keras/torch pair of heads of one problem and slice."""
     problem_columns = [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]
     problem = lambda r: tuple(str(r[c]) for c in problem_columns)
-    measured = [r for r in rows if r["status"] == "ok" and _number(r["peak_mem_bytes"]) is not None]
+    measured = [r for r in rows if r["status"] == "ok" and number(r["peak_mem_bytes"]) is not None]
     torch_rows: dict[tuple, list] = {}
     for r in measured:
         if r["framework"] == "torch":
@@ -284,7 +277,7 @@ def memory_comparison_rows(rows: list[dict]) -> list[dict]:
     out = []
     for k in (r for r in measured if r["framework"] == "keras"):
         for t in torch_rows.get(problem(k), []):
-            k_mem, t_mem = _number(k["peak_mem_bytes"]), _number(t["peak_mem_bytes"])
+            k_mem, t_mem = number(k["peak_mem_bytes"]), number(t["peak_mem_bytes"])
             out.append({
                 **{c: k[c] for c in problem_columns}, "keras_head": k["head"], "torch_head": t["head"],
                 "keras_peak_mem_bytes": k["peak_mem_bytes"], "torch_peak_mem_bytes": t["peak_mem_bytes"],

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from impls.spec import SIZE_FIELDS
 
-from .storage import cells, csv_text, json_text, write_set
+from .storage import cells, csv_text, json_text, number, write_set
 
 # Where every command reads and writes result files unless told otherwise.
 RESULTS_DIR = "results"
@@ -117,16 +117,9 @@ def load_benchmarks(results_dir: Path) -> list[dict]:
     return check_csv(path, "benchmarks", writing=True)
 
 
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def is_measurement(median) -> bool:
     """A median that is a measurement: a finite number above 0 ("", None, NaN, 0 and inf are not)."""
-    value = _number(median)
+    value = number(median)
     return value is not None and math.isfinite(value) and value > 0
 
 
@@ -155,7 +148,7 @@ def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | 
             continue
         for t in torch_rows.get(problem(k), []):
             k_med, t_med = float(k["median_s"]), float(t["median_s"])
-            diffs = [d for d in (_number(k["max_abs_diff"]), _number(t["max_abs_diff"])) if d is not None]
+            diffs = [d for d in (number(k["max_abs_diff"]), number(t["max_abs_diff"])) if d is not None]
             out.append(
                 {
                     **{c: k[c] for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]},
@@ -164,7 +157,7 @@ def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | 
                     "keras_median_s": k_med, "torch_median_s": t_med,
                     "keras_over_torch": k_med / t_med,
                     **dict(zip(("ci_low", "ci_high"), ratio_interval(k, t, raw or {}, run_var))),
-                    "keras_spread": _number(k["spread"]), "torch_spread": _number(t["spread"]),
+                    "keras_spread": number(k["spread"]), "torch_spread": number(t["spread"]),
                     "params_keras": k["params"], "params_torch": t["params"],
                     "max_abs_diff": max(diffs) if diffs else None,
                     "keras_kernel": k["kernel"], "torch_kernel": t["kernel"],
@@ -196,7 +189,7 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
                 "looped_head": looped["head"], "fused_head": fused["head"],
                 "looped_s": float(looped["median_s"]), "fused_s": float(fused["median_s"]),
                 "tax": float(looped["median_s"]) / float(fused["median_s"]),
-                "looped_spread": _number(looped["spread"]), "fused_spread": _number(fused["spread"]),
+                "looped_spread": number(looped["spread"]), "fused_spread": number(fused["spread"]),
             }
         )
     return sorted(out, key=lambda r: (
