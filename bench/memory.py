@@ -319,14 +319,14 @@ def save_memory(results_dir: Path, new_rows: list[dict]) -> None:
 
 def add_arguments(parser) -> None:
     from .command_args import add_threads_argument, add_topology_argument
-    from .runtime import KERAS_BACKENDS
+    from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS
 
     parser.add_argument(
         "--profile", choices=MEMORY_PROFILES, default=DEFAULT_PROFILE,
         help="cases to measure: sweeps (default: the mid size and the full profile's batch and timesteps "
         "sweeps), or a benchmark profile's cases",
     )
-    parser.add_argument("--backends", default="tensorflow",
+    parser.add_argument("--backends", default=DEFAULT_KERAS_BACKEND,
                         help=f"comma-separated Keras backends of {', '.join(KERAS_BACKENDS)} (default: %(default)s)")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="default: %(default)s")
     parser.add_argument("--compile", choices=COMPILE_CHOICES, default="off", help="default: %(default)s")
