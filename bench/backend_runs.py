@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, add_threads_argument
-from .options import OPTIONS, PROGRESS_PREFIX
+from .command_args import UsageError
+from .options import PROGRESS_PREFIX, add_argparse_options
 from .machine import OtherMachine, check_same_machine
 from .runtime import KERAS_BACKENDS, available_cores
 from .validate import ResultsError, check_results_dir
@@ -47,12 +47,8 @@ def add_run_arguments(parser, default_profile: str, default_compile: str) -> Non
         "--backends", default=",".join(KERAS_BACKENDS),
         help="comma-separated Keras backends (default: %(default)s; missing ones are skipped)",
     )
-    for flag in ("--profile", "--compile", "--blocks", "--results-dir"):
-        kwargs = dict(OPTIONS[flag])
-        kwargs.pop("dest")
-        parser.add_argument(flag, **kwargs)
+    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--threads"))
     parser.set_defaults(profile=default_profile, compile=default_compile)
-    add_threads_argument(parser)
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")
 
 

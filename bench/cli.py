@@ -7,10 +7,7 @@ import re
 import sys
 from importlib import import_module
 
-from impls import TOPOLOGIES, ModelSpec
-from impls.spec import SIZE_FIELDS
-
-from . import runtime
+from .command_args import UsageError
 from .validate import ResultsError
 
 # command -> (module that implements it, one-line help)
@@ -28,56 +25,9 @@ COMMANDS = {
 }
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit status 2."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
         raise UsageError(message)
-
-
-def add_size_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per ModelSpec size field (--timesteps, --vocab-size, ...)."""
-    for name in SIZE_FIELDS:
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N")
-
-
-def make_spec(topology: str, args) -> ModelSpec:
-    """The seed's spec for `topology`, with the size options given on the command line."""
-    overrides = {n: getattr(args, n) for n in SIZE_FIELDS if getattr(args, n, None) is not None}
-    try:
-        return ModelSpec.seed(topology).replace(**overrides)
-    except ValueError as e:
-        raise UsageError(f"{topology}: {e}") from e
-
-
-def selected_topologies(args) -> tuple[str, ...]:
-    return (args.topology,) if args.topology else TOPOLOGIES
-
-
-def _threads(value):
-    try:
-        return runtime.parse_threads(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-
-
-def add_topology_argument(parser, choices=TOPOLOGIES) -> None:
-    parser.add_argument(
-        "--topology", choices=choices, help=f"one topology (default: all {len(choices)})"
-    )
-
-
-def add_threads_argument(parser) -> None:
-    from .options import DEFAULT_THREADS
-
-    parser.add_argument(
-        "--threads",
-        type=_threads,
-        default=DEFAULT_THREADS,
-        help=f"threads for every framework (default: %(default)s; {runtime.available_cores()} cores here)",
-    )
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

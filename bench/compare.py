@@ -45,10 +45,12 @@ import numpy as np
 import pandas as pd
 
 from . import noise, raw
-from .cli import UsageError
-from .frames import case_names, read_frame, timed
+from .command_args import UsageError
+from .frames import case_names, frame_of, timed
+from .markdown import text_table
 from .results import CASE_KEY, FILES
 from .stats import case_within_var, changed
+from .units import ms
 from .validate import check_csv, check_results_dir
 
 COLUMNS = [*CASE_KEY, "status", "median_s", "iqr_s", "rounds"]
@@ -83,13 +85,12 @@ def parse_inject(text: str) -> tuple[str, float]:
 def load(location: Path, inject: tuple[str, float] | None = None) -> pd.DataFrame:
     """The benchmark rows of a results directory or a benchmarks.csv, one row per (normalised) case key,
     with `within_var`, the variance of log(median) from its raw rounds (or its IQR)."""
-    path = location / FILES["benchmarks"] if location.is_dir() else location
+    path = _benchmarks_file(location)
     try:
         if location.is_dir():
             check_results_dir(location, kinds=("benchmarks",))
-        if path.exists():
-            check_csv(path, "benchmarks")  # whole, well-formed rows: a file cut short is not compared
-        frame = read_frame(path, COLUMNS, numbers=["median_s", "iqr_s"])
+        # Whole, well-formed rows: a file cut short is not compared.
+        frame = frame_of(check_csv(path, "benchmarks"), COLUMNS, numbers=["median_s", "iqr_s"], path=path)
         rounds = raw.load(path.parent)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
@@ -157,12 +158,12 @@ def compare(old_location: Path, new_location: Path, threshold: float, noise_dir:
     table = pd.DataFrame(
         {
             "ratio": matched["median_s_new"] / matched["median_s_old"],
-            "old_ms": matched["median_s_old"] * 1e3, "new_ms": matched["median_s_new"] * 1e3,
+            "old_ms": ms(matched["median_s_old"]), "new_ms": ms(matched["median_s_new"]),
             "verdict": verdicts(matched, threshold, run_var), "case": matched["name_old"],
         }
     ).sort_values("ratio", ascending=False, kind="stable")
-    lines = [f"{'new/old':>8}  {'old ms':>9}  {'new ms':>9}  {'verdict':7}  case"]
-    lines += [f"{r.ratio:8.3f}  {r.old_ms:9.4g}  {r.new_ms:9.4g}  {r.verdict:7}  {r.case}" for r in table.itertuples()]
+    lines = text_table(["new/old", "old ms", "new ms", "verdict", "case"],
+                       [[f"{r.ratio:.3f}", f"{r.old_ms:.4g}", f"{r.new_ms:.4g}", r.verdict, r.case] for r in table.itertuples()])
     lines += _listing(f"not timed in {old_location}, left out", _untimed(paired, "old"))
     lines += _listing(f"not timed in {new_location}, left out", _untimed(paired, "new"))
     lines += _listing(f"only in {old_location}", list(both.loc[both["_merge"] == "left_only", "name_old"]))

@@ -14,7 +14,7 @@ import pytest
 from bench import runtime
 from bench.cases import all_cases
 from bench.machine import OtherMachine, check_same_machine
-from bench.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option, default_keras_backend
+from bench.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
 from bench.session import BenchSession, Timing
 from bench.validate import ResultsError, check_results_dir
 
@@ -47,7 +47,7 @@ def pytest_configure(config):
         for flag, kwargs in OPTIONS.items():
             setattr(option, kwargs["dest"], checked_option(flag, getattr(option, kwargs["dest"])))
         threads = option.tdbench_threads
-        backend = option.tdbench_keras_backend or runtime.parse_backend(default_keras_backend(), "KERAS_BACKEND")
+        backend = option.tdbench_keras_backend or runtime.parse_backend(runtime.keras_backend(), "KERAS_BACKEND")
     except ValueError as e:
         _stop(str(e))
     runtime.configure(threads, backend)

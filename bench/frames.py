@@ -1,5 +1,13 @@
 """Result CSVs as pandas DataFrames, and the names `report` and `compare` give their rows.
 
+One row model: a result row is a dict of the strings its file holds
+(storage.read_csv, or validate.check_csv for a checked read). bench/results.py
+derives and merges rows in that form, and every question about one row
+(is it timed, what is its case key, what is its slice) is answered there,
+once. A DataFrame here is a view of those same dicts for the commands that
+analyse many rows at a time (report, compare): built from them (`frame_of`),
+its predicates mapped from results.py's, never written again for a frame.
+
 Cells stay the strings the file holds (read through storage.read_csv, so the
 head "n/a" is not mistaken for a missing value); only the columns a caller
 names are parsed as numbers. Errors are ValueError naming the file.
@@ -12,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cases import NO_HEAD
-from .results import CASE_KEY, SIZE_COLUMNS, SLICE_COLUMNS, slice_name, slice_of
+from .results import CASE_KEY, SIZE_COLUMNS, SLICE_COLUMNS, is_timed, slice_name, slice_of
 from .storage import read_csv
 
 # What names a case to a reader; the size label stands for the size columns.
@@ -25,8 +33,13 @@ VARIANT = ["framework", "backend", "head", "compile"]
 
 def read_frame(path: Path, columns: list[str], numbers=()) -> pd.DataFrame:
     """`columns` of the CSV at `path`; `numbers` among them as floats, NaN where a cell is empty."""
+    return frame_of(read_csv(path, required=columns), columns, numbers, path)
+
+
+def frame_of(rows: list[dict], columns: list[str], numbers=(), path: Path | str = "rows") -> pd.DataFrame:
+    """`columns` of the dict rows `rows` (as read from `path`); `numbers` among them as floats, NaN where empty."""
     # A short row's missing cells read as None: treat them as empty.
-    frame = pd.DataFrame(read_csv(path, required=columns), columns=columns, dtype=str).fillna("")
+    frame = pd.DataFrame(rows, columns=columns, dtype=str).fillna("")
     for column in numbers:
         text = frame[column].str.strip()
         values = pd.to_numeric(text.where(text != ""), errors="coerce")
@@ -40,7 +53,8 @@ def read_frame(path: Path, columns: list[str], numbers=()) -> pd.DataFrame:
 
 def timed(frame: pd.DataFrame) -> pd.Series:
     """Which rows of a benchmarks frame hold a measurement: results.is_timed, for a frame."""
-    return (frame["status"] == "ok") & frame["median_s"].notna()
+    flags = [is_timed(r) for r in frame[["status", "median_s"]].to_dict("records")]
+    return pd.Series(flags, index=frame.index, dtype=bool)
 
 
 def case_names(frame: pd.DataFrame) -> pd.Series:

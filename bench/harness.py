@@ -28,12 +28,8 @@ from impls.spec import SIZE_FIELDS
 
 from .cases import Case
 from .flops import case_flops
+from .tolerances import LOSS_TOLERANCE, PARITY_TOLERANCE
 
-# How far a pair may be apart before timing: float32 on CPU; on a GPU the two
-# frameworks reach cuDNN through different paths (TF32 is turned off).
-PARITY_TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
-# The train gate's loss tolerance, relative to the loss (float32 sums over the batch).
-LOSS_TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
 WARMUP_CALLS = 3
 DATA_SEED = 0
 # SGD with learning rate 1: the updated weights are reference weights minus the

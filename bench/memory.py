@@ -49,10 +49,11 @@ from .cases import COMPILE_CHOICES, DEVICES, PROFILES, Case, Size, all_cases
 # ONNX Runtime's memory is not measured: its sessions allocate through ORT's own arenas, which
 # this command does not yet read on a GPU (CPU RSS would see them; not yet wired up).
 MEASURED_FRAMEWORKS = ("keras", "torch")
-from .results import CASE_KEY, SIZE_COLUMNS, SLICE_COLUMNS
-from .storage import read_csv, write_csv
+from .results import CASE_KEY, COMMAND_FILES, RESULTS_DIR, SIZE_COLUMNS, SLICE_COLUMNS
+from .storage import number, read_csv, write_csv
+from .units import mib
 
-MEMORY_FILES = dict(memory="memory.csv", comparison="memory_comparison.csv")
+MEMORY_FILES = dict(memory=COMMAND_FILES["memory"], comparison=COMMAND_FILES["memory_comparison"])
 WARMUP_CALLS = 2
 DATA_SEED = 0
 WORKER_PREFIX = "tdbench-memory"
@@ -264,18 +265,11 @@ def memory_row(case: Case, profile: str, keras_backend: str, threads: int, resul
     return {c: row.get(c) for c in MEMORY_COLUMNS}
 
 
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def memory_comparison_rows(rows: list[dict]) -> list[dict]:
     """Keras's peak over torch's, for every Keras/torch pair of heads of one problem and slice."""
     problem_columns = [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]
     problem = lambda r: tuple(str(r[c]) for c in problem_columns)
-    measured = [r for r in rows if r["status"] == "ok" and _number(r["peak_mem_bytes"]) is not None]
+    measured = [r for r in rows if r["status"] == "ok" and number(r["peak_mem_bytes"]) is not None]
     torch_rows: dict[tuple, list] = {}
     for r in measured:
         if r["framework"] == "torch":
@@ -283,7 +277,7 @@ def memory_comparison_rows(rows: list[dict]) -> list[dict]:
     out = []
     for k in (r for r in measured if r["framework"] == "keras"):
         for t in torch_rows.get(problem(k), []):
-            k_mem, t_mem = _number(k["peak_mem_bytes"]), _number(t["peak_mem_bytes"])
+            k_mem, t_mem = number(k["peak_mem_bytes"]), number(t["peak_mem_bytes"])
             out.append({
                 **{c: k[c] for c in problem_columns}, "keras_head": k["head"], "torch_head": t["head"],
                 "keras_peak_mem_bytes": k["peak_mem_bytes"], "torch_peak_mem_bytes": t["peak_mem_bytes"],
@@ -324,15 +318,15 @@ def save_memory(results_dir: Path, new_rows: list[dict]) -> None:
 
 
 def add_arguments(parser) -> None:
-    from .cli import add_threads_argument, add_topology_argument
-    from .runtime import KERAS_BACKENDS
+    from .command_args import add_threads_argument, add_topology_argument
+    from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS
 
     parser.add_argument(
         "--profile", choices=MEMORY_PROFILES, default=DEFAULT_PROFILE,
         help="cases to measure: sweeps (default: the mid size and the full profile's batch and timesteps "
         "sweeps), or a benchmark profile's cases",
     )
-    parser.add_argument("--backends", default="tensorflow",
+    parser.add_argument("--backends", default=DEFAULT_KERAS_BACKEND,
                         help=f"comma-separated Keras backends of {', '.join(KERAS_BACKENDS)} (default: %(default)s)")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="default: %(default)s")
     parser.add_argument("--compile", choices=COMPILE_CHOICES, default="off", help="default: %(default)s")
@@ -340,13 +334,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--size", metavar="LABEL", help="one size label of the profile, e.g. mid or batch=256")
     add_topology_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+    parser.add_argument("--results-dir", type=Path, default=Path(RESULTS_DIR), metavar="DIR",
                         help="where memory.csv and memory_comparison.csv are merged (default: %(default)s)")
 
 
 def run(args) -> int:
     from .backend_runs import missing_modules, parse_backends
-    from .cli import UsageError, selected_topologies
+    from .command_args import UsageError, selected_topologies
 
     backends = parse_backends(args.backends)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))
@@ -368,7 +362,7 @@ def run(args) -> int:
             rows.append(memory_row(case, args.profile, backend, args.threads, result))
             failed += result["status"].startswith("failed")
             peak = result.get("peak_mem_bytes")
-            shown = f"{peak / 2**20:9.2f} MiB" if peak is not None else result["status"]
+            shown = f"{mib(peak):9.2f} MiB" if peak is not None else result["status"]
             print(f"[{backend}] {i}/{len(cases)} {time.perf_counter() - start:6.0f} s  {case.id:55s} {shown}",
                   flush=True)
     if rows:

@@ -16,9 +16,10 @@ import json
 import math
 from pathlib import Path
 
+from .results import COMMAND_FILES
 from .storage import write_json
 
-NOISE_FILE = "noise.json"
+NOISE_FILE = COMMAND_FILES["noise"]
 REQUIRED = ("ratio_run_var", "time_run_var")
 
 

@@ -16,7 +16,8 @@ rerun interval comparison.csv gives its ratios (bench/stats.py ratio_interval).
 
 from __future__ import annotations
 
-from .results import SIZE_COLUMNS, SLICE_COLUMNS, _number, is_timed
+from .results import SIZE_COLUMNS, SLICE_COLUMNS, is_timed
+from .storage import number
 
 ORT = "onnxruntime"
 PROBLEM = [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]
@@ -41,7 +42,7 @@ def _ratio(kind: str, top: dict, bottom: dict, raw: dict, run_var: float | None)
         "numerator": _label(top), "denominator": _label(bottom),
         "numerator_median_s": top_s, "denominator_median_s": bottom_s, "value": top_s / bottom_s,
         "ci_low": ci_low, "ci_high": ci_high,
-        "numerator_spread": _number(top["spread"]), "denominator_spread": _number(bottom["spread"]),
+        "numerator_spread": number(top["spread"]), "denominator_spread": number(bottom["spread"]),
         "exporter": top.get("exporter", ""), "onnx_nodes": top.get("onnx_nodes", ""), "ort_nodes": top.get("ort_nodes", ""),
     }
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from .cases import COMPILE_CHOICES, PROFILES
-from .runtime import KERAS_BACKENDS, available_cores, parse_threads
+from .results import FILES, RESULTS_DIR
+from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores, parse_threads
 
 
 def threads_type(value) -> int:
+    """--threads for argparse (the one check is runtime.parse_threads)."""
     try:
         return parse_threads(value)
     except ValueError as e:
@@ -38,10 +39,6 @@ def blocks_type(value) -> int:
 DEFAULT_BLOCKS = 5
 
 
-def default_keras_backend() -> str:
-    return os.environ.get("KERAS_BACKEND", "tensorflow")
-
-
 # Each finished case prints "tdbench-progress K N OUTCOME CASE" (bench/conftest.py)
 # for `python -m bench run` to relay (bench/backend_runs.py).
 PROGRESS_PREFIX = "tdbench-progress"
@@ -51,19 +48,19 @@ OPTIONS = {
     "--profile": dict(
         dest="tdbench_profile", default="quick", choices=PROFILES,
         help="sizes to run: seed (the seed's), quick (seed + one mid size), full (sweeps), "
-        "tdtax (many_to_many and one_to_many over timesteps, for the TimeDistributed tax); default quick",
+        "tdtax (many_to_many and one_to_many over timesteps, for the TimeDistributed tax); default: %(default)s",
     ),
     "--threads": dict(
         dest="tdbench_threads", default=DEFAULT_THREADS, type=threads_type, metavar="N",
-        help=f"threads for every framework, set before import (default: {DEFAULT_THREADS}; {available_cores()} cores here)",
+        help=f"threads for every framework, set before import (default: %(default)s; {available_cores()} cores here)",
     ),
     "--keras-backend": dict(
         dest="tdbench_keras_backend", default=None, choices=KERAS_BACKENDS,
-        help="Keras backend for this process (default: $KERAS_BACKEND, else tensorflow)",
+        help=f"Keras backend for this process (default: $KERAS_BACKEND, else {DEFAULT_KERAS_BACKEND})",
     ),
     "--compile": dict(
         dest="tdbench_compile", default="off", choices=COMPILE_CHOICES,
-        help="compiled paths: off (Keras jit_compile=False, torch eager), on (XLA / torch.compile), or both; default off",
+        help="compiled paths: off (Keras jit_compile=False, torch eager), on (XLA / torch.compile), or both; default: %(default)s",
     ),
     "--blocks": dict(
         dest="tdbench_blocks", default=DEFAULT_BLOCKS, type=blocks_type, metavar="N",
@@ -71,8 +68,8 @@ OPTIONS = {
         "the --benchmark-max-time budget is split over them",
     ),
     "--results-dir": dict(
-        dest="tdbench_results_dir", default="results", metavar="DIR",
-        help="where benchmarks.csv, comparison.csv and environment.json are merged (default: results)",
+        dest="tdbench_results_dir", default=RESULTS_DIR, metavar="DIR",
+        help=f"where {FILES['benchmarks']}, {FILES['comparison']} and {FILES['environment']} are merged (default: %(default)s)",
     ),
 }
 
@@ -104,7 +101,7 @@ def checked_option(flag: str, value):
     return value
 
 
-def add_argparse_options(parser, skip=()) -> None:
-    for flag, kwargs in OPTIONS.items():
-        if flag not in skip:
-            parser.add_argument(flag, **kwargs)
+def add_argparse_options(parser, flags=tuple(OPTIONS)) -> None:
+    """`flags` of OPTIONS as argparse options, each stored under its own name (args.profile, args.threads, ...)."""
+    for flag in flags:
+        parser.add_argument(flag, **{k: v for k, v in OPTIONS[flag].items() if k != "dest"})

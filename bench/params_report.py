@@ -11,7 +11,9 @@ from pathlib import Path
 
 from impls import layer_formulas
 
-from .cli import UsageError, add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
+from .command_args import UsageError, add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
+from .markdown import text_table
+from .results import COMMAND_FILES, RESULTS_DIR
 from .storage import write_csv
 
 COLUMNS = [
@@ -33,7 +35,7 @@ def add_arguments(parser) -> None:
     add_topology_argument(parser)
     add_size_arguments(parser)
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path("results/params.csv"), help="CSV to write (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["params"]), help="CSV to write (default: %(default)s)")
 
 
 def _count(module, trainable_only=False) -> int:
@@ -86,9 +88,7 @@ def format_table(rows) -> str:
          f"{r['formula']} = {r['formula_value']}", "yes" if r["matches"] else "NO"]
         for r in rows
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *body)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, body)])
+    return "\n".join(text_table(headers, body))
 
 
 def run(args) -> int:
@@ -96,7 +96,7 @@ def run(args) -> int:
 
     specs = [make_spec(t, args) for t in selected_topologies(args)]
     if args.out.is_dir():  # found now, not after every model was built
-        raise UsageError(f"--out {args.out}: is a directory; give a file name, e.g. {args.out / 'params.csv'}")
+        raise UsageError(f"--out {args.out}: is a directory; give a file name, e.g. {args.out / COMMAND_FILES['params']}")
     runtime.configure(args.threads)
     runtime.apply_thread_limits(args.threads)
     all_rows = []

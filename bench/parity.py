@@ -12,7 +12,9 @@ import numpy as np
 from impls import SEED_BATCH, ModelSpec
 from impls.runners import KerasRunner, TorchRunner
 
-# Learning rates for the trajectory checks: large enough that 20 steps move
+from .tolerances import CHECKPOINTS, TOLERANCES, TRAINING_STEPS
+
+# Learning rates for the trajectory checks: large enough that TRAINING_STEPS steps move
 # the weights visibly, small enough to stay stable on every topology.
 LEARNING_RATES = {"sgd": 0.05, "adam": 1e-3}
 
@@ -96,7 +98,7 @@ def training_diffs(
     keras_head,
     torch_head,
     torch_optimizers=("sgd",),
-    checkpoints=(1, 5, 10, 20),
+    checkpoints=CHECKPOINTS,
     seed=0,
 ) -> dict[str, dict[int, float]]:
     """Train both on one batch from equal weights; max |output difference| after each checkpoint.
@@ -134,17 +136,6 @@ def training_diffs(
     return diffs
 
 
-# What "equal" means, in one place: the tests and `python -m bench parity` both use it.
-TOLERANCES = {
-    "forward": 1e-5,
-    "gradient": 1e-5,
-    "sgd": 1e-5,  # every checkpoint of 20 SGD steps
-    "keras_adam": 1e-4,  # after 20 steps, LSTM topologies
-    "attention_adam_step1": 1e-4,
-    "attention_adam_step20": 5e-3,
-}
-
-
 def adam_tolerance(topology: str, optimizer: str, step: int) -> float | None:
     """The bound a torch Adam trajectory must keep, or None where none is promised.
 
@@ -155,7 +146,7 @@ def adam_tolerance(topology: str, optimizer: str, step: int) -> float | None:
     if topology == "attention":
         if step == 1:
             return TOLERANCES["attention_adam_step1"]
-        if step == 20:
+        if step == TRAINING_STEPS:
             return TOLERANCES["attention_adam_step20"]
         return None
     if optimizer == "keras_adam":

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from impls import KERAS_HEADS, TORCH_HEADS
 
-from .cli import add_threads_argument, add_topology_argument
+from .command_args import add_threads_argument, add_topology_argument
+from .results import COMMAND_FILES, RESULTS_DIR
 from .storage import write_csv
+from .tolerances import TOLERANCES, TRAINING_STEPS
 
 COLUMNS = [
     "case", "topology", "batch", "sizes", "check", "keras_head", "torch_head",
@@ -23,11 +25,11 @@ COLUMNS = [
 def add_arguments(parser) -> None:
     add_topology_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path("results/parity.csv"), help="CSV to write (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["parity"]), help="CSV to write (default: %(default)s)")
 
 
 def case_rows(case: str, spec, batch: int) -> list[dict]:
-    from .parity import TOLERANCES, adam_tolerance, forward_diff, gradient_diff, training_diffs
+    from .parity import adam_tolerance, forward_diff, gradient_diff, training_diffs
 
     base = dict(case=case, topology=spec.topology, batch=batch,
                 sizes=" ".join(f"{k}={v}" for k, v in spec.sizes().items()))
@@ -82,10 +84,10 @@ def _summary(case, rows, seconds) -> str:
         diffs = [r["max_abs_diff"] for r in rows if pred(r)]
         return f"{max(diffs):.1e}" if diffs else "-"
 
-    at20 = lambda opt: worst(lambda r: r["optimizer"] == opt and r["step"] == 20)
+    last = lambda opt: worst(lambda r: r["optimizer"] == opt and r["step"] == TRAINING_STEPS)
     return (
         f"{case:20s} forward {worst(lambda r: r['check'].startswith('forward'))}  "
         f"gradient {worst(lambda r: r['check'] == 'gradient')}  "
-        f"after 20 steps: sgd {at20('sgd')}  keras-rule adam {at20('keras_adam')}  "
-        f"torch.optim.Adam {at20('adam')}  ({seconds:.0f} s)"
+        f"after {TRAINING_STEPS} steps: sgd {last('sgd')}  keras-rule adam {last('keras_adam')}  "
+        f"torch.optim.Adam {last('adam')}  ({seconds:.0f} s)"
     )

@@ -17,9 +17,8 @@ from matplotlib.figure import Figure
 from .cases import MODES
 from .frames import variant_label
 from .scaling import sweep_points
+from .units import MIB, MS, mib, ms  # noqa: F401 (MIB, MS: bench/report.py reads them here)
 
-MS = 1e3
-MIB = 2**20
 TIME_LABEL = "median time per call (ms)"
 DPI = 110
 MARKERS = "osD^v<>p"  # open, one shape per variant: lines that coincide stay visible
@@ -82,8 +81,8 @@ def time_bars(rows: pd.DataFrame, title: str, path: Path) -> None:
             bars = of_mode[of_mode["variant"] == variant].set_index("size").reindex(sizes.index)
             offset = (i - (len(variants) - 1) / 2) * width
             ax.bar(
-                np.arange(len(sizes)) + offset, bars["median_s"] * MS, width,
-                yerr=bars["iqr_s"] * MS / 2, capsize=2, color=f"C{i}", label=variant,
+                np.arange(len(sizes)) + offset, ms(bars["median_s"]), width,
+                yerr=ms(bars["iqr_s"]) / 2, capsize=2, color=f"C{i}", label=variant,
             )
         ticks = [f"{s}\nbatch {r.batch:g}, timesteps {r.timesteps:g}, units {r.units:g}" for s, r in sizes.iterrows()]
         ax.set_xticks(range(len(sizes)), ticks, fontsize="small")
@@ -131,11 +130,11 @@ def _sweep_grid(rows: pd.DataFrame, variables: list[str], title: str, path: Path
 def scaling_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Path) -> None:
     """Log-log time against each swept size."""
     _sweep_grid(rows, variables, title, path, "time", TIME_LABEL,
-                lambda line: line["median_s"] * MS, lambda ax, points: _log_scale(ax, "y"))
+                lambda line: ms(line["median_s"]), lambda ax, points: _log_scale(ax, "y"))
 
 
 def memory_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Path) -> None:
     """Peak memory of one call against each swept size."""
     _sweep_grid(rows, variables, title, path, "peak memory", "peak memory of one call (MiB)",
-                lambda line: line["peak_mem_bytes"] / MIB,
+                lambda line: mib(line["peak_mem_bytes"]),
                 lambda ax, points: _log_if_spans_decades(ax, points["peak_mem_bytes"]))

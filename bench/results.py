@@ -23,12 +23,17 @@ as one set (storage.write_set): all new or all old, whatever fails.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from .storage import cells, csv_text, json_text, write_set
+from impls.spec import SIZE_FIELDS
 
+from .storage import cells, csv_text, json_text, number, write_set
+
+# Where every command reads and writes result files unless told otherwise.
+RESULTS_DIR = "results"
 SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
-SIZE_COLUMNS = ["batch", "timesteps", "features", "units", "outputs", "vocab_size", "embedding_dim", "dense_units"]
+SIZE_COLUMNS = ["batch", *SIZE_FIELDS]  # the batch, then every ModelSpec size
 # What identifies a case across runs (and across versions, for `bench compare`).
 CASE_KEY = ["topology", "framework", "backend", "head", "mode", "size", *SIZE_COLUMNS, *SLICE_COLUMNS]
 
@@ -60,9 +65,15 @@ TD_TAX_COLUMNS = [
     "looped_head", "fused_head", "looped_s", "fused_s", "tax", "looped_spread", "fused_spread",
 ]
 
+# The files a suite run writes as one set (save_run), checked before each run (bench/validate.py).
 FILES = dict(
     benchmarks="benchmarks.csv", comparison="comparison.csv", td_tax="td_tax.csv",
     environment="environment.json", onnx="onnx.csv",
+)
+# The files that commands write beside them, each on its own.
+COMMAND_FILES = dict(
+    parity="parity.csv", params="params.csv", seed="seed.csv", noise="noise.json", stability="stability.csv",
+    memory="memory.csv", memory_comparison="memory_comparison.csv",
 )
 
 
@@ -106,16 +117,15 @@ def load_benchmarks(results_dir: Path) -> list[dict]:
     return check_csv(path, "benchmarks", writing=True)
 
 
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def is_measurement(median) -> bool:
+    """A median that is a measurement: a finite number above 0 ("", None, NaN, 0 and inf are not)."""
+    value = number(median)
+    return value is not None and math.isfinite(value) and value > 0
 
 
-def is_timed(row: dict) -> bool:
-    """A row that holds a measurement (not a case that could not run)."""
-    return row["status"] == "ok" and bool(_number(row["median_s"]))
+def is_timed(row) -> bool:
+    """A row that holds a measurement (not a case that could not run); frames.timed is this, for a frame."""
+    return row["status"] == "ok" and is_measurement(row["median_s"])
 
 
 def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | None = None) -> list[dict]:
@@ -138,7 +148,7 @@ def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | 
             continue
         for t in torch_rows.get(problem(k), []):
             k_med, t_med = float(k["median_s"]), float(t["median_s"])
-            diffs = [d for d in (_number(k["max_abs_diff"]), _number(t["max_abs_diff"])) if d is not None]
+            diffs = [d for d in (number(k["max_abs_diff"]), number(t["max_abs_diff"])) if d is not None]
             out.append(
                 {
                     **{c: k[c] for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]},
@@ -147,7 +157,7 @@ def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | 
                     "keras_median_s": k_med, "torch_median_s": t_med,
                     "keras_over_torch": k_med / t_med,
                     **dict(zip(("ci_low", "ci_high"), ratio_interval(k, t, raw or {}, run_var))),
-                    "keras_spread": _number(k["spread"]), "torch_spread": _number(t["spread"]),
+                    "keras_spread": number(k["spread"]), "torch_spread": number(t["spread"]),
                     "params_keras": k["params"], "params_torch": t["params"],
                     "max_abs_diff": max(diffs) if diffs else None,
                     "keras_kernel": k["kernel"], "torch_kernel": t["kernel"],
@@ -179,7 +189,7 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
                 "looped_head": looped["head"], "fused_head": fused["head"],
                 "looped_s": float(looped["median_s"]), "fused_s": float(fused["median_s"]),
                 "tax": float(looped["median_s"]) / float(fused["median_s"]),
-                "looped_spread": _number(looped["spread"]), "fused_spread": _number(fused["spread"]),
+                "looped_spread": number(looped["spread"]), "fused_spread": number(fused["spread"]),
             }
         )
     return sorted(out, key=lambda r: (

@@ -11,6 +11,7 @@ import os
 import sys
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT_KERAS_BACKEND = "tensorflow"  # Keras's own default, when KERAS_BACKEND is not set
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "jax")
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
@@ -73,7 +74,8 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
 
 
 def keras_backend() -> str:
-    return os.environ.get("KERAS_BACKEND", "tensorflow")
+    """This process's Keras backend: $KERAS_BACKEND, else Keras's default."""
+    return os.environ.get("KERAS_BACKEND", DEFAULT_KERAS_BACKEND)
 
 
 def apply_thread_limits(threads: int) -> None:

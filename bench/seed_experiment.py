@@ -31,15 +31,18 @@ import numpy as np
 
 from impls import SEED_BATCH, ModelSpec
 from impls.runners import KerasRunner, TorchRunner
+from impls.spec import KERAS_ADAM_LEARNING_RATE
 
-from .cli import UsageError, add_threads_argument, add_topology_argument
+from .command_args import UsageError, add_threads_argument, add_topology_argument
+from .markdown import text_table
+from .results import COMMAND_FILES, RESULTS_DIR
 from .storage import write_csv
 
 COLUMNS = ["topology", "framework", "method", "steps", "final_loss", "max_abs_error", "train_s", "predictions"]
 
 SEED_TOPOLOGIES = ("one_to_one", "many_to_one", "many_to_many")  # the seed trains no attention model
 SEED_LENGTH = 5
-SEED_LEARNING_RATE = 1e-3  # Keras Adam's default, which the seed's optimizer='adam' gets
+SEED_LEARNING_RATE = KERAS_ADAM_LEARNING_RATE  # what the seed's optimizer='adam' gets
 LEARNED_WITHIN = 0.05  # a topology is learned when every prediction is this close to its target
 
 # How far apart the two Keras runs' final losses may be. They make the same
@@ -95,7 +98,7 @@ def add_arguments(parser) -> None:
                         help="torch.optim.Adam with Keras's lr and epsilon, or Keras's exact "
                              "update rule (default: %(default)s)")
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path("results/seed.csv"),
+    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["seed"]),
                         help="CSV to write (default: %(default)s)")
 
 
@@ -213,11 +216,8 @@ def train_topology(topology: str, epochs: int, seed: int, torch_optimizer: str) 
 
 
 def _table(headers, rows) -> str:
-    """Right-aligned columns, a rule under the headers."""
-    cells = [headers, *rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    line = lambda row: "  ".join(c.rjust(w) for c, w in zip(row, widths))
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+    """Right-aligned columns, the seed's numbers and their row labels alike."""
+    return "\n".join(text_table(headers, rows, align=">" * len(headers)))
 
 
 def _value_rows(*columns) -> list[list[str]]:

@@ -33,16 +33,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import noise, raw
-from .cli import UsageError, add_threads_argument
+from .command_args import UsageError
 from .compare import parse_threshold
 from .machine import OtherMachine, check_same_machine, fingerprint
-from .options import OPTIONS, default_keras_backend
-from .results import COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, load_benchmarks
+from .options import add_argparse_options
 from .pairs import PAIR_KEY, pair_measurements, pair_name
+from .runtime import keras_backend
+from .results import COMMAND_FILES, COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, is_timed, load_benchmarks
 from .stats import Z95, case_within_var, changed, interval, pooled_run_var
 from .storage import write_csv
 
-STABILITY_FILE = "stability.csv"
+STABILITY_FILE = COMMAND_FILES["stability"]
 STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci_highs", "coverage",
                      "within_only_coverage"]
 
@@ -59,13 +60,8 @@ def parse_runs(value: str) -> int:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--runs", type=str, default="3", help="processes to time the profile in (default: %(default)s)")
-    for flag in ("--profile", "--compile", "--blocks", "--results-dir"):
-        kwargs = dict(OPTIONS[flag])
-        kwargs.pop("dest")
-        parser.add_argument(flag, **kwargs)
-    parser.set_defaults(compile="off")
-    parser.add_argument("--keras-backend", default=default_keras_backend(), choices=OPTIONS["--keras-backend"]["choices"])
-    add_threads_argument(parser)
+    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--keras-backend", "--threads"))
+    parser.set_defaults(compile="off", keras_backend=keras_backend())
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each run's results in DIR/run-K (default: temporary)")
     parser.add_argument("--runs-from", type=Path, nargs="+", metavar="DIR", help="analyse these run directories; time nothing")
     parser.add_argument("--noise-from", type=Path, metavar="DIR",
@@ -91,7 +87,7 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
     pairs = {key: (log_ratio, within) for key, (log_ratio, within, _) in pair_measurements(rows, rounds).items()}
     cases = {}
     for key, r in by_key.items():
-        if r["status"] == "ok" and r["median_s"]:
+        if is_timed(r):
             cases[key] = (math.log(float(r["median_s"])), case_within_var(r, rounds), r["framework"])
     return SimpleNamespace(pairs=pairs, cases=cases)
 

@@ -140,6 +140,14 @@ def cells(row: dict, columns: list[str]) -> dict:
     return {c: str(_cell(row[c])) for c in columns}
 
 
+def number(cell) -> float | None:
+    """A cell as a float, or None where it holds no number ("", None, "fast")."""
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return None
+
+
 def _cell(value):
     if isinstance(value, float):
         return repr(value)  # full precision, round-trips exactly

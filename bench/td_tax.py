@@ -13,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .backend_runs import add_run_arguments, run_backends
+from .markdown import text_table
 from .results import FILES, load_benchmarks
 from .storage import read_csv
+from .units import ms
 
 
 def add_arguments(parser) -> None:
@@ -22,14 +24,10 @@ def add_arguments(parser) -> None:
 
 
 def format_tax(rows: list[dict]) -> str:
-    lines = [f"{'topology':12s} {'framework':11s} {'backend':11s} {'looped head':22s} {'compile':7s} {'mode':5s} {'T':>4s} "
-             f"{'looped ms':>10s} {'fused ms':>9s} {'tax':>6s}"]
-    for r in rows:
-        lines.append(
-            f"{r['topology']:12s} {r['framework']:11s} {r['backend']:11s} {r['looped_head']:22s} {r['compile']:7s} {r['mode']:5s} "
-            f"{r['timesteps']:>4s} {float(r['looped_s']) * 1e3:10.2f} {float(r['fused_s']) * 1e3:9.2f} {float(r['tax']):6.2f}"
-        )
-    return "\n".join(lines)
+    header = ["topology", "framework", "backend", "looped head", "compile", "mode", "T", "looped ms", "fused ms", "tax"]
+    body = [[r["topology"], r["framework"], r["backend"], r["looped_head"], r["compile"], r["mode"], r["timesteps"],
+             f"{ms(r['looped_s']):.2f}", f"{ms(r['fused_s']):.2f}", f"{float(r['tax']):.2f}"] for r in rows]
+    return "\n".join(text_table(header, body))
 
 
 def format_graph_counts(rows: list[dict]) -> str:
@@ -37,11 +35,10 @@ def format_graph_counts(rows: list[dict]) -> str:
     rows = [r for r in rows if r["profile"] == "tdtax" and r["framework"] == "onnxruntime" and r.get("onnx_nodes")]
     if not rows:
         return ""
-    lines = [f"{'topology':12s} {'keras backend':13s} {'head':22s} {'T':>4s} {'nodes':>6s} {'matmuls':>7s} {'ORT nodes':>9s} {'ORT matmuls':>11s}"]
-    for r in sorted(rows, key=lambda r: (r["topology"], r["keras_backend"], r["head"], int(r["timesteps"]))):
-        lines.append(f"{r['topology']:12s} {r['keras_backend']:13s} {r['head']:22s} {r['timesteps']:>4s} {r['onnx_nodes']:>6s} "
-                     f"{r['onnx_matmuls']:>7s} {r['ort_nodes']:>9s} {r['ort_matmuls']:>11s}")
-    return "\n".join(lines)
+    header = ["topology", "keras backend", "head", "T", "nodes", "matmuls", "ORT nodes", "ORT matmuls"]
+    columns = ["topology", "keras_backend", "head", "timesteps", "onnx_nodes", "onnx_matmuls", "ort_nodes", "ort_matmuls"]
+    rows = sorted(rows, key=lambda r: (r["topology"], r["keras_backend"], r["head"], int(r["timesteps"])))
+    return "\n".join(text_table(header, [[r[c] for c in columns] for r in rows]))
 
 
 def run(args) -> int:

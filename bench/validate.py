@@ -26,7 +26,7 @@ from pathlib import Path
 from .results import (
     BENCHMARK_COLUMNS, CASE_KEY, COMPARISON_COLUMNS, FILES, SIZE_COLUMNS, SLICE_COLUMNS, TD_TAX_COLUMNS,
 )
-from .storage import recover
+from .storage import number, recover
 
 
 class ResultsError(ValueError):
@@ -75,14 +75,6 @@ def _text(path: Path) -> str:
         raise ResultsError(f"{path}: not UTF-8 text (byte {e.start})") from None
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def check_csv(path: Path | str, kind: str, writing: bool = False) -> list[dict]:
     """The rows of a result CSV of `kind` (a SCHEMAS key), every column of its list present.
 
@@ -121,7 +113,7 @@ def check_csv(path: Path | str, kind: str, writing: bool = False) -> list[dict]:
             row = dict(zip(header, cells))
             for column in numbers:
                 cell = row[column].strip()
-                if cell and not _is_number(cell):
+                if cell and number(cell) is None:
                     raise ResultsError(f"{path}: line {line}, column {column}: {row[column]!r} is not a number")
             if schema.key:
                 key = tuple(row[c] for c in schema.key)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from .spec import KERAS_ADAM_LEARNING_RATE, KERAS_EPSILON
+
 
 class KerasAdam(torch.optim.Optimizer):
-    def __init__(self, params, lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    def __init__(self, params, lr=KERAS_ADAM_LEARNING_RATE, beta_1=0.9, beta_2=0.999, epsilon=KERAS_EPSILON):
         for name, value in (("lr", lr), ("epsilon", epsilon)):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")

@@ -27,8 +27,11 @@ DEFAULT_TORCH_HEAD = "broadcast"
 DEFAULT_KERAS_HEAD = "timedistributed"  # the seed's
 HEADS = {"keras": KERAS_HEADS, "torch": TORCH_HEADS}
 LOOPED_HEADS = {"timedistributed", "loop"}
-# keras.backend.epsilon(): both arms clip cross-entropy probabilities to [eps, 1-eps].
+# keras.backend.epsilon(), which is also keras.optimizers.Adam's default epsilon: both arms
+# clip cross-entropy probabilities to [eps, 1-eps], and both arms' Adam use it.
 KERAS_EPSILON = 1e-7
+# keras.optimizers.Adam's default learning rate (what optimizer="adam" gets in Keras).
+KERAS_ADAM_LEARNING_RATE = 1e-3
 
 SIZE_FIELDS = (
     "timesteps",

@@ -40,7 +40,7 @@ def compare(tmp_path, old_rows, new_rows, *options, **kwargs):
 
 def first_verdict(out: str) -> str:
     """The verdict column of the table's first (worst) case; empty when within the noise."""
-    ratio, old_ms, new_ms, verdict = out.splitlines()[1].split()[:4]
+    ratio, old_ms, new_ms, verdict = out.splitlines()[2].split()[:4]  # after the header and its rule
     return verdict if verdict in ("slower", "faster") else ""
 
 
@@ -106,7 +106,7 @@ def test_cases_sorted_worst_first(tmp_path, capsys):
     old = [row("broadcast"), row("loop")]
     new = [row("broadcast", median=0.011), row("loop", median=0.02)]
     assert compare(tmp_path, old, new) == 1
-    table = capsys.readouterr().out.splitlines()[1:3]
+    table = capsys.readouterr().out.splitlines()[2:4]  # after the header and its rule
     assert table[0].split()[0] == "2.000" and " loop " in table[0]
     assert table[1].split()[0] == "1.100" and " broadcast " in table[1]
 

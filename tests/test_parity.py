@@ -1,7 +1,7 @@
 """Each Keras model and its PyTorch twin are one model: outputs, gradients, training.
 
 Sizes: bench.parity.PARITY_CASES (the seed's, and a larger case per topology).
-Bounds: bench.parity.TOLERANCES.
+Bounds: bench.tolerances.TOLERANCES.
 """
 
 import numpy as np
@@ -15,6 +15,7 @@ from bench.parity import (
     gradient_diff,
     training_diffs,
 )
+from bench.tolerances import TRAINING_STEPS
 from impls import KERAS_HEADS, TORCH_HEADS
 from impls.runners import KerasRunner, TorchRunner
 
@@ -71,8 +72,8 @@ def test_keras_adam_rule_follows_keras(case, adam_diffs):
 def test_torch_adam_with_equal_hyperparameters_does_not(case, adam_diffs):
     diffs = adam_diffs(case)
     # torch.optim.Adam leaves the bound, and is far further off than Keras's rule.
-    assert diffs["adam"][20] > TOLERANCES["keras_adam"], diffs
-    assert diffs["adam"][20] > 100 * diffs["keras_adam"][20], diffs
+    assert diffs["adam"][TRAINING_STEPS] > TOLERANCES["keras_adam"], diffs
+    assert diffs["adam"][TRAINING_STEPS] > 100 * diffs["keras_adam"][TRAINING_STEPS], diffs
 
 
 @pytest.mark.parametrize("case", ATTENTION_CASES)
