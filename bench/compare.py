@@ -25,11 +25,20 @@ test knows only the rounds and flags the ordinary difference between two
 processes as a change: it says so. `python -m bench stability` measures the
 rule's A/A flag rate and its detection rate of an injected slowdown.
 
+The same rule is applied to every Keras/torch ratio (comparison.csv's pairs,
+bench/pairs.py) with the ratio's own variances (paired blocks, bench/stats.py
+pair_within_var) and noise.json's ratio_run_var: a ratio that moved more
+than the threshold beyond its noise is listed as higher or lower. Ratios hold
+between runs far better than single times (the two arms alternate in blocks,
+so the machine's drift cancels), so a framework that slowed shows there even
+when the single times move too much between processes to tell.
+
 --inject FRAMEWORK=FRACTION slows NEW's cases of one framework by FRACTION
 (its medians and raw rounds, in memory; no file changes), to check what the
 rule catches on real runs.
 
-Exit status: 0 without a regression, 1 with one or more, 2 on bad input (a
+Exit status: 0 without a regression, 1 with one or more (a case slower or a
+ratio changed), 2 on bad input (a
 missing file, missing columns, a cell that is not a number, two rows with one
 case key, no case timed on both sides, a bad --threshold), in one line that
 names the file and the problem.
@@ -48,7 +57,8 @@ from . import noise, raw
 from .command_args import UsageError
 from .frames import case_names, frame_of, timed
 from .markdown import text_table
-from .results import CASE_KEY, FILES
+from .pairs import pair_measurements, pair_name
+from .results import CASE_KEY, FILES, is_timed
 from .stats import case_within_var, changed
 from .units import ms
 from .validate import check_csv, check_results_dir
@@ -82,15 +92,17 @@ def parse_inject(text: str) -> tuple[str, float]:
     return framework, value
 
 
-def load(location: Path, inject: tuple[str, float] | None = None) -> pd.DataFrame:
+def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.DataFrame, dict]:
     """The benchmark rows of a results directory or a benchmarks.csv, one row per (normalised) case key,
-    with `within_var`, the variance of log(median) from its raw rounds (or its IQR)."""
+    with `within_var`, the variance of log(median) from its raw rounds (or its IQR); and its Keras/torch
+    pairs (bench/pairs.py pair_measurements)."""
     path = _benchmarks_file(location)
     try:
         if location.is_dir():
             check_results_dir(location, kinds=("benchmarks",))
         # Whole, well-formed rows: a file cut short is not compared.
-        frame = frame_of(check_csv(path, "benchmarks"), COLUMNS, numbers=["median_s", "iqr_s"], path=path)
+        rows = check_csv(path, "benchmarks")
+        frame = frame_of(rows, COLUMNS, numbers=["median_s", "iqr_s"], path=path)
         rounds = raw.load(path.parent)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
@@ -101,12 +113,15 @@ def load(location: Path, inject: tuple[str, float] | None = None) -> pd.DataFram
     if inject:  # scaling every round scales the median and leaves var(log median) as it was
         framework, fraction = inject
         frame.loc[frame["framework"] == framework, "median_s"] *= 1 + fraction
+        rows = [{**r, "median_s": float(r["median_s"]) * (1 + fraction)} if r["framework"] == framework and is_timed(r) else r
+                for r in rows]
     repeated = frame.duplicated(CASE_KEY)
     if repeated.any():
         example = case_names(frame[repeated]).iloc[0]
         raise UsageError(f"{path}: {repeated.sum()} row(s) repeat a case key, e.g. {example}")
     within = [case_within_var(r, rounds) for r in frame.to_dict("records")]
-    return frame.assign(timed=timed(frame), name=case_names(frame), within_var=np.nan_to_num(within, nan=0.0))
+    frame = frame.assign(timed=timed(frame), name=case_names(frame), within_var=np.nan_to_num(within, nan=0.0))
+    return frame, pair_measurements(rows, rounds)
 
 
 def verdicts(matched: pd.DataFrame, threshold: float, run_var: float) -> pd.Series:
@@ -118,8 +133,8 @@ def verdicts(matched: pd.DataFrame, threshold: float, run_var: float) -> pd.Seri
     )
 
 
-def run_variance(old_location: Path, new_location: Path, noise_dir: Path | None) -> tuple[float, str]:
-    """The run-to-run variance of log time to test with, and where it came from."""
+def run_variance(old_location: Path, new_location: Path, noise_dir: Path | None) -> tuple[dict, str]:
+    """The run-to-run variances to test with (log time, log ratio), and where they came from."""
     candidates = [noise_dir] if noise_dir else [new_location, old_location]
     for location in candidates:
         directory = location if location.is_dir() else location.parent
@@ -128,10 +143,10 @@ def run_variance(old_location: Path, new_location: Path, noise_dir: Path | None)
         except ValueError as e:
             raise UsageError(str(e)) from e
         if model is not None:
-            return model["time_run_var"], f"run-to-run noise from {directory / noise.NOISE_FILE}"
+            return model, f"run-to-run noise from {directory / noise.NOISE_FILE}"
     if noise_dir:
         raise UsageError(f"{noise_dir / noise.NOISE_FILE}: no such file")
-    return 0.0, ("no noise.json (python -m bench stability): the test knows only the rounds, "
+    return {"time_run_var": 0.0, "ratio_run_var": 0.0}, ("no noise.json (python -m bench stability): the test knows only the rounds, "
                  "and two processes of the same code differ by more than those")
 
 
@@ -146,11 +161,11 @@ def _untimed(paired: pd.DataFrame, side: str) -> list[str]:
 
 def compare(old_location: Path, new_location: Path, threshold: float, noise_dir: Path | None = None,
             inject: tuple[str, float] | None = None) -> tuple[list[str], bool]:
-    """The lines to print, and whether any case regressed."""
-    run_var, noise_note = run_variance(old_location, new_location, noise_dir)
-    both = load(old_location).merge(
-        load(new_location, inject), on=CASE_KEY, how="outer", suffixes=("_old", "_new"), indicator=True
-    )
+    """The lines to print, and whether any case regressed or any Keras/torch ratio changed."""
+    model, noise_note = run_variance(old_location, new_location, noise_dir)
+    run_var = model["time_run_var"]
+    (old, old_pairs), (new, new_pairs) = load(old_location), load(new_location, inject)
+    both = old.merge(new, on=CASE_KEY, how="outer", suffixes=("_old", "_new"), indicator=True)
     paired = both[both["_merge"] == "both"]
     matched = paired[paired["timed_old"].astype(bool) & paired["timed_new"].astype(bool)]
     if matched.empty:
@@ -169,14 +184,38 @@ def compare(old_location: Path, new_location: Path, threshold: float, noise_dir:
     lines += _listing(f"only in {old_location}", list(both.loc[both["_merge"] == "left_only", "name_old"]))
     lines += _listing(f"only in {new_location}", list(both.loc[both["_merge"] == "right_only", "name_new"]))
     slower, faster = (table["verdict"] == "slower").sum(), (table["verdict"] == "faster").sum()
+    ratio_lines, ratios_changed = _ratio_changes(old_pairs, new_pairs, threshold, model["ratio_run_var"])
+    lines += ratio_lines
     if inject:
         lines.append(f"injected: {inject[0]} cases of {new_location} slowed by {inject[1]:.0%} (in memory)")
     lines.append(noise_note)
     lines.append(
         f"{slower} of {len(table)} case(s) slower by more than {threshold * 100:g}% beyond their noise, "
-        f"{faster} faster"
+        f"{faster} faster; {ratios_changed} Keras/torch ratio(s) changed by more than {threshold * 100:g}% beyond their noise"
     )
-    return lines, slower > 0
+    return lines, slower > 0 or ratios_changed > 0
+
+
+def _ratio_changes(old: dict, new: dict, threshold: float, ratio_run_var: float) -> tuple[list[str], int]:
+    """The Keras/torch ratios that changed (bench/stats.py changed, with the ratio's own noise), as lines.
+
+    A ratio's two arms were timed in alternating blocks (bench/session.py), so a
+    change of the machine that slows both cancels in it: a framework that got
+    slower shows here even when single case times move too much between runs
+    to tell (noise.json's time_run_var against its ratio_run_var).
+    """
+    rows = []
+    for key in sorted(old.keys() & new.keys()):
+        (lo, vo, pair), (ln, vn, _) = old[key], new[key]
+        verdict = changed(ln - lo, vo, vn, ratio_run_var, threshold)
+        verdict = {"slower": "higher", "faster": "lower"}.get(verdict, "")
+        if verdict:
+            rows.append([f"{math.exp(lo):.3f}", f"{math.exp(ln):.3f}", verdict,
+                         f"{pair_name(pair)} ({pair['keras_backend']}, {pair['device']}, compile {pair['compile']})"])
+    if not rows:
+        return [], 0
+    return [f"Keras/torch ratios that changed ({len(rows)}):",
+            *text_table(["old", "new", "verdict", "pair"], rows)], len(rows)
 
 
 def add_arguments(parser) -> None:

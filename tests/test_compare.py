@@ -148,3 +148,25 @@ def test_bad_input_is_one_line_naming_the_problem_and_status_2(tmp_path, capsys,
     assert main(["compare", old, str(tmp_path / "new"), *options]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def keras_torch_pair(keras_median, torch_median):
+    keras = row(head="timedistributed", median=keras_median, framework="keras", backend="tensorflow")
+    return [keras, row(head="broadcast", median=torch_median)]
+
+
+def test_a_framework_slowed_shows_in_its_ratios_even_when_single_times_are_too_noisy_to_tell(tmp_path, capsys):
+    # times move 30% between runs (time_run_var), ratios 2% (ratio_run_var): Keras slowed 20%
+    for name in ("old", "new"):
+        results(tmp_path, name, keras_torch_pair(0.02, 0.01), rounds=ROUNDS)
+        noise.save(tmp_path / name, {"ratio_run_var": 0.02**2, "time_run_var": 0.3**2})
+    assert main(["compare", str(tmp_path / "old"), str(tmp_path / "new")]) == 0  # A/A: nothing flagged
+    assert "0 Keras/torch ratio(s) changed" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "old"), str(tmp_path / "new"), "--inject", "keras=0.2"]) == 1
+    out = capsys.readouterr().out
+    assert "0 of 2 case(s) slower" in out and "1 Keras/torch ratio(s) changed" in out
+    (line,) = [l for l in out.splitlines() if "timedistributed/broadcast" in l]
+    assert line.split()[:3] == ["2.000", "2.400", "higher"]
+    # torch slowed: the ratio is lower
+    assert main(["compare", str(tmp_path / "old"), str(tmp_path / "new"), "--inject", "torch=0.2"]) == 1
+    assert "lower" in capsys.readouterr().out
