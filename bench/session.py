@@ -118,8 +118,8 @@ class BenchSession:
         self._start()
         if block == 0:
             self._open_case(benchmark, case)
-        elif case.id in self._not_timed:
-            pytest.skip(f"{case.id}: {self._not_timed[case.id]}")
+        elif case.id in self._not_timed:  # said as its first block said it, so -rs counts them together
+            pytest.skip(self._not_timed[case.id])
         elif case.id not in self._open:
             pytest.skip(f"{case.id}: its first block did not run in this session, so no later block does")
         state = self._open[case.id]
@@ -147,13 +147,13 @@ class BenchSession:
             prepared = prepare(case, self.references.get(case), forget_graphs=first_of_problem)
         except CouldNotRun as e:
             row.update(status=f"could not run: {e}")
-            self._not_timed[case.id] = f"could not run (first block): {e}"
+            self._not_timed[case.id] = f"{case.id} could not run: {e}"
             if not benchmark.disabled:
                 self.rows.append(row)
             pytest.skip(f"{case.id} could not run: {e}")
         except ParityError as e:  # not the same model or step: recorded, never timed, and a failure
             row.update(status=f"not timed: {e}")
-            self._not_timed[case.id] = "not timed: its first block failed the parity check"
+            self._not_timed[case.id] = f"{case.id}: not timed, its first block failed the parity check"
             if not benchmark.disabled:
                 self.rows.append(row)
             raise

@@ -184,7 +184,7 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f"{s['within_10pct']:.0%} within 10%; median max/min {s['median_max_over_min']:.3f}",
         f"worst pair: {s['worst_pair']} (max/min {s['worst_max_over_min']:.3f})",
         f"interval coverage (a run's ratio inside another run's interval): {s['coverage']:.0%}; "
-        f"from the rounds alone: {s['within_only_coverage']:.0%}",
+        f"from one run alone (its blocks and rounds, no run-to-run term): {s['within_only_coverage']:.0%}",
         f"run-to-run sd of log ratio {math.sqrt(used['ratio_run_var']):.4f}, of log time {math.sqrt(used['time_run_var']):.4f}"
         f" ({record['checked_with']})",
         f"bench compare on these runs: A/A flags {rates['aa_flag_rate']:.1%} of {rates['aa_cases']} cases; "
