@@ -5,27 +5,12 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-from importlib import metadata
+
+from impls.contract import gpu_name, package_version
 
 from .machine import cpu_model
 
 PACKAGES = ("keras", "tensorflow", "torch", "jax", "jaxlib", "numpy", "pandas", "pytest", "pytest-benchmark")
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def gpu_name() -> str:
-    """The CUDA device torch sees, or "none" (torch is the one framework on every machine)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return "none"
 
 
 def today() -> str:

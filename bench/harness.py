@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from impls.compile_events import summarise_breaks
+from impls.contract import make_runner, runner_class, runner_classes
 from impls.spec import SIZE_FIELDS
 
 from .cases import Case
@@ -47,50 +48,16 @@ class CouldNotRun(Exception):
 
 def device_unavailable(framework: str, device: str) -> str | None:
     """Why `framework` cannot use `device` here, or None if it can."""
-    if framework == "onnxruntime":  # the onnx extra, and ORT's CUDA provider
-        from impls.onnx_runner import unavailable
-
-        return unavailable(device)
-    if device == "cpu":
-        return None
-    import torch
-
-    if framework == "torch":
-        return None if torch.cuda.is_available() else "no CUDA device: torch.cuda.is_available() is False"
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        ok = bool(tf.config.list_physical_devices("GPU"))
-    elif backend == "jax":
-        import jax
-
-        ok = any(d.platform == "gpu" for d in jax.devices())
-    else:
-        ok = torch.cuda.is_available()
-    return None if ok else f"no GPU for Keras's {backend} backend"
+    return runner_class(framework).unavailable(device)
 
 
 def use_full_float32(device: str) -> None:
-    """TF32 off everywhere, so GPU outputs can be compared at float32 precision."""
-    if device != "cuda":
-        return
-    import keras
-    import torch
+    """TF32 off everywhere, so GPU outputs can be compared at float32 precision.
 
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-    elif backend == "jax":
-        import jax
-
-        jax.config.update("jax_default_matmul_precision", "highest")
+    Every runtime, not only the case's: a case's reference holds both Keras's and torch's outputs.
+    """
+    for runner in runner_classes():
+        runner.full_float32(device)
 
 
 @dataclass
@@ -108,12 +75,7 @@ class Reference:
 
     def keras_layout(self, runner) -> list:
         """The runner's weights as a list in Keras's `get_weights()` order."""
-        if runner.framework == "keras":
-            return runner.model.get_weights()
-        from impls import copy_weights
-
-        copy_weights(runner.model, self.scratch)
-        return self.scratch.get_weights()
+        return runner.keras_weights(self.scratch)
 
 
 class References:
@@ -130,17 +92,16 @@ class References:
 
     @staticmethod
     def _build(case: Case) -> Reference:
-        from impls import copy_weights
-        from impls.runners import KerasRunner, TorchRunner
-
+        KerasRunner, TorchRunner = runner_class("keras"), runner_class("torch")
         spec, batch = case.spec, case.size.batch
         x, y = spec.example_inputs(batch, DATA_SEED), spec.example_targets(batch, DATA_SEED)
         keras_runner = KerasRunner(spec, device=case.device, seed=DATA_SEED)
         torch_runner = TorchRunner(spec, device=case.device)
-        copy_weights(keras_runner.model, torch_runner.model)
+        weights = keras_runner.model.get_weights()
+        torch_runner.load_reference(keras_runner.model, weights)
         reference = Reference(
             keras_model=keras_runner.model,
-            weights=keras_runner.model.get_weights(),
+            weights=weights,
             x=x,
             y=y,
             outputs={
@@ -160,20 +121,11 @@ class References:
 
 
 def load_reference_weights(runner, reference: Reference) -> None:
-    from impls import copy_weights
-
-    # An ONNX Runtime case holds its source framework's runner: the weights go there.
-    target = runner.source if runner.framework == "onnxruntime" else runner
-    if target.framework == "keras":
-        target.model.set_weights(reference.weights)  # same layout for every head variant
-    else:
-        copy_weights(reference.keras_model, target.model)
+    runner.load_reference(reference.keras_model, reference.weights)
 
 
 def build_runner(case: Case, reference: Reference, **options):
     """The case's runner, holding the reference weights (an ONNX Runtime case: exported with them)."""
-    from impls.runners import make_runner
-
     runner = make_runner(
         case.framework, case.spec, case.build_head, device=case.device,
         compile=case.compile == "on", **options,
@@ -260,14 +212,8 @@ def forget_compiled_graphs(case: Case) -> None:
     first call looks free), and after two sizes it switches to a dynamic-shape
     graph. Each case should compile, and run, what a fresh process would.
     """
-    if case.compile != "on":
-        return
-    import keras
-
-    if case.framework == "torch" or keras.backend.backend() == "torch":
-        import torch
-
-        torch._dynamo.reset()
+    if case.compile == "on":
+        runner_class(case.framework).reset_compiled()
 
 
 def prepare(case: Case, reference: Reference, forget_graphs: bool = True) -> Prepared:
@@ -344,7 +290,7 @@ def compiler_label(prepared: Prepared) -> str:
 
 def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict:
     """The columns every row of the case carries, measured or not."""
-    from .environment import package_version, today
+    from .environment import today
     from .results import BENCHMARK_COLUMNS
 
     spec = case.spec
@@ -354,8 +300,7 @@ def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict
         topology=case.topology, framework=case.framework, backend=backend,
         keras_backend=keras_backend, head=case.head, compile=case.compile, mode=case.mode,
         device=case.device, profile=profile, size=case.size.label, batch=case.size.batch,
-        threads=threads, framework_version=package_version(case.framework),
-        backend_version=package_version(backend), date=today(),
+        threads=threads, **runner_class(case.framework).versions(keras_backend), date=today(),
         **{name: getattr(spec, name) if name in spec.used_fields() else None for name in SIZE_FIELDS},
     )
     return row
@@ -378,5 +323,5 @@ def measured_row(row: dict, case: Case, prepared: Prepared, stats, peak_gflops: 
         compiles_per_call=prepared.compiles_per_call, graph_breaks=prepared.graph_breaks,
         kernel=prepared.kernel, status="ok",
     )
-    row.update(getattr(runner, "row_extras", dict)())  # an exported case's exporter and graph counts
+    row.update(runner.row_extras())  # an exported case's exporter and graph counts
     return row

@@ -24,10 +24,11 @@ How the peak is read (`mem_method`):
   not. Freed memory that an allocator keeps would hide the next call's
   allocations, so the heap is handed back first (gc, then glibc's
   malloc_trim). A fresh process per case keeps one case's heap from another's.
-- GPU, each framework's allocator statistics, reset before the call where the
-  framework allows it: torch `max_memory_allocated` (Keras on torch too),
-  TensorFlow `get_memory_info` peak, JAX `memory_stats` peak_bytes_in_use
-  (which cannot be reset: on JAX, `peak_mem_bytes` is the largest call so far).
+- GPU, each framework's allocator statistics (its runner's `memory_probe`,
+  impls/memory_probes.py), reset before the call where the framework allows
+  it: torch `max_memory_allocated` (Keras on torch too), TensorFlow
+  `get_memory_info` peak, JAX `memory_stats` peak_bytes_in_use (which cannot
+  be reset: on JAX, `peak_mem_bytes` is the largest call so far).
 
 Writes RESULTS_DIR/memory.csv (one row per case; a case measured again
 replaces its old row, every other row stays) and RESULTS_DIR/memory_comparison.csv (Keras over torch per
@@ -118,63 +119,16 @@ class RssProbe:
         return _proc_status_bytes("VmHWM") - baseline, baseline
 
 
-class TorchCudaProbe:
-    method = "torch.cuda.max_memory_allocated"
+def make_probe(framework: str, device: str):
+    """The process's RSS on the CPU; on a GPU, the framework's allocator (impls/memory_probes.py)."""
+    from impls.contract import runner_class
 
-    def __init__(self):
-        import torch
-
-        self.torch = torch
-
-    def measure(self, call) -> tuple[int, int]:
-        cuda = self.torch.cuda
-        cuda.synchronize()
-        cuda.reset_peak_memory_stats()
-        baseline = cuda.memory_allocated()
-        call()
-        cuda.synchronize()
-        return cuda.max_memory_allocated() - baseline, baseline
+    return runner_class(framework).memory_probe(device) or RssProbe()
 
 
-class TensorFlowGpuProbe:
-    method = "tf.config.experimental.get_memory_info peak"
-
-    def __init__(self):
-        import tensorflow as tf
-
-        self.experimental = tf.config.experimental
-
-    def measure(self, call) -> tuple[int, int]:
-        self.experimental.reset_memory_stats("GPU:0")
-        baseline = self.experimental.get_memory_info("GPU:0")["current"]
-        call()  # Keras returns host arrays: the device is done
-        return self.experimental.get_memory_info("GPU:0")["peak"] - baseline, baseline
-
-
-class JaxGpuProbe:
-    method = "jax memory_stats peak_bytes_in_use (not resettable)"
-
-    def __init__(self):
-        import jax
-
-        self.device = next(d for d in jax.devices() if d.platform == "gpu")
-
-    def measure(self, call) -> tuple[int, int]:
-        baseline = self.device.memory_stats()["bytes_in_use"]
-        call()
-        return max(0, self.device.memory_stats()["peak_bytes_in_use"] - baseline), baseline
-
-
-def make_probe(framework: str, keras_backend: str, device: str):
-    if device == "cpu":
-        return RssProbe()
-    backend = "torch" if framework == "torch" else keras_backend
-    return {"torch": TorchCudaProbe, "tensorflow": TensorFlowGpuProbe, "jax": JaxGpuProbe}[backend]()
-
-
-def measure_case(case: Case, keras_backend: str) -> dict:
+def measure_case(case: Case) -> dict:
     """Build the case's runner, put its batch, and measure the first call and a warm call."""
-    from impls.runners import make_runner
+    from impls.contract import make_runner
 
     from .harness import device_unavailable, use_full_float32
 
@@ -182,7 +136,7 @@ def measure_case(case: Case, keras_backend: str) -> dict:
     if reason:
         return dict(status=f"skipped: {reason}")
     use_full_float32(case.device)
-    probe = make_probe(case.framework, keras_backend, case.device)
+    probe = make_probe(case.framework, case.device)
     spec, batch = case.spec, case.size.batch
     runner = make_runner(case.framework, spec, case.build_head, device=case.device, compile=case.compile == "on")
     x, y = runner.put(spec.example_inputs(batch, DATA_SEED), spec.example_targets(batch, DATA_SEED))
@@ -223,7 +177,7 @@ def worker_main(argv: list[str]) -> int:
     # A torch case loads torch alone: Keras and its backend would only add to the baseline.
     runtime.configure(threads, "torch" if case.framework == "torch" else keras_backend)
     runtime.apply_thread_limits(threads)
-    result = measure_case(case, keras_backend)
+    result = measure_case(case)
     print(f"{WORKER_PREFIX} {json.dumps(result)}", flush=True)
     return 0
 

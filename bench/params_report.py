@@ -38,14 +38,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["params"]), help="CSV to write (default: %(default)s)")
 
 
-def _count(module, trainable_only=False) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
 def params_rows(spec) -> list[dict]:
     """One row per layer with weights, then a total row."""
     from impls import build_keras, build_torch
+    from impls.contract import runner_class
 
+    keras_count, torch_count = runner_class("keras").count_params, runner_class("torch").count_params
     keras_model = build_keras(spec)
     native = build_torch(spec, torch_bias="native")
     compatible = build_torch(spec)
@@ -56,9 +54,9 @@ def params_rows(spec) -> list[dict]:
             topology=spec.topology,
             layer=f.layer,
             kind=f.kind,
-            keras=keras_model.get_layer(f.layer).count_params(),
-            torch_native=_count(getattr(native, f.layer)),
-            torch_keras_compatible=_count(getattr(compatible, f.layer), trainable_only=True),
+            keras=keras_count(keras_model, f.layer),
+            torch_native=torch_count(native, f.layer),
+            torch_keras_compatible=torch_count(compatible, f.layer, trainable_only=True),
             formula=f.formula,
             formula_value=f.count,
             torch_native_formula_value=f.torch_native_count,
@@ -69,9 +67,9 @@ def params_rows(spec) -> list[dict]:
     for col in ("keras", "torch_native", "torch_keras_compatible", "formula_value", "torch_native_formula_value"):
         total[col] = sum(r[col] for r in rows)
     # Whole-model counts straight from the frameworks, not the sum of our rows.
-    total["keras"] = keras_model.count_params()
-    total["torch_native"] = _count(native)
-    total["torch_keras_compatible"] = _count(compatible, trainable_only=True)
+    total["keras"] = keras_count(keras_model)
+    total["torch_native"] = torch_count(native)
+    total["torch_keras_compatible"] = torch_count(compatible, trainable_only=True)
     rows.append(total)
     for r in rows:
         r["matches"] = (

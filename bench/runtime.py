@@ -79,22 +79,11 @@ def keras_backend() -> str:
 
 
 def apply_thread_limits(threads: int) -> None:
-    """Set the thread pools that can only be set through each framework's API."""
-    import torch
+    """Set the thread pools that can only be set through each framework's API (impls/contract.py order)."""
+    from impls.contract import runner_classes
 
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:  # already set once in this process
-        pass
-    if keras_backend() == "tensorflow":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # TensorFlow's context already started; env vars still hold
-            pass
+    for runner in runner_classes():
+        runner.set_threads(threads)
 
 
 def thread_report(threads: int) -> dict:
@@ -104,14 +93,10 @@ def thread_report(threads: int) -> dict:
         "env": {var: os.environ.get(var) for var in THREAD_ENV},
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
     }
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        report["torch"] = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
-    if "tensorflow" in sys.modules:
-        threading = sys.modules["tensorflow"].config.threading
-        # 0 means "TensorFlow's default", which then comes from TF_NUM_*_THREADS above.
-        report["tensorflow"] = {"intra_op": threading.get_intra_op_parallelism_threads(),
-                                "inter_op": threading.get_inter_op_parallelism_threads()}
+    from impls.contract import runner_classes
+
+    for runner in runner_classes():  # torch's and TensorFlow's pools, where loaded
+        report.update(runner.thread_pools())
     if "jax" in sys.modules:
         # XLA:CPU takes no thread count: one thread when Eigen's pool is off, else every core.
         one = XLA_ONE_THREAD in report["XLA_FLAGS"]

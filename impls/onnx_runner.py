@@ -1,4 +1,4 @@
-"""ONNX Runtime as a third runtime: one more adapter of the runner contract (impls/runners.py).
+"""ONNX Runtime as a third runtime: one more adapter of the runner contract (impls/contract.py).
 
 An OnnxRunner holds a source runner (Keras or torch, built on the CPU), which
 the harness gives the reference weights; `export()` then writes the source
@@ -17,10 +17,12 @@ from collections import Counter
 import importlib.util
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from .contract import package_version
 from .onnx_export import OnnxExportError, exporter_name, export_keras, export_torch, graph_counts
 from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, HEADS, ModelSpec
 
@@ -174,6 +176,13 @@ class OnnxRunner:
     def trainable_params(self) -> int:
         return self.source.trainable_params()  # the same weights, frozen into the graph
 
+    def load_reference(self, keras_model, weights: list) -> None:
+        """Into the source model: `export` then freezes them into the graph."""
+        self.source.load_reference(keras_model, weights)
+
+    def keras_weights(self, scratch) -> list:
+        return self.source.keras_weights(scratch)
+
     def put(self, x, y=None):
         """Check shapes; cast to the graph's input type (torch exports nn.Embedding's ids as int64)."""
         self.spec.check_batch(x, y)
@@ -188,6 +197,9 @@ class OnnxRunner:
 
     def train_step(self, x, y) -> float:
         raise NotImplementedError("ONNX Runtime cases are inference only")
+
+    def gradients(self, x, y) -> dict:
+        raise NotImplementedError("ONNX Runtime cases are inference only: an exported graph has no gradients")
 
     def infer(self, x) -> np.ndarray:
         """One session run; returns NumPy on the host, as the Keras and torch arms do."""
@@ -216,6 +228,66 @@ class OnnxRunner:
         lstm = "ONNX LSTM op" if self.counts.get("onnx_lstm") else "no ONNX LSTM op (unrolled)"
         return (f"{PROVIDERS[self.device]}, {GRAPH_OPT}, {self.threads} threads; {lstm}; "
                 f"exported by {self.exporter}")
+
+
+    # --- ONNX Runtime as a framework -------------------------------------------------------
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        return unavailable(device)
+
+    @classmethod
+    def full_float32(cls, device: str) -> None:
+        """Nothing set: the CUDA provider runs with its default options (as the suite always has)."""
+
+    @classmethod
+    def reset_compiled(cls) -> None:
+        """Nothing to forget: each session optimises its own graph once, in `load`."""
+
+    @classmethod
+    @contextmanager
+    def gemm(cls, device: str, n: int):
+        """One ONNX MatMul node in a session with the suite's threads."""
+        import onnx
+        from onnx import TensorProto, helper
+
+        io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+        graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak", io[:2], io[2:])
+        rng = np.random.default_rng(0)
+        a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+        with tempfile.TemporaryDirectory(prefix="tdbench-onnx-") as directory:
+            path = Path(directory) / "matmul.onnx"
+            onnx.save(helper.make_model(graph), str(path))
+            session = open_session(path, "peak MatMul", "onnx.helper", device, _threads(None))
+            yield lambda: session.run(None, {"a": a, "b": b})
+
+    @classmethod
+    def count_params(cls, model, layer: str | None = None, trainable_only: bool = False) -> int:
+        raise NotImplementedError("an ONNX graph holds constants, not parameters: count its source model's")
+
+    @classmethod
+    def versions(cls, keras_backend: str) -> dict:
+        version = package_version("onnxruntime")
+        return dict(framework_version=version, backend_version=version)
+
+    @classmethod
+    def gpu_name(cls) -> str | None:
+        """ONNX Runtime names providers, not devices."""
+        return None
+
+    @classmethod
+    def memory_probe(cls, device: str):
+        if device == "cpu":
+            return None
+        raise NotImplementedError("ONNX Runtime's GPU arena is not read yet (bench/memory.py MEASURED_FRAMEWORKS)")
+
+    @classmethod
+    def set_threads(cls, threads: int) -> None:
+        """Nothing process-wide: each session takes the suite's threads in open_session."""
+
+    @classmethod
+    def thread_pools(cls) -> dict:
+        return {}  # per session, not per process
 
 
 __all__ = ["OnnxRunner", "OnnxModelError", "OnnxExportError", "split_head", "unavailable"]

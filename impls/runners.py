@@ -11,15 +11,23 @@ the loss as a Python float, an infer call a NumPy array on the host.
 compiles its whole train step (forward, loss, backward, optimizer update) with
 XLA or `jax.jit`, so torch's compiled train step is one `torch.compile`d
 function of forward, loss, backward and `optimizer.step()`.
+
+Both classes implement the runner contract (impls/contract.py), framework-wide
+operations included (device availability, TF32, compile caches, GEMM peak,
+parameter counts, versions, GPU name, memory probe, thread pools).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
 
 from . import compile_events
+from .contract import package_version
 from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, ModelSpec
 
 OPTIMIZERS = ("adam", "keras_adam", "sgd")
@@ -44,39 +52,60 @@ def _check_choice(name, value, choices):
     return value
 
 
-class KerasRunner:
-    """A compiled Keras model: `train_on_batch` and `predict_on_batch`, the one-batch fast paths."""
+class _StepRunner:
+    """What the Keras and torch runners share: checked arguments, then `_build` makes the model and optimizer."""
 
-    framework = "keras"
+    framework: str
+    default_head: str
 
     def __init__(
         self,
         spec: ModelSpec,
-        head: str = DEFAULT_KERAS_HEAD,
+        head: str | None = None,
         device: str = "cpu",
         compile: bool = False,
         optimizer: str = "adam",
         learning_rate: float = 1e-3,
         seed: int = 0,
+        **framework_options,
     ):
+        self.spec, self.head = spec, self.default_head if head is None else head
+        self.device = _check_choice("device", device, DEVICES)
+        _check_choice("optimizer", optimizer, OPTIMIZERS)
+        self.compile_requested = bool(compile)
+        self._build(optimizer, learning_rate, seed, **framework_options)
+
+    def row_extras(self) -> dict:
+        return {}
+
+    @classmethod
+    def versions(cls, keras_backend: str) -> dict:
+        backend = keras_backend if cls.framework == "keras" else cls.framework
+        return dict(framework_version=package_version(cls.framework), backend_version=package_version(backend))
+
+
+class KerasRunner(_StepRunner):
+    """A compiled Keras model: `train_on_batch` and `predict_on_batch`, the one-batch fast paths."""
+
+    framework = "keras"
+    default_head = DEFAULT_KERAS_HEAD
+
+    def _build(self, optimizer: str, learning_rate: float, seed: int) -> None:
         import keras
 
         from .keras_losses import keras_loss
         from .keras_models import build_keras
 
-        self.spec, self.head, self.device = spec, head, _check_choice("device", device, DEVICES)
         self.backend = keras.backend.backend()
-        _check_choice("optimizer", optimizer, OPTIMIZERS)
         self._keras = keras
         with self.scope():
-            self.model = build_keras(spec, head, seed=seed)
+            self.model = build_keras(self.spec, self.head, seed=seed)
             opt = (
                 keras.optimizers.SGD(learning_rate)
                 if optimizer == "sgd"
                 else keras.optimizers.Adam(learning_rate, epsilon=ADAM_EPSILON)
             )
-            self.model.compile(optimizer=opt, loss=keras_loss(spec.loss), jit_compile=bool(compile))
-        self.compile_requested = bool(compile)
+            self.model.compile(optimizer=opt, loss=keras_loss(self.spec.loss), jit_compile=self.compile_requested)
 
     @property
     def compiled(self) -> bool:
@@ -95,7 +124,13 @@ class KerasRunner:
         return labels[self.backend][self.compiled]
 
     def trainable_params(self) -> int:
-        return int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+        return self.count_params(self.model, trainable_only=True)
+
+    def load_reference(self, keras_model, weights: list) -> None:
+        self.model.set_weights(weights)  # same layout for every head variant
+
+    def keras_weights(self, scratch) -> list:
+        return self.model.get_weights()
 
     def scope(self):
         return self._keras.device(keras_device_name(self.backend, self.device))
@@ -151,24 +186,136 @@ class KerasRunner:
     def graph_breaks(self) -> Counter:
         return compile_events.dynamo_graph_breaks() if self.backend == "torch" else Counter()
 
+    # --- Keras as a framework: each operation goes to the backend Keras runs on ------------
 
-class TorchRunner:
+    @staticmethod
+    def _backend() -> str:
+        import keras
+
+        return keras.backend.backend()
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        if device == "cpu":
+            return None
+        backend = cls._backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            ok = bool(tf.config.list_physical_devices("GPU"))
+        elif backend == "jax":
+            import jax
+
+            ok = any(d.platform == "gpu" for d in jax.devices())
+        else:
+            ok = TorchRunner.unavailable(device) is None
+        return None if ok else f"no GPU for Keras's {backend} backend"
+
+    @classmethod
+    def full_float32(cls, device: str) -> None:
+        if device != "cuda":
+            return
+        backend = cls._backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+        elif backend == "jax":
+            import jax
+
+            jax.config.update("jax_default_matmul_precision", "highest")
+        else:
+            TorchRunner.full_float32(device)
+
+    @classmethod
+    def reset_compiled(cls) -> None:
+        if cls._backend() == "torch":  # XLA and jax.jit key their caches by model: nothing shared
+            TorchRunner.reset_compiled()
+
+    @classmethod
+    @contextmanager
+    def gemm(cls, device: str, n: int):
+        """Through the Keras backend's own matmul (jit-compiled where the backend compiles)."""
+        import keras
+
+        with keras.device(keras_device_name(keras.backend.backend(), device)):
+            rng = np.random.default_rng(0)
+            a = keras.ops.convert_to_tensor(rng.random((n, n), dtype=np.float32))
+            b = keras.ops.convert_to_tensor(rng.random((n, n), dtype=np.float32))
+            matmul = keras.ops.matmul
+            if keras.backend.backend() == "jax":
+                import jax
+
+                matmul = jax.jit(matmul)
+
+            def call():
+                keras.ops.convert_to_numpy(matmul(a, b)[0, 0])  # waits for the result
+
+            yield call
+
+    @classmethod
+    def count_params(cls, model, layer: str | None = None, trainable_only: bool = False) -> int:
+        target = model.get_layer(layer) if layer else model
+        if trainable_only:
+            return int(sum(np.prod(v.shape) for v in target.trainable_variables))
+        return target.count_params()
+
+    @classmethod
+    def gpu_name(cls) -> str | None:
+        backend = cls._backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return tf.config.experimental.get_device_details(gpus[0]).get("device_name") if gpus else None
+        if backend == "jax":
+            import jax
+
+            return next((d.device_kind for d in jax.devices() if d.platform == "gpu"), None)
+        return TorchRunner.gpu_name()
+
+    @classmethod
+    def memory_probe(cls, device: str):
+        if device == "cpu":
+            return None
+        from . import memory_probes
+
+        backend = cls._backend()
+        if backend == "torch":
+            return TorchRunner.memory_probe(device)
+        return (memory_probes.TensorFlowGpuProbe if backend == "tensorflow" else memory_probes.JaxGpuProbe)()
+
+    @classmethod
+    def set_threads(cls, threads: int) -> None:
+        # The backend from the environment, as bench/runtime.configure set it: importing Keras
+        # to ask would load TensorFlow (its default backend) in a torch-only process.
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            import tensorflow as tf
+
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError:  # TensorFlow's context already started; env vars still hold
+                pass
+
+    @classmethod
+    def thread_pools(cls) -> dict:
+        if "tensorflow" not in sys.modules:
+            return {}
+        threading = sys.modules["tensorflow"].config.threading
+        # 0 means "TensorFlow's default", which then comes from TF_NUM_*_THREADS.
+        return {"tensorflow": {"intra_op": threading.get_intra_op_parallelism_threads(),
+                               "inter_op": threading.get_inter_op_parallelism_threads()}}
+
+
+class TorchRunner(_StepRunner):
     """A torch model with the usual step: zero_grad, forward, loss, backward, optimizer.step."""
 
     framework = "torch"
     backend = "torch"
+    default_head = DEFAULT_TORCH_HEAD
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        head: str = DEFAULT_TORCH_HEAD,
-        device: str = "cpu",
-        compile: bool = False,
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        seed: int = 0,
-        torch_bias: str = "keras",
-    ):
+    def _build(self, optimizer: str, learning_rate: float, seed: int, torch_bias: str = "keras") -> None:
         import torch
 
         from .optim import KerasAdam
@@ -176,13 +323,11 @@ class TorchRunner:
         from .torch_models import build_torch
 
         self._torch = torch
-        self.spec, self.head, self.device = spec, head, _check_choice("device", device, DEVICES)
-        _check_choice("optimizer", optimizer, OPTIMIZERS)
-        self.model = build_torch(spec, head, torch_bias=torch_bias, seed=seed).to(device)
-        self.compile_requested = self.compiled = bool(compile)
+        self.model = build_torch(self.spec, self.head, torch_bias=torch_bias, seed=seed).to(self.device)
+        self.compiled = self.compile_requested
         # Compiled lazily, on first use: the forward alone for infer, the whole step for train.
-        self.call = torch.compile(self.model) if compile else self.model
-        self._step = torch.compile(self._forward_backward_update) if compile else self._forward_backward_update
+        self.call = torch.compile(self.model) if self.compiled else self.model
+        self._step = torch.compile(self._forward_backward_update) if self.compiled else self._forward_backward_update
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=learning_rate)
@@ -190,14 +335,25 @@ class TorchRunner:
             self.optimizer = KerasAdam(params, lr=learning_rate, epsilon=ADAM_EPSILON)
         else:
             self.optimizer = torch.optim.Adam(params, lr=learning_rate, eps=ADAM_EPSILON)
-        self.loss_fn = torch_loss(spec.loss)
+        self.loss_fn = torch_loss(self.spec.loss)
 
     @property
     def compiler(self) -> str:
         return "torch.compile" if self.compiled else "eager"
 
     def trainable_params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return self.count_params(self.model, trainable_only=True)
+
+    def load_reference(self, keras_model, weights: list) -> None:
+        from .bridge import copy_weights
+
+        copy_weights(keras_model, self.model)
+
+    def keras_weights(self, scratch) -> list:
+        from .bridge import copy_weights
+
+        copy_weights(self.model, scratch)
+        return scratch.get_weights()
 
     def put(self, x, y=None):
         self.spec.check_batch(x, y)
@@ -256,12 +412,86 @@ class TorchRunner:
     def graph_breaks(self) -> Counter:
         return compile_events.dynamo_graph_breaks()
 
+    # --- torch as a framework ------------------------------------------------------------
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        if device == "cpu":
+            return None
+        import torch
+
+        return None if torch.cuda.is_available() else "no CUDA device: torch.cuda.is_available() is False"
+
+    @classmethod
+    def full_float32(cls, device: str) -> None:
+        if device != "cuda":
+            return
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    @classmethod
+    def reset_compiled(cls) -> None:
+        """Dynamo keys compiled graphs by code object, not by model: a later case would reuse them."""
+        import torch
+
+        torch._dynamo.reset()
+
+    @classmethod
+    @contextmanager
+    def gemm(cls, device: str, n: int):
+        import torch
+
+        a = torch.rand(n, n, device=device)
+        b = torch.rand(n, n, device=device)
+
+        def call():
+            a @ b
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        yield call
+
+    @classmethod
+    def count_params(cls, model, layer: str | None = None, trainable_only: bool = False) -> int:
+        target = getattr(model, layer) if layer else model
+        return sum(p.numel() for p in target.parameters() if p.requires_grad or not trainable_only)
+
+    @classmethod
+    def gpu_name(cls) -> str | None:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+    @classmethod
+    def memory_probe(cls, device: str):
+        if device == "cpu":
+            return None
+        from .memory_probes import TorchCudaProbe
+
+        return TorchCudaProbe()
+
+    @classmethod
+    def set_threads(cls, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # already set once in this process
+            pass
+
+    @classmethod
+    def thread_pools(cls) -> dict:
+        if "torch" not in sys.modules:
+            return {}
+        torch = sys.modules["torch"]
+        return {"torch": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}}
+
 
 def make_runner(framework: str, spec: ModelSpec, head: str, **options):
-    """The runner for `framework` ("keras", "torch" or "onnxruntime")."""
-    _check_choice("framework", framework, ("keras", "torch", "onnxruntime"))
-    if framework == "onnxruntime":
-        from .onnx_runner import OnnxRunner
+    """The runner for `framework` ("keras", "torch" or "onnxruntime"): impls/contract.py's registry."""
+    from .contract import make_runner
 
-        return OnnxRunner(spec, head, **options)
-    return (KerasRunner if framework == "keras" else TorchRunner)(spec, head, **options)
+    return make_runner(framework, spec, head, **options)
