@@ -28,14 +28,13 @@ import numpy as np
 
 from . import compile_events
 from .contract import package_version
-from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, ModelSpec
+from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, KERAS_ADAM_LEARNING_RATE, KERAS_EPSILON, ModelSpec
 
 OPTIMIZERS = ("adam", "keras_adam", "sgd")
 DEVICES = ("cpu", "cuda")
 
-# Keras's epsilon (1e-7) is used by both frameworks, so "adam" means equal
-# hyper-parameters; only the update rule differs (see impls/optim.py).
-ADAM_EPSILON = 1e-7
+# Keras's epsilon (impls/spec.py KERAS_EPSILON) is used by both frameworks, so
+# "adam" means equal hyper-parameters; only the update rule differs (impls/optim.py).
 
 
 def keras_device_name(backend: str, device: str) -> str:
@@ -65,7 +64,7 @@ class _StepRunner:
         device: str = "cpu",
         compile: bool = False,
         optimizer: str = "adam",
-        learning_rate: float = 1e-3,
+        learning_rate: float = KERAS_ADAM_LEARNING_RATE,
         seed: int = 0,
         **framework_options,
     ):
@@ -103,7 +102,7 @@ class KerasRunner(_StepRunner):
             opt = (
                 keras.optimizers.SGD(learning_rate)
                 if optimizer == "sgd"
-                else keras.optimizers.Adam(learning_rate, epsilon=ADAM_EPSILON)
+                else keras.optimizers.Adam(learning_rate, epsilon=KERAS_EPSILON)
             )
             self.model.compile(optimizer=opt, loss=keras_loss(self.spec.loss), jit_compile=self.compile_requested)
 
@@ -332,9 +331,9 @@ class TorchRunner(_StepRunner):
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=learning_rate)
         elif optimizer == "keras_adam":
-            self.optimizer = KerasAdam(params, lr=learning_rate, epsilon=ADAM_EPSILON)
+            self.optimizer = KerasAdam(params, lr=learning_rate, epsilon=KERAS_EPSILON)
         else:
-            self.optimizer = torch.optim.Adam(params, lr=learning_rate, eps=ADAM_EPSILON)
+            self.optimizer = torch.optim.Adam(params, lr=learning_rate, eps=KERAS_EPSILON)
         self.loss_fn = torch_loss(self.spec.loss)
 
     @property
