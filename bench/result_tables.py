@@ -247,9 +247,16 @@ def readme_blocks(results_dir: Path, profile: str) -> dict[str, str]:
             if (results_dir / source).exists()}
 
 
+def _written(write, results_dir: Path, profile: str) -> str:
+    try:
+        return write(results_dir, profile)
+    except ResultsError as e:  # e.g. no rows of this profile: say so in the block's place
+        return f"{e}\n"
+
+
 def detail_blocks(results_dir: Path, profile: str) -> dict[str, tuple[str, str]]:
     """name -> (title, text) of each detail block whose file is present."""
-    return {name: (title, write(results_dir, profile)) for name, (title, source, write) in DETAIL_BLOCKS.items()
+    return {name: (title, _written(write, results_dir, profile)) for name, (title, source, write) in DETAIL_BLOCKS.items()
             if (results_dir / source).exists()}
 
 
