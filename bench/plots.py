@@ -138,3 +138,26 @@ def memory_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Pat
     _sweep_grid(rows, variables, title, path, "peak memory", "peak memory of one call (MiB)",
                 lambda line: mib(line["peak_mem_bytes"]),
                 lambda ax, points: _log_if_spans_decades(ax, points["peak_mem_bytes"]))
+
+
+def ratio_intervals(rows: pd.DataFrame, columns: list[str], title: str, path: Path) -> None:
+    """Keras over torch per case: a column of points per slice, a colour per mode, 95% rerun intervals as bars."""
+    fig = Figure(figsize=(1.6 * len(columns) + 2, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.axhline(1, color="grey", linewidth=0.8, linestyle="--")
+    modes = [m for m in MODES if m in set(rows["mode"])]
+    for i, mode in enumerate(modes):
+        of_mode = rows[rows["mode"] == mode]
+        for x, column in enumerate(columns):
+            points = of_mode[of_mode["column"] == column]
+            # spread the cases of a column sideways, train left of infer, so their bars stay apart
+            xs = x + (i - (len(modes) - 1) / 2) * 0.3 + np.linspace(-0.1, 0.1, len(points)) if len(points) else []
+            ratio = points["keras_over_torch"].astype(float)
+            low, high = pd.to_numeric(points["ci_low"]), pd.to_numeric(points["ci_high"])
+            bars = np.array([(ratio - low).fillna(0), (high - ratio).fillna(0)])
+            ax.errorbar(xs, ratio, yerr=bars, fmt=MARKERS[i], markerfacecolor="none", color=f"C{i}", elinewidth=0.8,
+                        markersize=4, label=mode if x == 0 else None)
+    ax.set_xticks(range(len(columns)), [c.replace(", ", "\n", 1) for c in columns], fontsize="small")
+    ax.set(ylabel="Keras time / torch time (x); 1 = same speed")
+    _log_scale(ax, "y")
+    _finish(fig, [ax], title, path)

@@ -1,6 +1,6 @@
-"""The README's sentences that quote numbers, written from the result files (`bench table --readme`).
+"""Sentences that quote numbers, written from the result files (README blocks and results/report.md).
 
-Each function returns one marked block (bench/table.py BLOCKS): the "In
+Each function returns one block (bench/result_tables.py names them): the "In
 short" bullets, the TimeDistributed-tax figures, the looped-over-fused
 ratios of compiled Keras, the share of peak, and the stability summary.
 Words that interpret a trend stay in the README, outside the blocks, and
@@ -14,23 +14,21 @@ from pathlib import Path
 
 from .results import FILES
 from .storage import read_csv
+from .validate import ResultsError
 
 COMPILER_WORDS = {"off": "not compiled", "on": "compiled"}
 
 
-
-def _compiler(label: str) -> str:
+def compiler_label(label: str) -> str:
     """A row's compiler without its measured count ("no jax.jit, recompiles every call (2 ...)")."""
     base, _, measured = label.partition(", recompile")
     return base + (", recompiled every call" if measured.startswith("s every call") else "")
 
 def _read(path: Path, keep=lambda r: True) -> list[dict]:
-    from .cli import UsageError
-
     try:
         return [r for r in read_csv(path) if keep(r)]
     except ValueError as e:
-        raise UsageError(str(e)) from e
+        raise ResultsError(str(e)) from e
 
 
 def _x(value: float) -> str:
@@ -52,8 +50,8 @@ def in_short(results_dir: Path, profile: str = "quick") -> str:
     lines = []
     for (backend, compile), of_group in sorted(groups.items()):
         ratios = [float(r["keras_over_torch"]) for r in of_group]
-        compilers = "/".join(sorted({_compiler(r["keras_compiler"]) for r in of_group}))
-        torch_compilers = "/".join(sorted({_compiler(r["torch_compiler"]) for r in of_group}))
+        compilers = "/".join(sorted({compiler_label(r["keras_compiler"]) for r in of_group}))
+        torch_compilers = "/".join(sorted({compiler_label(r["torch_compiler"]) for r in of_group}))
         decided = [r for r in of_group if r.get("ci_low") and r.get("ci_high")]
         verdict = ""
         if decided:
@@ -99,7 +97,7 @@ def compiled_tax(results_dir: Path, profile: str = "quick") -> str:
                  and r["size"] == "mid" and r["device"] == "cpu" and r["status"] == "ok")
     pairs: dict[tuple, dict] = {}
     for r in rows:
-        pairs.setdefault((r["topology"], r["mode"], r["keras_backend"], _compiler(r["compiler"])), {})[r["head"]] = float(r["median_s"])
+        pairs.setdefault((r["topology"], r["mode"], r["keras_backend"], compiler_label(r["compiler"])), {})[r["head"]] = float(r["median_s"])
     by_problem: dict[tuple, list[str]] = {}
     for (topology, mode, backend, compiler), heads in sorted(pairs.items()):
         if "timedistributed" in heads and "dense3d" in heads:
@@ -134,9 +132,7 @@ def stability_summary(results_dir: Path) -> str:
     try:
         model = noise.load(results_dir)
     except ValueError as e:
-        from .cli import UsageError
-
-        raise UsageError(str(e)) from e
+        raise ResultsError(str(e)) from e
     s, rates = model["summary"], model["compare_rates"]
     return "\n".join([
         f"- {model['profile']} profile, Keras on {model['keras_backend']}, {model['threads']} thread(s), "
@@ -149,13 +145,3 @@ def stability_summary(results_dir: Path) -> str:
         f"identical code (A/A); catches {rates['detect_rate']:.1%} of {rates['detect_cases']} cases slowed by "
         f"{model['inject']:.0%}.",
     ]) + "\n"
-
-
-# README block -> (the file it needs, how it is written); bench/table.py adds these to its own.
-BLOCKS = {
-    "in-short": (FILES["comparison"], lambda d, args: in_short(d, args.profile)),
-    "td-tax-figures": (FILES["td_tax"], lambda d, args: td_tax_figures(d)),
-    "td-tax-compiled": (FILES["benchmarks"], lambda d, args: compiled_tax(d, args.profile)),
-    "peak-share": (FILES["benchmarks"], lambda d, args: peak_share(d)),
-    "stability-summary": ("noise.json", lambda d, args: stability_summary(d)),
-}

@@ -1,14 +1,17 @@
 """`python -m bench report [RESULTS_DIR]`: RESULTS_DIR/report.md, with its PNG plots beside it.
 
 The report says how to read it, lists every slice's machine and versions
-(environment.json), then gives one section per run (Keras backend, device,
+(environment.json), gives the README's answer (Keras over PyTorch with each
+framework's default head, a figure and a table), then one section per run (Keras backend, device,
 profile) of benchmarks.csv: median times per topology, train and infer, one
 bar per backend/head/compile variant; Keras over PyTorch (comparison.csv) and
 the share of peak at the largest size; for a full-profile run, the exponents
 of time against each swept size (bench/scaling.py). Then the cases that were
 not timed, the TimeDistributed tax against timesteps (td_tax.csv), and the
 peak memory of one call (memory.csv, memory_comparison.csv from `python -m
-bench memory`). Where a file is absent, its section says so.
+bench memory`), and the detail the README leaves here (bench/result_tables.py:
+every head pair, the tax in figures, parity, parameters, the seed's
+experiment). Where a file is absent, its section says so.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import markdown, plots
+from . import markdown, plots, result_tables
 from .cases import SWEEPS
-from .cli import UsageError
+from .command_args import UsageError
 from .frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
 from .results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, load_environment
 from .scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
 from .storage import atomic_write_text
-from .validate import check_results_dir, check_writable
+from .validate import ResultsError, check_results_dir, check_writable
 
 REPORT = "report.md"
+ANSWER_PROFILE = "quick"  # the README's answer: the default profile's pairs
 TD_TAX = FILES["td_tax"]  # derived by bench/results.py; `tax` is looped_s / fused_s
 BENCHMARK_NUMBERS = [
     "batch", "timesteps", "units", "median_s", "iqr_s", "flops", "gflops", "peak_gflops", "peak_fraction",
@@ -226,6 +230,19 @@ def td_tax_section(td_tax: pd.DataFrame | None, figures: Figures) -> list[str]:
     return lines + [figures.add("td_tax.png", title, plots.td_tax_lines, td_tax)]
 
 
+def answer_section(results_dir: Path, figures: Figures) -> list[str]:
+    """The README's answer: Keras over torch with each framework's default head, as a figure and a table."""
+    lines = [f"## Keras over PyTorch, each framework's default head ({ANSWER_PROFILE} profile)", ""]
+    try:
+        rows = result_tables.default_pairs(results_dir, ANSWER_PROFILE)
+    except ResultsError as e:  # no comparison.csv, or none of its rows from this profile
+        return lines + [str(e)]
+    title = f"Keras over PyTorch, default heads, {ANSWER_PROFILE} profile: median ratio, 95% rerun interval"
+    figure = figures.add(result_tables.ANSWER_FIGURE, title, plots.ratio_intervals, pd.DataFrame(rows),
+                         result_tables.columns(rows))
+    return lines + [figure, "", result_tables.answer_markdown(results_dir, ANSWER_PROFILE).rstrip()]
+
+
 def memory_section(results_dir: Path, figures: Figures) -> list[str]:
     """Peak memory (`python -m bench memory`): Keras over torch at the mid size, and bytes against the sweeps."""
     from .memory import MEMORY_COLUMNS, MEMORY_COMPARISON_COLUMNS, MEMORY_FILES
@@ -272,9 +289,11 @@ def write_report(results_dir: Path) -> list[Path]:
     lines = [
         "# tdbench report", "", f"From `{results_dir}`.", "", *READING_GUIDE, "",
         *environment_section(inputs.environment), "",
+        *answer_section(results_dir, figures), "",
         *benchmark_sections(inputs.benchmarks, inputs.comparison, figures), "",
         *td_tax_section(inputs.td_tax, figures), "",
-        *memory_section(results_dir, figures),
+        *memory_section(results_dir, figures), "",
+        *result_tables.report_sections(results_dir, ANSWER_PROFILE),
     ]
     report = results_dir / REPORT
     atomic_write_text(report, "\n".join(lines).rstrip() + "\n")

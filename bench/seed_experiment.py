@@ -29,19 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from impls import SEED_BATCH, ModelSpec
+from impls import ModelSpec
 from impls.runners import KerasRunner, TorchRunner
 from impls.spec import KERAS_ADAM_LEARNING_RATE
 
 from .command_args import UsageError, add_threads_argument, add_topology_argument
 from .markdown import text_table
 from .results import COMMAND_FILES, RESULTS_DIR
+from .seed_data import seed_data
 from .storage import write_csv
 
 COLUMNS = ["topology", "framework", "method", "steps", "final_loss", "max_abs_error", "train_s", "predictions"]
 
 SEED_TOPOLOGIES = ("one_to_one", "many_to_one", "many_to_many")  # the seed trains no attention model
-SEED_LENGTH = 5
 SEED_LEARNING_RATE = KERAS_ADAM_LEARNING_RATE  # what the seed's optimizer='adam' gets
 LEARNED_WITHIN = 0.05  # a topology is learned when every prediction is this close to its target
 
@@ -56,23 +56,6 @@ LEARNED_WITHIN = 0.05  # a topology is learned when every prediction is this clo
 # Below about 1e-13 a loss is rounding (float32 predictions near 1 are spaced
 # about 1e-7 apart, squared), where a relative bound means nothing.
 KERAS_WAYS_REL_TOL, KERAS_WAYS_ABS_TOL = 1e-4, 1e-13
-
-
-def seed_data(topology: str):
-    """The seed's X, y and X_test for `topology` (as float32, the models' dtype), and its batch size.
-
-    y is the seed's own: for many_to_many that is (1, 5) against an output of
-    (1, 5, 1), which the suite refuses (see `training_target`).
-    """
-    seq = np.array([i / SEED_LENGTH for i in range(SEED_LENGTH)])
-    if topology == "one_to_one":  # five samples of one step each
-        x, y = seq.reshape(SEED_LENGTH, 1, 1), seq.reshape(SEED_LENGTH, 1)
-        x_test = np.arange(start=1, stop=3, step=0.2).reshape(-1, 1, 1)
-    else:  # one sample of five steps
-        x, y = seq.reshape(1, SEED_LENGTH, 1), seq.reshape(1, SEED_LENGTH)
-        x_test = np.arange(start=1, stop=2, step=0.2).reshape(1, -1, 1)
-    x, y, x_test = (a.astype(np.float32) for a in (x, y, x_test))
-    return x, y, x_test, SEED_BATCH[topology]
 
 
 def _int_at_least(minimum: int):

@@ -126,7 +126,11 @@ def test_quick_run_says_how_to_get_scaling_and_skips_the_missing_tax(tmp_path):
     text = report(quick_results(tmp_path))
     assert "No full-profile rows; run `pytest bench/ --benchmark-only --profile full`." in text
     assert "No td_tax.csv in this directory" in text
-    assert [p.name for p in tmp_path.glob("*.png")] == ["times-tensorflow-cpu-quick-t2-many_to_many.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["keras-over-torch.png", "times-tensorflow-cpu-quick-t2-many_to_many.png"]
+    # the README's answer leads: its figure, then its table, one column for the run's one slice
+    answer = text.split("## Keras over PyTorch, each framework's default head (quick profile)\n\n")[1]
+    assert answer.startswith("![Keras over PyTorch, default heads") and "](keras-over-torch.png)\n\n| topology |" in answer
+    assert "## Parity: the largest difference of each check\n\nNo parity.csv in this directory." in text
 
 
 def test_tax_alone_is_reported_with_notes_for_the_rest(tmp_path):

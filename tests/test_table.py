@@ -7,47 +7,80 @@ import statistics
 
 import pytest
 
-from bench import prose
+from bench import result_tables
 from bench.cli import main
-from bench.storage import read_csv
-from bench.table import ratio_cell
-from bench.results import TD_TAX_COLUMNS
-from bench.storage import write_csv
+from bench.result_tables import ratio_cell
+from bench.results import COMPARISON_COLUMNS, TD_TAX_COLUMNS
+from bench.storage import read_csv, write_csv
 
 QUICK = Path(__file__).parent / "data" / "quick_results"
 
 
-def test_prints_the_ratio_table(capsys):
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_prints_the_answer_and_the_per_head_tables(capsys):
     assert main(["table", "--results-dir", str(QUICK)]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("| topology | size (batch) | mode | Keras on tensorflow, compile off |\n")
     assert "**Keras on tensorflow, cpu, compile off, 2 thread(s)**" in out
-    line = next(l for l in out.splitlines() if l.startswith("| many_to_many | mid (b32) | train"))
-    cells = [c.strip() for c in line.strip("|").split("|")]
+    line = next(l for l in out.splitlines() if l.startswith("| many_to_many | mid (b32) | train") and l.count("|") > 5)
+    cells = _cells(line)
     assert len(cells) == 9 and all(cells[3:8])  # times and all three head pairs filled
-    one_head = next(l for l in out.splitlines() if l.startswith("| one_to_one | seed"))
-    assert [c.strip() for c in one_head.strip("|").split("|")][5:7] == ["", ""]  # no head pairs
+    one_head = next(l for l in out.splitlines() if l.startswith("| one_to_one | seed") and l.count("|") > 5)
+    assert _cells(one_head)[5:7] == ["", ""]  # no head pairs
+    # the In-short bullet is the comparison's median over the default pairs
+    ratios = [float(r["keras_over_torch"]) for r in read_csv(QUICK / "comparison.csv")
+              if (r["keras_head"], r["torch_head"]) in result_tables.DEFAULT_PAIRS]
+    assert f"median {statistics.median(ratios):.2g}x over the quick profile's {len(ratios)} cases" in out
+
+
+def _two_slices_with_intervals(results: Path) -> list[dict]:
+    """The quick run's comparison as compile off (one interval holding 1) and again as compile on."""
+    rows = read_csv(results / "comparison.csv")
+    for r in rows:
+        if (r["topology"], r["size"], r["mode"], r["keras_head"], r["torch_head"]) == (
+                "many_to_many", "mid", "train", "timedistributed", "broadcast"):
+            r.update(keras_over_torch="1.05", ci_low="0.9", ci_high="1.2")
+    compiled = [dict(r, compile="on", keras_over_torch="2.5", ci_low="2", ci_high="3") for r in rows]
+    write_csv(results / "comparison.csv", compiled + rows, COMPARISON_COLUMNS)
+    return rows
 
 
 def test_rewrites_only_the_readme_blocks(tmp_path):
+    results = shutil.copytree(QUICK, tmp_path / "results")
+    rows = _two_slices_with_intervals(results)
+    problems = {(r["topology"], r["size"], r["mode"]) for r in rows if (r["keras_head"], r["torch_head"]) in result_tables.DEFAULT_PAIRS}
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- answer-table:start -->\nold\n<!-- answer-table:end -->\nmiddle\n"
+                      "<!-- stability-summary:start -->\nold\n<!-- stability-summary:end -->\nend\n")
+    assert main(["table", "--results-dir", str(results), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    answer = text.split("<!-- answer-table:start -->\n")[1].split("<!-- answer-table:end -->")[0]
+    lines = answer.splitlines()
+    # a column per compile setting, off before on (files order them on first), a row per problem
+    assert _cells(lines[0])[3:] == ["Keras on tensorflow, compile off", "Keras on tensorflow, compile on"]
+    row = next(l for l in lines if l.startswith("| many_to_many | mid (b32) | train |"))
+    assert _cells(row)[3:] == ["no difference [0.90, 1.20]", "2.50 [2.00, 3.00]"]
+    assert len([l for l in lines if l.startswith("| ")]) == 1 + len(problems)  # the header, a row each
+    # outside the blocks nothing changes; the stability block keeps its text without noise.json
+    assert text.startswith("intro\n<!-- answer-table:start -->\n| topology")
+    assert "\nmiddle\n<!-- stability-summary:start -->\nold\n<!-- stability-summary:end -->\nend\n" in text
+
+
+def test_detail_blocks_come_from_their_files(tmp_path):
     results = shutil.copytree(QUICK, tmp_path / "results")
     write_csv(results / "td_tax.csv", [dict(
         topology="many_to_many", framework="torch", backend="torch", keras_backend="tensorflow", compile="off", compiler="eager",
         mode="train", device="cpu", timesteps=200, looped_head="loop", fused_head="broadcast",
         looped_s=0.3, fused_s=0.1, tax=3.0, looped_spread=0.1, fused_spread=0.1)], TD_TAX_COLUMNS)
-    readme = tmp_path / "README.md"
-    prose_blocks = "".join(f"<!-- {name}:start -->\nold\n<!-- {name}:end -->\n" for name in prose.BLOCKS if name != "stability-summary")
-    readme.write_text("intro\n<!-- comparison-table:start -->\nold\n<!-- comparison-table:end -->\nmiddle\n"
-                      + prose_blocks + "<!-- td-tax-table:start -->\nold\n<!-- td-tax-table:end -->\nend\n")
-    assert main(["table", "--results-dir", str(results), "--readme", str(readme)]) == 0
-    text = readme.read_text()
-    assert text.startswith("intro\n<!-- comparison-table:start -->\n**Keras on tensorflow") and "old" not in text
-    assert "| many_to_many | torch | torch (in the tensorflow run) | eager | train | 3.00 |" in text
-    assert "\nmiddle\n" in text and text.endswith("<!-- td-tax-table:end -->\nend\n")
-    # the prose numbers come from the files too: the In-short bullet is the comparison's median
-    ratios = [float(r["keras_over_torch"]) for r in read_csv(results / "comparison.csv")
-              if r["keras_head"] == "timedistributed" and r["torch_head"] == "broadcast" or r["keras_head"] == "n/a"]
-    assert f"median {statistics.median(ratios):.2g}x over the quick profile's {len(ratios)} cases" in text
-    assert "<!-- td-tax-figures:start -->\n- many_to_many train: looped over fused head, at 200 steps 3x on native torch (1 run(s)).\n<!--" in text
+    details = result_tables.detail_blocks(results, "quick")
+    assert set(details) == {"in-short", "comparison-table", "td-tax-table", "td-tax-figures", "td-tax-compiled", "peak-share"}
+    assert "| many_to_many | torch | torch (in the tensorflow run) | eager | train | 3.00 |" in details["td-tax-table"][1]
+    assert details["td-tax-figures"][1] == "- many_to_many train: looped over fused head, at 200 steps 3x on native torch (1 run(s)).\n"
+    sections = "\n".join(result_tables.report_sections(results, "quick"))
+    assert "## Parity: the largest difference of each check\n\nNo parity.csv in this directory." in sections
 
 
 def test_missing_file_or_markers_are_usage_errors(tmp_path, capsys):
@@ -56,7 +89,7 @@ def test_missing_file_or_markers_are_usage_errors(tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text("no markers here\n")
     assert main(["table", "--results-dir", str(QUICK), "--readme", str(readme)]) == 2
-    assert "no <!-- comparison-table:start -->" in capsys.readouterr().err
+    assert "no <!-- answer-table:start -->" in capsys.readouterr().err
     assert readme.read_text() == "no markers here\n"
 
 
