@@ -37,10 +37,10 @@ def snapshot(directory: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
-@pytest.fixture
-def full_set(tmp_path):
-    """A copy of the committed result set (never the committed files themselves)."""
-    target = tmp_path / "results"
+@pytest.fixture(scope="module")
+def prepared_set(tmp_path_factory):
+    """The committed result set, copied and rewritten once per module (save_run's intervals take seconds)."""
+    target = tmp_path_factory.mktemp("committed") / "results"
     target.mkdir()
     for name in [*FILES.values(), "noise.json"]:  # noise.json and raw/: what the intervals are computed from
         if (COMMITTED / name).exists():  # onnx.csv and td_tax.csv exist only once such cases ran
@@ -57,6 +57,12 @@ def full_set(tmp_path):
     if other:
         (target / "environment.json").write_text(storage.json_text(env))
     return target
+
+
+@pytest.fixture
+def full_set(tmp_path, prepared_set):
+    """A fresh copy of the committed result set for one test (never the committed files themselves)."""
+    return Path(shutil.copytree(prepared_set, tmp_path / "results"))
 
 
 # 1. A run replaces only the rows of the cases it measured.
