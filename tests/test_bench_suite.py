@@ -10,7 +10,6 @@ import pytest
 from bench import conftest as bench_conftest
 from bench.cases import all_cases
 from bench.harness import device_unavailable
-from bench.results import BENCHMARK_COLUMNS
 
 
 def run_suite(*args, timeout=600):

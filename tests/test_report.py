@@ -15,7 +15,7 @@ from bench.cli import main
 from bench.flops import case_flops
 from bench.harness import case_row
 from bench.report import TD_TAX
-from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, save_run
+from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, save_run
 from bench.storage import read_csv, write_csv
 from impls import model_params
 from impls.spec import LOOPED_HEADS

@@ -20,7 +20,7 @@ from bench import storage
 from bench.cli import main
 from bench.machine import fingerprint, same_machine, slice_machine
 from bench.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
-from bench.validate import ResultsError, check_csv, check_environment, check_results_dir
+from bench.validate import ResultsError, check_csv, check_results_dir
 from impls import ModelSpec
 from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
 from tests.helpers import benchmark_row
