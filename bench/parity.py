@@ -72,8 +72,8 @@ def max_abs_diff(a, b) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
 
 
-def forward_diff(spec: ModelSpec, batch: int, keras_head, torch_head, direction="keras_to_torch", seed=0):
-    k, t = _pair(spec, keras_head, torch_head, direction, seed=seed)
+def forward_diff(spec: ModelSpec, batch: int, keras_head, torch_head, direction="keras_to_torch", seed=0, device="cpu"):
+    k, t = _pair(spec, keras_head, torch_head, direction, seed=seed, device=device)
     x = spec.example_inputs(batch, seed)
     return max_abs_diff(k.forward(k.put(x)[0]), t.forward(t.put(x)[0]))
 

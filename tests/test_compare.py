@@ -8,17 +8,11 @@ from bench import noise, raw
 from bench.cli import main
 from bench.results import BENCHMARK_COLUMNS
 from bench.storage import write_csv
+from tests.helpers import benchmark_row
 
 
-def row(head="broadcast", median=0.010, iqr=0.001, status="ok", **extra):
-    r = dict.fromkeys(BENCHMARK_COLUMNS)
-    r.update(
-        topology="many_to_many", framework="torch", backend="torch", keras_backend="tensorflow", head=head,
-        compile="off", mode="train", device="cpu", profile="quick", size="mid", batch=32, timesteps=50,
-        features=16, units=64, outputs=1, threads=1, median_s=median, iqr_s=iqr, rounds=100, status=status,
-    )
-    r.update(extra)
-    return r
+def row(head="broadcast", median=0.010, iqr=0.001, status="ok", framework="torch", rounds=100, **extra):
+    return benchmark_row(framework, head, median, iqr_s=iqr, rounds=rounds, status=status, **extra)
 
 
 def results(tmp_path, name, rows, columns=BENCHMARK_COLUMNS, rounds=None, run_var=None):

@@ -1,12 +1,11 @@
 """The GPU paths: parity of each pair on CUDA. Skipped, with the reason, where there is no GPU."""
 
-import numpy as np
 import pytest
 
 from bench.harness import PARITY_TOLERANCE, device_unavailable, use_full_float32
-from bench.parity import PARITY_CASES
-from impls import copy_weights
-from impls.runners import KerasRunner, TorchRunner
+from bench.parity import PARITY_CASES, forward_diff
+from impls import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD
+from impls.runners import TorchRunner
 
 
 def require_gpu(framework):
@@ -21,11 +20,7 @@ def test_pairs_agree_on_the_gpu(case):
     require_gpu("keras")
     use_full_float32("cuda")
     spec, batch = PARITY_CASES[case]
-    k = KerasRunner(spec, device="cuda")
-    t = TorchRunner(spec, device="cuda")
-    copy_weights(k.model, t.model)
-    x = spec.example_inputs(batch)
-    diff = np.abs(k.forward(k.put(x)[0]) - t.forward(t.put(x)[0])).max()
+    diff = forward_diff(spec, batch, DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, device="cuda")
     assert diff <= PARITY_TOLERANCE["cuda"]
 
 
@@ -40,3 +35,24 @@ def test_torch_trains_on_the_gpu():
         last = t.train_step(x, y)
     assert last < first
     assert "cuDNN" in t.kernel(x)
+
+
+def test_forward_diff_builds_both_models_on_the_device_it_is_given(monkeypatch):
+    """Runs without a GPU: the device reaches both runners (the parity test above relies on it)."""
+    from bench import parity
+
+    seen = []
+
+    class Recording:
+        def __init__(self, runner_class):
+            self.runner_class = runner_class
+
+        def __call__(self, spec, head, **options):
+            seen.append((self.runner_class.framework, options.get("device")))
+            return self.runner_class(spec, head, **{**options, "device": "cpu"})
+
+    monkeypatch.setattr(parity, "KerasRunner", Recording(parity.KerasRunner))
+    monkeypatch.setattr(parity, "TorchRunner", Recording(parity.TorchRunner))
+    spec, batch = PARITY_CASES["many_to_one-seed"]
+    assert forward_diff(spec, batch, DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, device="cuda") <= PARITY_TOLERANCE["cpu"]
+    assert seen == [("keras", "cuda"), ("torch", "cuda")]

@@ -11,8 +11,9 @@ from bench import harness
 from bench.cases import all_cases
 from bench.harness import CouldNotRun, References, prepare
 from bench.onnx_compare import onnx_ratio_rows
-from bench.results import BENCHMARK_COLUMNS, ONNX_COLUMNS, REQUIRED_BENCHMARK_COLUMNS, load_benchmarks, td_tax_rows
+from bench.results import ONNX_COLUMNS, REQUIRED_BENCHMARK_COLUMNS, load_benchmarks, td_tax_rows
 from bench.storage import write_csv
+from tests.helpers import benchmark_row
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None, reason="the onnx extra is not installed"
@@ -103,16 +104,9 @@ def test_without_the_extra_the_cases_skip_with_the_reason(monkeypatch):
     assert onnx_runner.unavailable("cuda") is not None  # no CUDAExecutionProvider in a CPU build
 
 
-def row(framework, head, median, timesteps=50, profile="tdtax", backend=None, **extra):
-    r = dict.fromkeys(BENCHMARK_COLUMNS)
-    r.update(
-        topology="many_to_many", framework=framework, head=head, mode="infer", device="cpu",
-        keras_backend="tensorflow", backend=backend or framework, profile=profile, compile="off",
-        size=f"timesteps={timesteps}", batch=32, timesteps=timesteps, features=16, units=64, outputs=1,
-        median_s=median, spread=0.1, status="ok", compiler="c", kernel="k",
-    )
-    r.update(extra)
-    return r
+def row(framework, head, median, timesteps=50, profile="tdtax", **extra):
+    return benchmark_row(framework, head, median, mode="infer", profile=profile, size=f"timesteps={timesteps}",
+                         timesteps=timesteps, spread=0.1, **extra)
 
 
 def test_td_tax_pairs_exports_of_one_source():

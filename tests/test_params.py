@@ -1,29 +1,23 @@
-"""The LSTM parameter formula, checked against both frameworks' own counts."""
+"""The LSTM parameter formula, checked against a count of its weight arrays, and that layout against both frameworks."""
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from impls import TOPOLOGIES, ModelSpec, build_keras, build_torch, lstm_params, model_params, trainable_params
 
-sizes = st.integers(min_value=1, max_value=96)
+sizes = st.integers(min_value=1, max_value=4096)
 
 
-def keras_lstm_count(inputs, units, bidirectional=False):
-    import keras
-
-    layer = keras.layers.LSTM(units)
-    if bidirectional:
-        layer = keras.layers.Bidirectional(layer)
-    layer.build((None, 3, inputs))
-    return layer.count_params()
+def lstm_weight_shapes(inputs, units, bias_vectors=1):
+    """Each weight array of one LSTM layer, laid out as Keras stores it (4 gates side by side)."""
+    return [(inputs, 4 * units), (units, 4 * units)] + [(4 * units,)] * bias_vectors
 
 
-def torch_lstm_count(inputs, units, bidirectional=False):
-    import torch
-
-    lstm = torch.nn.LSTM(inputs, units, bidirectional=bidirectional)
-    return sum(p.numel() for p in lstm.parameters())
+def counted(shapes):
+    """Parameters counted by multiplying out each array's shape, not by the closed formula."""
+    return sum(int(np.prod(shape)) for shape in shapes)
 
 
 def test_formula_by_hand():
@@ -31,18 +25,41 @@ def test_formula_by_hand():
     assert lstm_params(1, 5, bias_vectors=2) == 160
 
 
-@settings(max_examples=120, deadline=None)
-@given(inputs=sizes, units=sizes)
-def test_formula_matches_keras_and_torch(inputs, units):
-    assert keras_lstm_count(inputs, units) == lstm_params(inputs, units)
-    assert torch_lstm_count(inputs, units) == lstm_params(inputs, units, bias_vectors=2)
+# The formula against a count of the weight arrays, over the whole size range (pure Python: fast).
+@settings(max_examples=300, deadline=None)
+@given(inputs=sizes, units=sizes, bias_vectors=st.sampled_from([0, 1, 2]))
+def test_formula_counts_every_weight_array(inputs, units, bias_vectors):
+    assert lstm_params(inputs, units, bias_vectors) == counted(lstm_weight_shapes(inputs, units, bias_vectors))
 
 
-@settings(max_examples=30, deadline=None)
-@given(inputs=sizes, units=sizes)
-def test_bidirectional_doubles(inputs, units):
-    assert keras_lstm_count(inputs, units, bidirectional=True) == 2 * lstm_params(inputs, units)
-    assert torch_lstm_count(inputs, units, bidirectional=True) == 2 * lstm_params(inputs, units, 2)
+# The weight layout above against the frameworks' real layers, at a handful of sizes:
+# one of each, the seed's, inputs wider than units, and units wider than inputs.
+FRAMEWORK_SIZES = [(1, 1), (1, 5), (96, 7), (3, 64)]
+
+
+@pytest.mark.parametrize("inputs, units", FRAMEWORK_SIZES)
+def test_keras_layers_hold_exactly_those_arrays(inputs, units):
+    import keras
+
+    layer = keras.layers.LSTM(units)
+    layer.build((None, 3, inputs))
+    assert [tuple(w.shape) for w in layer.weights] == lstm_weight_shapes(inputs, units)
+    assert layer.count_params() == lstm_params(inputs, units)
+    both = keras.layers.Bidirectional(keras.layers.LSTM(units))
+    both.build((None, 3, inputs))
+    assert both.count_params() == 2 * lstm_params(inputs, units)
+
+
+@pytest.mark.parametrize("inputs, units", FRAMEWORK_SIZES)
+def test_torch_layers_hold_exactly_those_arrays_with_a_second_bias(inputs, units):
+    import torch
+
+    lstm = torch.nn.LSTM(inputs, units)
+    # torch stores each matrix transposed: (4 * units, inputs), and two bias vectors.
+    assert [tuple(p.shape)[::-1] for p in lstm.parameters()] == lstm_weight_shapes(inputs, units, bias_vectors=2)
+    assert sum(p.numel() for p in lstm.parameters()) == lstm_params(inputs, units, bias_vectors=2)
+    both = torch.nn.LSTM(inputs, units, bidirectional=True)
+    assert sum(p.numel() for p in both.parameters()) == 2 * lstm_params(inputs, units, bias_vectors=2)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """`python -m bench report` on a real quick-profile run plus synthetic full-profile sweeps."""
 
+import csv
+import json
 import re
 import shutil
 import subprocess
@@ -13,7 +15,7 @@ from bench.cli import main
 from bench.flops import case_flops
 from bench.harness import case_row
 from bench.report import TD_TAX
-from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, save_run
+from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, save_run
 from bench.storage import read_csv, write_csv
 from impls import model_params
 from impls.spec import LOOPED_HEADS
@@ -116,8 +118,8 @@ def test_largest_size_peak_environment_and_untimed_cases(full):
     assert "| many_to_many | train | units=256 | timedistributed | loop |" in full_run  # most FLOPs per call
     peak_row = r"\| many_to_many \| infer \| units=256 \| torch broadcast \| [\d.]+ \| 100 \| \d+\.\d% \|"
     assert re.search(peak_row, full_run)
-    quick_slice = "| keras_backend=tensorflow device=cpu profile=quick compile=off threads=2 | 2026-11-27T16:15:01+00:00 |"
-    assert quick_slice + " AMD EPYC |" in text
+    ((quick_slice, machine),) = json.loads((QUICK / FILES["environment"]).read_text())["slices"].items()
+    assert f"| {quick_slice} | {machine['date']} | {machine['cpu']} | {machine['cores']} |" in text  # the fixture's machine
     assert "| keras_backend=tensorflow device=cpu profile=full compile=off threads=2 |  | synthetic |" in text
     assert "## Cases not timed" in text and "could not run: synthetic failure" in text
 
@@ -143,8 +145,10 @@ def test_tax_alone_is_reported_with_notes_for_the_rest(tmp_path):
 def test_bad_results_dir_is_one_line_and_status_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     quick_results(tmp_path / "broken", topologies=("one_to_one",))
-    bad = (tmp_path / "broken" / "benchmarks.csv").read_text().replace("0.0018400369999653776", "fast", 1)
-    (tmp_path / "broken" / "benchmarks.csv").write_text(bad)
+    broken = tmp_path / "broken" / FILES["benchmarks"]
+    with open(broken, newline="") as f:
+        first_median = next(csv.DictReader(f))["median_s"]  # as the file spells it, on line 2
+    broken.write_text(broken.read_text().replace(first_median, "fast", 1))
     for name, message in [
         ("missing", "missing: no such directory"),
         ("empty", "empty: no benchmarks.csv or td_tax.csv to report on"),

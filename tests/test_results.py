@@ -8,19 +8,11 @@ import pytest
 from bench import storage
 from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows, merge_rows, save_run
 from bench.storage import atomic_write_text, csv_text, read_csv
+from tests.helpers import benchmark_row
 
 
 def row(framework="keras", head="timedistributed", device="cpu", backend="tensorflow", median=0.002, **extra):
-    r = dict.fromkeys(BENCHMARK_COLUMNS)
-    r.update(
-        topology="many_to_many", framework=framework, head=head, mode="train", device=device,
-        keras_backend=backend, backend=backend if framework == "keras" else "torch",
-        profile="quick", compile="off", threads=2, size="mid", batch=32, timesteps=50, features=16,
-        units=64, outputs=1, params=146, median_s=median, spread=0.05, status="ok",
-        max_abs_diff=1e-8, compiler="tf.function" if framework == "keras" else "eager", kernel="k",
-    )
-    r.update(extra)
-    return r
+    return benchmark_row(framework, head, median, keras_backend=backend, device=device, threads=2, **extra)
 
 
 def test_merge_replaces_only_the_measured_slices():

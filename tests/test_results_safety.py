@@ -1,6 +1,8 @@
 """Results are never lost: partial runs merge by case, bad files stop a run before it starts,
 a run's files are replaced as one set, permissions are kept, misuse is one line and exit 2."""
 
+import csv
+import io
 import json
 import os
 import re
@@ -10,6 +12,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,35 +20,27 @@ from bench import storage
 from bench.cli import main
 from bench.machine import fingerprint, same_machine, slice_machine
 from bench.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
-from bench.validate import ResultsError, check_csv, check_environment, check_results_dir
+from bench.validate import ResultsError, check_csv, check_results_dir
 from impls import ModelSpec
 from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
+from tests.helpers import benchmark_row
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results"
 
 
 def row(framework="keras", head="timedistributed", median=0.002, status="ok", **extra):
-    r = dict.fromkeys(BENCHMARK_COLUMNS)
-    r.update(
-        topology="many_to_many", framework=framework, head=head, mode="train", device="cpu",
-        keras_backend="tensorflow", backend="tensorflow" if framework == "keras" else "torch",
-        profile="quick", compile="off", threads=1, size="mid", batch=32, timesteps=50, features=16,
-        units=64, outputs=1, params=146, median_s=median, spread=0.05, status=status,
-        max_abs_diff=1e-8, compiler="c", kernel="k",
-    )
-    r.update(extra)
-    return r
+    return benchmark_row(framework, head, median, status=status, **extra)
 
 
 def snapshot(directory: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
-@pytest.fixture
-def full_set(tmp_path):
-    """A copy of the committed result set (never the committed files themselves)."""
-    target = tmp_path / "results"
+@pytest.fixture(scope="module")
+def prepared_set(tmp_path_factory):
+    """The committed result set, copied and rewritten once per module (save_run's intervals take seconds)."""
+    target = tmp_path_factory.mktemp("committed") / "results"
     target.mkdir()
     for name in [*FILES.values(), "noise.json"]:  # noise.json and raw/: what the intervals are computed from
         if (COMMITTED / name).exists():  # onnx.csv and td_tax.csv exist only once such cases ran
@@ -64,6 +59,12 @@ def full_set(tmp_path):
     return target
 
 
+@pytest.fixture
+def full_set(tmp_path, prepared_set):
+    """A fresh copy of the committed result set for one test (never the committed files themselves)."""
+    return Path(shutil.copytree(prepared_set, tmp_path / "results"))
+
+
 # 1. A run replaces only the rows of the cases it measured.
 
 def test_merge_replaces_measured_cases_in_place_and_keeps_failed_cases_old_rows():
@@ -80,6 +81,9 @@ def test_merge_replaces_measured_cases_in_place_and_keeps_failed_cases_old_rows(
 
 def test_the_committed_results_validate_and_rewrite_byte_for_byte(full_set):
     check_results_dir(COMMITTED)  # read only; the committed set must stay valid under these checks
+    committed, copied = (list(csv.DictReader(io.StringIO((d / "benchmarks.csv").read_text()))) for d in (COMMITTED, full_set))
+    # every committed value kept as written, in order; columns added since the reference run blank
+    assert copied == [{c: r.get(c, "") for c in BENCHMARK_COLUMNS} for r in committed]
     if (COMMITTED / "benchmarks.csv").read_text().split("\n", 1)[0] == ",".join(BENCHMARK_COLUMNS):
         assert snapshot(full_set) == {n: (COMMITTED / n).read_bytes() for n in snapshot(full_set)}
     before = snapshot(full_set)
@@ -212,15 +216,19 @@ def test_bench_run_checks_before_starting_a_backend(full_set, capsys):
     assert not (full_set / "logs").exists()
 
 
-def test_an_unusable_results_dir_is_refused_before_timing(tmp_path):
+def test_an_unusable_results_dir_is_refused_before_timing(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     with pytest.raises(ResultsError, match="is not a directory"):
         check_results_dir(tmp_path / "file" / "results", writing=True)
-    if os.geteuid() != 0:  # root writes anywhere
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o555)
-        with pytest.raises(ResultsError, match="not writable"):
-            check_results_dir(locked, writing=True)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes anywhere: refuse the write probe as the kernel refuses a user
+        def refused(**kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("bench.validate.tempfile", SimpleNamespace(TemporaryFile=refused))
+    with pytest.raises(ResultsError, match=r"locked: results directory is not writable \(Permission denied\)$"):
+        check_results_dir(locked, writing=True)
 
 
 # 3. A result set is written as one unit.

@@ -1,13 +1,48 @@
 """ModelSpec: the seed's sizes, seeded data, and clear errors for bad input."""
 
+import re
+
 import numpy as np
 import pytest
 
 from impls import SEED_BATCH, TOPOLOGIES, ModelSpec
+from impls.spec import SIZE_FIELDS
 
 
-def test_topologies_are_the_seeds_four_and_one_to_many():
-    assert TOPOLOGIES == ("one_to_one", "many_to_one", "many_to_many", "attention", "one_to_many")
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_every_topology_has_seed_sizes_a_batch_and_the_fields_it_uses(topology):
+    spec = ModelSpec.seed(topology)
+    assert spec.topology == topology
+    assert isinstance(SEED_BATCH[topology], int) and SEED_BATCH[topology] >= 1
+    assert set(spec.used_fields()) <= set(SIZE_FIELDS) and "timesteps" in spec.used_fields()
+    assert list(spec.sizes()) == list(spec.used_fields())
+    assert all(isinstance(v, int) and v >= 1 for v in spec.sizes().values())
+    assert spec.lstm_inputs in spec.sizes().values()  # the LSTM's input width is one of its sizes
+    assert len(spec.output_shape(2)) == (3 if spec.has_sequence_head else 2)
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_every_topology_builds_in_both_frameworks_with_the_spec_shapes(topology):
+    import torch
+
+    from impls import build_keras, build_torch
+
+    spec, batch = ModelSpec.seed(topology), 2
+    x = spec.example_inputs(batch)
+    keras_out = np.asarray(build_keras(spec)(x))
+    with torch.no_grad():
+        torch_out = build_torch(spec)(torch.from_numpy(x)).numpy()
+    assert keras_out.shape == torch_out.shape == spec.output_shape(batch)
+
+
+def test_every_topology_is_in_the_suite():
+    from bench.cases import PROFILES, TD_TAX_TOPOLOGIES, all_cases
+
+    for profile in PROFILES:
+        # tdtax times per-step heads on the LSTM topologies that have one
+        expected = set(TD_TAX_TOPOLOGIES) if profile == "tdtax" else set(TOPOLOGIES)
+        assert {c.topology for c in all_cases(profile, "both")} == expected, profile
+    assert all(ModelSpec.seed(t).has_sequence_head for t in TD_TAX_TOPOLOGIES)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +82,7 @@ def test_bad_size_names_the_field(field, bad):
 
 
 def test_unknown_topology_lists_the_valid_names():
-    with pytest.raises(ValueError, match="topology must be one of one_to_one, many_to_one, many_to_many, attention, one_to_many; got 'two_to_two'"):
+    with pytest.raises(ValueError, match=re.escape(f"topology must be one of {', '.join(TOPOLOGIES)}; got 'two_to_two'")):
         ModelSpec("two_to_two")
     with pytest.raises(ValueError, match="topology must be one of"):
         ModelSpec.seed("two_to_two")

@@ -11,6 +11,7 @@ from bench import machine, noise, raw, stability, stats
 from bench.cli import main
 from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows
 from bench.storage import read_csv, write_csv, write_json
+from tests.helpers import benchmark_row
 
 
 # --- statistics with a known answer ---------------------------------------------------------------
@@ -140,16 +141,7 @@ def test_compare_rates_on_runs_without_noise():
 
 
 def row(framework, head, median, **extra):
-    r = dict.fromkeys(BENCHMARK_COLUMNS)
-    r.update(
-        topology="many_to_many", framework=framework, head=head, mode="train", device="cpu",
-        keras_backend="tensorflow", backend="tensorflow" if framework == "keras" else "torch",
-        profile="quick", compile="off", threads=1, size="mid", batch=32, timesteps=50, features=16,
-        units=64, outputs=1, params=146, median_s=median, iqr_s=median * 0.05, rounds=50, spread=0.05,
-        status="ok", max_abs_diff=1e-8, compiler="tf.function" if framework == "keras" else "eager", kernel="k",
-    )
-    r.update(extra)
-    return r
+    return benchmark_row(framework, head, median, **{"iqr_s": median * 0.05, "rounds": 50, **extra})
 
 
 def write_run(directory, keras_median, torch_median, seed):
