@@ -1,4 +1,4 @@
 """tdbench's harness: the pytest-benchmark suite, result files, reports and the CLI.
 
-Importing this package never imports a framework; see bench/runtime.py.
+Importing this package never imports a framework; see bench/suite/runtime.py.
 """

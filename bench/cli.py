@@ -7,8 +7,8 @@ import re
 import sys
 from importlib import import_module
 
-from .command_args import UsageError
-from .validate import ResultsError
+from .commands.command_args import UsageError
+from .store.validate import ResultsError
 
 # command -> (module that implements it, one-line help)
 COMMANDS = {
@@ -37,7 +37,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         subparser = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
-            import_module(f".{module}", __package__).add_arguments(subparser)
+            import_module(f".commands.{module}", __package__).add_arguments(subparser)
     return parser
 
 
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     prog = "python -m bench" + (f" {command}" if command else "")
     try:
         args = build_parser(command).parse_args(argv)
-        module = import_module(f".{COMMANDS[args.command][0]}", __package__)
+        module = import_module(f".commands.{COMMANDS[args.command][0]}", __package__)
         return module.run(args)
     except (UsageError, ResultsError) as e:
         message = str(e)

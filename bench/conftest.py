@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from bench import runtime
-from bench.cases import all_cases
-from bench.machine import OtherMachine, check_same_machine
-from bench.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
-from bench.session import BenchSession, Timing
-from bench.validate import ResultsError, check_results_dir
+from bench.suite import runtime
+from bench.suite.cases import all_cases
+from bench.store.machine import OtherMachine, check_same_machine
+from bench.suite.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
+from bench.suite.session import BenchSession, Timing
+from bench.store.validate import ResultsError, check_results_dir
 
 SESSION = pytest.StashKey[BenchSession]()
 STARTED = pytest.StashKey[float]()
@@ -52,8 +52,8 @@ def pytest_configure(config):
         _stop(str(e))
     runtime.configure(threads, backend)
     results_dir = config.rootpath / option.tdbench_results_dir
-    # Existing result files are checked now, not after hours of timing (bench/validate.py),
-    # and so is the machine they were measured on (bench/machine.py).
+    # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
+    # and so is the machine they were measured on (bench/store/machine.py).
     if not option.collectonly:
         try:
             check_results_dir(results_dir, writing=True)

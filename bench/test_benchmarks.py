@@ -1,6 +1,6 @@
-"""The benchmark suite: one test per case of bench/cases.py (`pytest bench/ --benchmark-only`)."""
+"""The benchmark suite: one test per case of bench/suite/cases.py (`pytest bench/ --benchmark-only`)."""
 
-from bench.session import noise_floor_workload
+from bench.suite.session import noise_floor_workload
 
 
 def test_case(benchmark, case, block, bench_session):

@@ -5,7 +5,7 @@
 operations below; a test (tests/test_layout.py) keeps any framework import
 out of `bench/`. To add a runtime (a Keras backend of its own, TensorRT, ...):
 write one class that has every member of `Runner`, add it to `RUNNERS`, and
-add its name to `bench/cases.py` FRAMEWORKS; tests/test_layout.py checks the
+add its name to `bench/suite/cases.py` FRAMEWORKS; tests/test_layout.py checks the
 class against this contract.
 
 Two kinds of member:

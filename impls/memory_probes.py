@@ -1,4 +1,4 @@
-"""Each framework's GPU allocator statistics, read around one call (bench/memory.py; CPU uses RSS there).
+"""Each framework's GPU allocator statistics, read around one call (bench/commands/memory.py; CPU uses RSS there).
 
 Reset before the call where the framework allows it: torch `max_memory_allocated`
 (Keras on torch too), TensorFlow `get_memory_info` peak, JAX `memory_stats`

@@ -168,7 +168,7 @@ class OnnxRunner:
             self.counts.update(ort_nodes=optimized["nodes"], ort_matmuls=optimized["matmuls"])
 
     def row_extras(self) -> dict:
-        """The columns only an exported case fills (bench/results.py ONNX_COLUMNS)."""
+        """The columns only an exported case fills (bench/store/results.py ONNX_COLUMNS)."""
         return dict(exporter=self.exporter, graph_opt=GRAPH_OPT, onnx_nodes=self.counts.get("onnx_nodes"),
                     onnx_matmuls=self.counts.get("onnx_matmuls"), ort_nodes=self.counts.get("ort_nodes"),
                     ort_matmuls=self.counts.get("ort_matmuls"))
@@ -279,7 +279,7 @@ class OnnxRunner:
     def memory_probe(cls, device: str):
         if device == "cpu":
             return None
-        raise NotImplementedError("ONNX Runtime's GPU arena is not read yet (bench/memory.py MEASURED_FRAMEWORKS)")
+        raise NotImplementedError("ONNX Runtime's GPU arena is not read yet (bench/commands/memory.py MEASURED_FRAMEWORKS)")
 
     @classmethod
     def set_threads(cls, threads: int) -> None:

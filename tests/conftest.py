@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="module")
 def references():
-    """The harness's per-problem references (bench/harness.py), built once per test module."""
-    from bench.harness import References
+    """The harness's per-problem references (bench/suite/harness.py), built once per test module."""
+    from bench.suite.harness import References
 
     return References()

@@ -1,14 +1,14 @@
 """Helpers the test modules share (fixtures live in conftest.py)."""
 
-from bench.cases import all_cases
-from bench.results import BENCHMARK_COLUMNS
+from bench.suite.cases import all_cases
+from bench.store.results import BENCHMARK_COLUMNS
 
 # What each framework's row names as its compiler without compile (a label, not checked here).
 _COMPILERS = {"keras": "tf.function", "torch": "eager"}
 
 
 def case_of(case_id: str, compile: str = "off"):
-    """The seed profile's CPU case with this id (bench/cases.py is the one registry)."""
+    """The seed profile's CPU case with this id (bench/suite/cases.py is the one registry)."""
     (case,) = [c for c in all_cases("seed", compile, devices=("cpu",)) if c.id == case_id]
     return case
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bench import backend_runs
+from bench.commands import backend_runs
 from bench.cli import UsageError, main
 
 

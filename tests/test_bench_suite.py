@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from bench import conftest as bench_conftest
-from bench.cases import all_cases
-from bench.harness import device_unavailable
+from bench.suite.cases import all_cases
+from bench.suite.harness import device_unavailable
 
 
 def run_suite(*args, timeout=600):
@@ -20,7 +20,7 @@ def run_suite(*args, timeout=600):
 
 
 def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_path):
-    done = run_suite("--benchmark-only", "--profile", "seed", "-k", "many_to_one and infer", "-rs",
+    done = run_suite("--benchmark-only", "--profile", "seed", "-k", "many_to_one and infer", "-rs", "--blocks", "2",
                      "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--results-dir", str(tmp_path))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # What this machine can run decides which cases time and which skip (GPU, the onnx extra).
@@ -36,9 +36,9 @@ def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_pat
         assert float(r["max_abs_diff"]) <= 1e-5 and 0 < float(r["first_call_s"]) < 600
         assert r["threads"] and r["framework_version"] and r["kernel"]
     assert "benchmark 'many_to_one infer cpu seed b1'" in done.stdout  # Keras and torch, one table
-    summary = done.stdout.strip().splitlines()[-1]
-    assert f"{len(runnable)} passed" in summary
-    assert (f"{len(skipped)} skipped" in summary) == bool(skipped)
+    summary = done.stdout.strip().splitlines()[-1]  # one pytest item per case and block
+    assert f"{2 * len(runnable)} passed" in summary
+    assert (f"{2 * len(skipped)} skipped" in summary) == bool(skipped)
     assert all(reason in done.stdout for reason in skipped)  # each skip says why (-rs)
     assert (tmp_path / "comparison.csv").exists() and (tmp_path / "environment.json").exists()
 
@@ -88,7 +88,7 @@ def test_registry_ids_are_unique_and_readable():
 
 
 def test_one_to_many_is_in_every_profile():
-    from bench.cases import PROFILES
+    from bench.suite.cases import PROFILES
 
     for profile in PROFILES:
         cases = all_cases(profile, topologies=("one_to_many",), devices=("cpu",), frameworks=("keras", "torch"))

@@ -1,14 +1,14 @@
-"""Cases timed in blocks that alternate within a problem (bench/session.py)."""
+"""Cases timed in blocks that alternate within a problem (bench/suite/session.py)."""
 
 import json
 import re
 import subprocess
 import sys
 
-from bench.cases import all_cases
+from bench.suite.cases import all_cases
 from bench.conftest import block_order
-from bench.session import Timing
-from bench.storage import read_csv
+from bench.suite.session import Timing
+from bench.store.storage import read_csv
 
 
 def test_block_order_alternates_the_cases_of_one_problem_block_by_block():

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import markdown
+from bench.store import markdown
 from bench.cli import COMMANDS, build_parser
-from bench.options import OPTIONS
+from bench.suite.options import OPTIONS
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-# Still import UsageError from bench.cli; bench/command_args.py is its home (to change with their rewrite).
+# Still import UsageError from bench.cli; bench/commands/command_args.py is its home (to change with their rewrite).
 NOT_YET_MOVED: set = set()
 
 

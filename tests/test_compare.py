@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import noise, raw
+from bench.store import noise, raw
 from bench.cli import main
-from bench.results import BENCHMARK_COLUMNS
-from bench.storage import write_csv
+from bench.store.results import BENCHMARK_COLUMNS
+from bench.store.storage import write_csv
 from tests.helpers import benchmark_row
 
 

@@ -7,9 +7,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from bench import harness
+from bench.suite import harness
 from tests.helpers import case_of
-from bench.harness import (
+from bench.suite.harness import (
     ParityError, check_loss, check_train_gate, compiler_label, prepare, run_counted,
 )
 from impls import ModelSpec

@@ -1,8 +1,8 @@
-"""bench/flops.py against counts worked out by hand for sizes small enough to check on paper."""
+"""bench/analysis/flops.py against counts worked out by hand for sizes small enough to check on paper."""
 
 import pytest
 
-from bench.flops import attention_flops, case_flops, dense_flops, forward_flops, lstm_step_flops
+from bench.analysis.flops import attention_flops, case_flops, dense_flops, forward_flops, lstm_step_flops
 from impls import ModelSpec
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.harness import PARITY_TOLERANCE, device_unavailable, use_full_float32
-from bench.parity import PARITY_CASES, forward_diff
+from bench.suite.harness import PARITY_TOLERANCE, device_unavailable, use_full_float32
+from bench.analysis.parity import PARITY_CASES, forward_diff
 from impls import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD
 from impls.runners import TorchRunner
 
@@ -39,7 +39,7 @@ def test_torch_trains_on_the_gpu():
 
 def test_forward_diff_builds_both_models_on_the_device_it_is_given(monkeypatch):
     """Runs without a GPU: the device reaches both runners (the parity test above relies on it)."""
-    from bench import parity
+    from bench.analysis import parity
 
     seen = []
 

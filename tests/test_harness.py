@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from bench import harness
+from bench.suite import harness
 from tests.helpers import case_of
-from bench.harness import CouldNotRun, ParityError, check_parity, prepare
+from bench.suite.harness import CouldNotRun, ParityError, check_parity, prepare
 
 
 def test_a_pair_that_differs_is_not_timed(references):

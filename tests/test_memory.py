@@ -14,10 +14,10 @@ import sys
 import numpy as np
 import pytest
 
-from bench.cases import Case, Size
+from bench.suite.cases import Case, Size
 from bench.cli import main
-from bench.harness import case_row
-from bench.memory import (
+from bench.suite.harness import case_row
+from bench.commands.memory import (
     MEMORY_COLUMNS,
     MEMORY_FILES,
     RssProbe,
@@ -29,8 +29,8 @@ from bench.memory import (
     merge_memory_rows,
     save_memory,
 )
-from bench.report import write_report
-from bench.storage import read_csv
+from bench.commands.report import write_report
+from bench.store.storage import read_csv
 from impls import ModelSpec
 
 MIB = 2**20
@@ -156,7 +156,7 @@ def test_report_draws_memory_against_batch_and_timesteps(tmp_path):
 
 def write_report_with_benchmarks(results_dir):
     """The report needs a benchmarks.csv; one torch row of the quick run is enough."""
-    from bench.results import save_run
+    from bench.store.results import save_run
 
     case = _case("torch", "broadcast", "infer", batch=1, spec=ModelSpec.seed("many_to_many"), label="seed")
     row = case_row(case, "quick", "tensorflow", 2)

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import harness
-from bench.cases import all_cases
-from bench.harness import CouldNotRun, References, prepare
-from bench.onnx_compare import onnx_ratio_rows
-from bench.results import ONNX_COLUMNS, REQUIRED_BENCHMARK_COLUMNS, load_benchmarks, td_tax_rows
-from bench.storage import write_csv
+from bench.suite import harness
+from bench.suite.cases import all_cases
+from bench.suite.harness import CouldNotRun, References, prepare
+from bench.analysis.onnx_compare import onnx_ratio_rows
+from bench.store.results import ONNX_COLUMNS, REQUIRED_BENCHMARK_COLUMNS, load_benchmarks, td_tax_rows
+from bench.store.storage import write_csv
 from tests.helpers import benchmark_row
 
 pytestmark = pytest.mark.skipif(

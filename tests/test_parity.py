@@ -1,13 +1,13 @@
 """Each Keras model and its PyTorch twin are one model: outputs, gradients, training.
 
-Sizes: bench.parity.PARITY_CASES (the seed's, and a larger case per topology).
-Bounds: bench.tolerances.TOLERANCES.
+Sizes: bench.analysis.parity.PARITY_CASES (the seed's, and a larger case per topology).
+Bounds: bench.suite.tolerances.TOLERANCES.
 """
 
 import numpy as np
 import pytest
 
-from bench.parity import (
+from bench.analysis.parity import (
     PARITY_CASES,
     TOLERANCES,
     adam_tolerance,
@@ -15,7 +15,7 @@ from bench.parity import (
     gradient_diff,
     training_diffs,
 )
-from bench.tolerances import TRAINING_STEPS
+from bench.suite.tolerances import TRAINING_STEPS
 from impls import KERAS_HEADS, TORCH_HEADS
 from impls.runners import KerasRunner, TorchRunner
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.cases import all_cases
+from bench.suite.cases import all_cases
 from bench.cli import main
-from bench.flops import case_flops
-from bench.harness import case_row
-from bench.report import TD_TAX
-from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, save_run
-from bench.storage import read_csv, write_csv
+from bench.analysis.flops import case_flops
+from bench.suite.harness import case_row
+from bench.commands.report import TD_TAX
+from bench.store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, save_run
+from bench.store.storage import read_csv, write_csv
 from impls import model_params
 from impls.spec import LOOPED_HEADS
 
@@ -161,7 +161,7 @@ def test_bad_results_dir_is_one_line_and_status_2(tmp_path, capsys):
 
 def test_reporting_imports_no_ml_framework():
     code = (
-        "import sys, bench.cli, bench.report, bench.compare, bench.scaling; "
+        "import sys, bench.cli, bench.commands.report, bench.commands.compare, bench.analysis.scaling; "
         "print(sorted({'keras', 'tensorflow', 'torch', 'jax'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from bench import storage
-from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows, merge_rows, save_run
-from bench.storage import atomic_write_text, csv_text, read_csv
+from bench.store import storage
+from bench.store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows, merge_rows, save_run
+from bench.store.storage import atomic_write_text, csv_text, read_csv
 from tests.helpers import benchmark_row
 
 

@@ -16,11 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import storage
+from bench.store import storage
 from bench.cli import main
-from bench.machine import fingerprint, same_machine, slice_machine
-from bench.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
-from bench.validate import ResultsError, check_csv, check_results_dir
+from bench.store.machine import fingerprint, same_machine, slice_machine
+from bench.store.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
+from bench.store.validate import ResultsError, check_csv, check_results_dir
 from impls import ModelSpec
 from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
 from tests.helpers import benchmark_row
@@ -49,7 +49,7 @@ def prepared_set(tmp_path_factory):
         shutil.copytree(COMMITTED / "raw", target / "raw")
     save_run(target, [], {})  # in today's columns, should columns have been added since the reference run
     # Re-labelled as measured on this machine: a run over the copy must not be refused because
-    # the reference run came from another CPU (bench/machine.py; that refusal is tested elsewhere).
+    # the reference run came from another CPU (bench/store/machine.py; that refusal is tested elsewhere).
     env, here = json.loads((target / "environment.json").read_text()), fingerprint()
     other = [e for e in env["slices"].values() if not same_machine(slice_machine(e) or here, here)]
     for slice_environment in other:
@@ -226,7 +226,7 @@ def test_an_unusable_results_dir_is_refused_before_timing(tmp_path, monkeypatch)
         def refused(**kwargs):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr("bench.validate.tempfile", SimpleNamespace(TemporaryFile=refused))
+        monkeypatch.setattr("bench.store.validate.tempfile", SimpleNamespace(TemporaryFile=refused))
     with pytest.raises(ResultsError, match=r"locked: results directory is not writable \(Permission denied\)$"):
         check_results_dir(locked, writing=True)
 
@@ -250,8 +250,8 @@ def test_a_failure_while_staging_a_later_file_leaves_the_whole_old_set(full_set,
 
 KILL_AFTER_RENAMES = """
 import os, sys
-from bench import storage
-from bench.results import save_run
+from bench.store import storage
+from bench.store.results import save_run
 from tests.test_results_safety import row
 renames, limit = [0], int(sys.argv[2])
 real = os.replace
@@ -378,7 +378,7 @@ def test_keras_backend_bogus_is_one_line_and_exit_2(tmp_path):
 
 CTRL_C = """
 import signal, sys
-from bench import backend_runs
+from bench.commands import backend_runs
 from bench.cli import main
 # As from a terminal: a process started in the background (CI may be) inherits SIGINT ignored.
 signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -1,4 +1,4 @@
-"""bench/scaling.py on synthetic sweeps whose exponents are known."""
+"""bench/analysis/scaling.py on synthetic sweeps whose exponents are known."""
 
 import numpy as np
 import pandas as pd
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.cases import SWEEPS
-from bench.scaling import CURVE, OVERHEAD_SLOPE, exponents, loglog_slope
+from bench.suite.cases import SWEEPS
+from bench.analysis.scaling import CURVE, OVERHEAD_SLOPE, exponents, loglog_slope
 
 MID = {"batch": 32, "timesteps": 50, "units": 64}
 

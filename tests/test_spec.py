@@ -36,7 +36,7 @@ def test_every_topology_builds_in_both_frameworks_with_the_spec_shapes(topology)
 
 
 def test_every_topology_is_in_the_suite():
-    from bench.cases import PROFILES, TD_TAX_TOPOLOGIES, all_cases
+    from bench.suite.cases import PROFILES, TD_TAX_TOPOLOGIES, all_cases
 
     for profile in PROFILES:
         # tdtax times per-step heads on the LSTM topologies that have one

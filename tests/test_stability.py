@@ -7,10 +7,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import machine, noise, raw, stability, stats
+from bench.store import machine, noise, raw
+
+from bench.commands import stability
+
+from bench.analysis import stats
 from bench.cli import main
-from bench.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows
-from bench.storage import read_csv, write_csv, write_json
+from bench.store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows
+from bench.store.storage import read_csv, write_csv, write_json
 from tests.helpers import benchmark_row
 
 

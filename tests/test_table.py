@@ -7,11 +7,11 @@ import statistics
 
 import pytest
 
-from bench import result_tables
+from bench.analysis import result_tables
 from bench.cli import main
-from bench.result_tables import ratio_cell
-from bench.results import COMPARISON_COLUMNS, TD_TAX_COLUMNS
-from bench.storage import read_csv, write_csv
+from bench.analysis.result_tables import ratio_cell
+from bench.store.results import COMPARISON_COLUMNS, TD_TAX_COLUMNS
+from bench.store.storage import read_csv, write_csv
 
 QUICK = Path(__file__).parent / "data" / "quick_results"
 
@@ -94,7 +94,7 @@ def test_missing_file_or_markers_are_usage_errors(tmp_path, capsys):
 
 
 def test_markdown_cells_cannot_break_the_table():
-    from bench import markdown
+    from bench.store import markdown
 
     lines = markdown.table(["reason", "n"], [["a | b\nc", 1]])
     assert lines == ["| reason | n |", "|---|---|", "| a \\| b c | 1 |"]

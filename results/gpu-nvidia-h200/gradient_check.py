@@ -4,7 +4,7 @@
 import os, sys
 os.environ["KERAS_BACKEND"] = "jax"; os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
 import numpy as np
-from bench.harness import use_full_float32, GATE_OPTIMIZER
+from bench.suite.harness import use_full_float32, GATE_OPTIMIZER
 use_full_float32("cuda")
 from impls import ModelSpec, copy_weights
 from impls.runners import KerasRunner, TorchRunner

@@ -1,0 +1,147 @@
+"""Sentences that quote numbers, written from the result files (README blocks and results/report.md).
+
+Each function returns one block (bench/analysis/result_tables.py names them): the "In
+short" bullets, the TimeDistributed-tax figures, the looped-over-fused
+ratios of compiled Keras, the share of peak, and the stability summary.
+Words that interpret a trend stay in the README, outside the blocks, and
+quote no number.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from ..store.results import FILES
+from ..store.storage import read_csv
+from ..store.validate import ResultsError
+
+COMPILER_WORDS = {"off": "not compiled", "on": "compiled"}
+
+
+def compiler_label(label: str) -> str:
+    """A row's compiler without its measured count ("no jax.jit, recompiles every call (2 ...)")."""
+    base, _, measured = label.partition(", recompile")
+    return base + (", recompiled every call" if measured.startswith("s every call") else "")
+
+def _read(path: Path, keep=lambda r: True) -> list[dict]:
+    try:
+        return [r for r in read_csv(path) if keep(r)]
+    except ValueError as e:
+        raise ResultsError(str(e)) from e
+
+
+def _x(value: float) -> str:
+    return f"{value:.2g}x" if value < 10 else f"{value:.0f}x"
+
+
+def _span(values: list[float]) -> str:
+    lo, hi = min(values), max(values)
+    return _x(lo) if f"{lo:.2g}" == f"{hi:.2g}" else f"{_x(lo)[:-1]} to {_x(hi)}"
+
+
+def in_short(results_dir: Path, profile: str = "quick") -> str:
+    """Per Keras backend and compile setting: Keras/torch over the profile's default-head pairs."""
+    rows = _read(results_dir / FILES["comparison"], lambda r: r["profile"] == profile and r["device"] == "cpu"
+                 and (r["keras_head"], r["torch_head"]) in (("timedistributed", "broadcast"), ("n/a", "n/a")))
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["keras_backend"], r["compile"]), []).append(r)
+    lines = []
+    for (backend, compile), of_group in sorted(groups.items()):
+        ratios = [float(r["keras_over_torch"]) for r in of_group]
+        compilers = "/".join(sorted({compiler_label(r["keras_compiler"]) for r in of_group}))
+        torch_compilers = "/".join(sorted({compiler_label(r["torch_compiler"]) for r in of_group}))
+        decided = [r for r in of_group if r.get("ci_low") and r.get("ci_high")]
+        verdict = ""
+        if decided:
+            slower = sum(float(r["ci_low"]) > 1 for r in decided)
+            faster = sum(float(r["ci_high"]) < 1 for r in decided)
+            verdict = (f"; Keras slower beyond the rerun interval in {slower}, faster in {faster}, "
+                       f"no difference in {len(decided) - slower - faster}")
+        lines.append(
+            f"- Keras on {backend} ({compilers}) against torch ({torch_compilers}): {_span(ratios)} torch's time, "
+            f"median {_x(statistics.median(ratios))} over the {profile} profile's {len(ratios)} cases{verdict}."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def td_tax_figures(results_dir: Path) -> str:
+    """Looped over fused at the shortest and longest sequence, per mode, Keras and native torch."""
+    rows = _read(results_dir / FILES["td_tax"], lambda r: r["compile"] == "off")
+    steps = sorted({int(r["timesteps"]) for r in rows})
+    lines = []
+    for topology in sorted({r["topology"] for r in rows}):
+        for mode in ("train", "infer"):
+            parts = []
+            for t in dict.fromkeys((steps[-1], steps[0])):
+                at = [r for r in rows if r["topology"] == topology and r["mode"] == mode and int(r["timesteps"]) == t]
+                if not at:
+                    continue
+                keras = ", ".join(f"{float(r['tax']):.2f}x on {r['keras_backend']}" for r in at if r["framework"] == "keras")
+                torch = [float(r["tax"]) for r in at if r["framework"] == "torch"]
+                ort = ", ".join(f"{float(r['tax']):.2f}x for the {r['looped_head'].partition('-')[0]} export"
+                                for r in at if r["framework"] == "onnxruntime")
+                said = (([f"Keras {keras}"] if keras else [])
+                        + ([f"{_span(torch)} on native torch ({len(torch)} run(s))"] if torch else [])
+                        + ([f"ONNX Runtime {ort}"] if ort else []))
+                parts.append(f"at {t} steps " + ", ".join(said))
+            if parts:
+                lines.append(f"- {topology} {mode}: looped over fused head, " + "; ".join(parts) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def compiled_tax(results_dir: Path, profile: str = "quick") -> str:
+    """Keras timedistributed over dense3d at the mid size, per topology and compiler (from benchmarks.csv)."""
+    rows = _read(results_dir / FILES["benchmarks"], lambda r: r["profile"] == profile and r["framework"] == "keras"
+                 and r["size"] == "mid" and r["device"] == "cpu" and r["status"] == "ok")
+    pairs: dict[tuple, dict] = {}
+    for r in rows:
+        pairs.setdefault((r["topology"], r["mode"], r["keras_backend"], compiler_label(r["compiler"])), {})[r["head"]] = float(r["median_s"])
+    by_problem: dict[tuple, list[str]] = {}
+    for (topology, mode, backend, compiler), heads in sorted(pairs.items()):
+        if "timedistributed" in heads and "dense3d" in heads:
+            by_problem.setdefault((topology, mode), []).append(
+                f"{heads['timedistributed'] / heads['dense3d']:.2f}x ({backend}, {compiler})")
+    lines = [f"- {topology} {mode}: " + ", ".join(v) + "." for (topology, mode), v in by_problem.items()]
+    return "\n".join(lines) + "\n"
+
+
+def peak_share(results_dir: Path) -> str:
+    """The best share of the measured matmul peak, per framework, and the best at the seed's sizes."""
+    rows = _read(results_dir / FILES["benchmarks"], lambda r: r["status"] == "ok" and r["peak_fraction"])
+    lines = []
+    for framework in ("torch", "keras"):
+        of = [r for r in rows if r["framework"] == framework]
+        if not of:
+            continue
+        best = max(of, key=lambda r: float(r["peak_fraction"]))
+        seed = [float(r["peak_fraction"]) for r in of if r["size"] == "seed"]
+        lines.append(
+            f"- {framework}: at best {float(best['peak_fraction']):.0%} of peak ({float(best['gflops']):.3g} of "
+            f"{float(best['peak_gflops']):.3g} GFLOP/s; {best['topology']} {best['size']} {best['mode']}, "
+            f"{best['backend']} {best['compiler']})" + (f"; at the seed's sizes at most {max(seed):.1%}" if seed else "") + "."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def stability_summary(results_dir: Path) -> str:
+    """What `python -m bench stability` found (results/noise.json)."""
+    from ..store import noise
+
+    try:
+        model = noise.load(results_dir)
+    except ValueError as e:
+        raise ResultsError(str(e)) from e
+    s, rates = model["summary"], model["compare_rates"]
+    return "\n".join([
+        f"- {model['profile']} profile, Keras on {model['keras_backend']}, {model['threads']} thread(s), "
+        f"{model['runs']} processes: {s['within_5pct']:.0%} of {s['pairs']} Keras/torch ratios within 5% "
+        f"(max/min <= 1.05), {s['within_10pct']:.0%} within 10%; worst {s['worst_pair']} "
+        f"(max/min {s['worst_max_over_min']:.3f}).",
+        f"- A run's ratio falls inside another run's interval for {s['coverage']:.0%} of pairs "
+        f"({s['within_only_coverage']:.0%} with an interval from the rounds alone).",
+        f"- `bench compare` on these runs: flags {rates['aa_flag_rate']:.1%} of {rates['aa_cases']} cases of "
+        f"identical code (A/A); catches {rates['detect_rate']:.1%} of {rates['detect_cases']} cases slowed by "
+        f"{model['inject']:.0%}.",
+    ]) + "\n"

@@ -1,0 +1,281 @@
+"""Markdown written from the result files: the README's generated blocks and the report's detail sections.
+
+Not a command: `bench table` (README blocks, printed or rewritten in place)
+and `bench report` (results/report.md) both write from here, so a number in
+either comes from a file of results/ and never from a hand. Each block is
+one function of the results directory; README_BLOCKS are those the README
+holds, DETAIL_BLOCKS the rest, which results/report.md holds. A problem with
+a file is a ResultsError naming it (exit status 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..store import markdown
+
+from . import prose
+from ..store.results import FILES
+from .seed_data import seed_data
+from ..store.storage import read_csv
+from ..store.validate import ResultsError
+
+# Head pairs, as columns: the seed's literal form on both sides, the fused form on
+# both sides, and each framework's default (Keras's TimeDistributed, torch's broadcast).
+PAIRS = {
+    "looped (TD / loop)": ("timedistributed", "loop"),
+    "fused (dense3d / broadcast)": ("dense3d", "broadcast"),
+    "defaults (TD / broadcast)": ("timedistributed", "broadcast"),
+}
+NO_HEAD_PAIR = ("n/a", "n/a")  # one_to_one and many_to_one: no per-timestep head, one pair
+DEFAULT_PAIRS = (PAIRS["defaults (TD / broadcast)"], NO_HEAD_PAIR)
+ANSWER_FIGURE = "keras-over-torch.png"  # drawn by `bench report` beside report.md
+
+
+def read_rows(results_dir: Path, name: str, keep=lambda r: True) -> list[dict]:
+    path = results_dir / FILES.get(name, name)
+    try:
+        rows = [r for r in read_csv(path) if keep(r)]
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file; run the benchmarks first") from None
+    except ValueError as e:
+        raise ResultsError(str(e)) from e
+    if not rows:
+        raise ResultsError(f"{path}: no rows to tabulate")
+    return rows
+
+
+def _ms(value) -> str:
+    return f"{float(value) * 1e3:.3g}"
+
+
+def _num(value) -> str:
+    """About three significant digits: 1359, 424, 12.3, 1.18, 0.42."""
+    value = float(value)
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
+    slices: dict[tuple, list] = {}
+    for r in rows:
+        slices.setdefault(tuple(r.get(c, "") for c in columns), []).append(r)
+    return dict(sorted(slices.items()))
+
+
+def ratio_cell(row: dict) -> str:
+    """The ratio and its rerun interval; "no difference" when the interval contains 1."""
+    low, high = row.get("ci_low") or "", row.get("ci_high") or ""
+    if not (low and high):
+        return _num(row["keras_over_torch"])
+    if float(low) <= 1 <= float(high):
+        return f"no difference [{_num(low)}, {_num(high)}]"
+    return f"{_num(row['keras_over_torch'])} [{_num(low)}, {_num(high)}]"
+
+
+# --- the answer: each framework's default head, a column per Keras backend and compile setting
+
+
+def default_pairs(results_dir: Path, profile: str) -> list[dict]:
+    """comparison.csv's rows of the profile that pair each framework's default head, each with its `column`."""
+    rows = read_rows(results_dir, "comparison", lambda r: r["profile"] == profile
+                     and (r["keras_head"], r["torch_head"]) in DEFAULT_PAIRS)
+    # device and threads name a column only where the file holds more than one of them
+    extra = [c for c in ("device", "threads") if len({r.get(c, "") for r in rows}) > 1]
+    for r in rows:
+        r["column"] = ", ".join([r["keras_backend"], f"compile {r['compile']}",
+                                 *(f"{r[c]}{' thread(s)' if c == 'threads' else ''}" for c in extra)])
+        r["column_key"] = (r["keras_backend"], r["compile"], *(r[c] for c in extra))
+    return rows
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """The answer's columns: Keras backend, then compile off before on."""
+    return [c for _, c in sorted({(r["column_key"], r["column"]) for r in rows})]
+
+
+def answer_markdown(results_dir: Path, profile: str) -> str:
+    """One table: a row per topology, size and mode; a column per Keras backend, eager and compiled."""
+    rows = default_pairs(results_dir, profile)
+    names = columns(rows)
+    cells = {(r["topology"], f"{r['size']} (b{r['batch']})", r["mode"], r["column"]): r for r in rows}
+    problems = dict.fromkeys(key[:3] for key in cells)
+    body = [[*problem, *(ratio_cell(cells[(*problem, c)]) if (*problem, c) in cells else "not timed"
+                         for c in names)] for problem in problems]
+    compilers = []
+    for c in names:
+        of_column = [r for r in rows if r["column"] == c]
+        pairs = sorted({f"{prose.compiler_label(r['keras_compiler'])} / {prose.compiler_label(r['torch_compiler'])}"
+                        for r in of_column})
+        compilers.append(f"{c}: {', '.join(pairs)}")
+    return "\n".join([
+        *markdown.table(["topology", "size (batch)", "mode", *(f"Keras on {c}" for c in names)], body), "",
+        f"Keras median / torch median, {profile} profile, [95% rerun interval]; \"not timed\": no timed pair "
+        f"in the file. Compilers (Keras / torch): {'; '.join(compilers)}.",
+    ]) + "\n"
+
+
+# --- the detail: every head pair, the TimeDistributed tax, parity, parameters, the seed's experiment
+
+
+def comparison_slice(rows: list[dict]) -> list[str]:
+    by_problem: dict[tuple, dict] = {}
+    for r in rows:
+        by_problem.setdefault((r["topology"], r["size"], r["batch"], r["mode"]), {})[(r["keras_head"], r["torch_head"])] = r
+    body = []
+    for (topology, size, batch, mode), pairs in by_problem.items():
+        if NO_HEAD_PAIR in pairs:  # one head: its one pair is the default
+            cells, default = [None, None, pairs[NO_HEAD_PAIR]], pairs[NO_HEAD_PAIR]
+        else:
+            cells = [pairs.get(p) for p in PAIRS.values()]
+            default = pairs.get(PAIRS["defaults (TD / broadcast)"])
+        if default is None:
+            continue
+        body.append([
+            topology, f"{size} (b{batch})", mode, _ms(default["keras_median_s"]), _ms(default["torch_median_s"]),
+            *("" if c is None else ratio_cell(c) for c in cells),
+            f"{float(default['keras_spread']):.0%}, {float(default['torch_spread']):.0%}",
+        ])
+    return markdown.table(["topology", "size", "mode", "Keras ms", "torch ms", *PAIRS, "spread (K, T)"], body)
+
+
+def comparison_markdown(results_dir: Path, profile: str) -> str:
+    rows = read_rows(results_dir, "comparison", lambda r: r["profile"] == profile)
+    out = []
+    for (backend, device, compile, threads), of_slice in _by_slice(rows, ["keras_backend", "device", "compile", "threads"]).items():
+        threads_note = f", {threads} thread(s)" if threads else ""  # files written before threads were a slice column
+        out += [f"**Keras on {backend}, {device}, compile {compile}{threads_note}** (Keras median / torch median)", ""]
+        out += comparison_slice(of_slice) + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def td_tax_markdown(results_dir: Path) -> str:
+    """Tax (looped / fused median) per timesteps; a row per framework, backend, compile and mode."""
+    rows = read_rows(results_dir, "td_tax")
+    out = []
+    for (device,), of_device in _by_slice(rows, ["device"]).items():
+        timesteps = sorted({int(r["timesteps"]) for r in of_device})
+        lines: dict[tuple, dict] = {}
+        for r in of_device:
+            backend = {"keras": r["keras_backend"], "onnxruntime": f"{r['looped_head'].rpartition('-')[0]} export"}.get(
+                r["framework"], "torch")
+            key = (r["topology"], r["framework"], backend if r["framework"] == "keras" else f"{backend} (in the {r['keras_backend']} run)",
+                   r["compiler"], r["mode"])
+            lines.setdefault(key, {})[int(r["timesteps"])] = f"{float(r['tax']):.2f}"
+        header = ["topology", "framework", "backend", "compiler", "mode", *(f"T={t}" for t in timesteps)]
+        body = [[*key, *(taxes.get(t, "") for t in timesteps)] for key, taxes in sorted(lines.items())]
+        out += [f"**{device}** (looped median / fused median)", "", *markdown.table(header, body), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def parity_markdown(results_dir: Path) -> str:
+    """The largest difference of each check, per parity case (from `python -m bench parity`)."""
+    rows = read_rows(results_dir, "parity.csv")
+    checks = {
+        "forward": lambda r: r["check"].startswith("forward"),
+        "gradient": lambda r: r["check"] == "gradient",
+        "20 SGD steps": lambda r: r["optimizer"] == "sgd" and r["step"] == "20",
+        "20 Adam steps, KerasAdam": lambda r: r["optimizer"] == "keras_adam" and r["step"] == "20",
+        "20 Adam steps, torch.optim.Adam": lambda r: r["optimizer"] == "adam" and r["step"] == "20",
+    }
+    body = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        of_case = [r for r in rows if r["case"] == case]
+        worst = [max((float(r["max_abs_diff"]) for r in of_case if pick(r)), default=None) for pick in checks.values()]
+        body.append([case, of_case[0]["batch"], of_case[0]["sizes"], *("" if w is None else f"{w:.1e}" for w in worst)])
+    return "\n".join(markdown.table(["case", "batch", "sizes", *checks], body)) + "\n"
+
+
+def params_markdown(results_dir: Path) -> str:
+    """Parameters per layer, both frameworks and the formula, per topology (from `python -m bench params`)."""
+    rows = read_rows(results_dir, "params.csv")
+    out = []
+    for topology in dict.fromkeys(r["topology"] for r in rows):
+        of_topology = [r for r in rows if r["topology"] == topology]
+        body = [[r["layer"], r["kind"], r["keras"], r["torch_native"], r["torch_keras_compatible"],
+                 f"{r['formula']} = {r['formula_value']}", "yes" if r["matches"] == "True" else "NO"]
+                for r in of_topology]
+        out += [f"**{topology}** ({of_topology[0]['sizes']})", "",
+                *markdown.table(["layer", "kind", "Keras", "torch native", "torch keras-compatible",
+                                 "formula (Keras)", "matches"], body), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def seed_markdown(results_dir: Path) -> str:
+    """The seed's printout per topology, every run side by side (from `python -m bench seed`)."""
+    rows = read_rows(results_dir, "seed.csv", lambda r: r["method"] != "initial")
+    out = []
+    for topology in dict.fromkeys(r["topology"] for r in rows):
+        runs = [r for r in rows if r["topology"] == topology]
+        targets = seed_data(topology)[1].ravel()
+        predictions = [json.loads(r["predictions"]) for r in runs]
+        header = ["target", *(f"{r['framework']} {r['method']}" for r in runs)]
+        body = [[f"{t:.2f}", *(f"{p[i]:.2f}" for p in predictions)] for i, t in enumerate(targets)]
+        body.append(["final loss", *(f"{float(r['final_loss']):.2e}" for r in runs)])
+        body.append(["max abs error", *(f"{float(r['max_abs_error']):.3f}" for r in runs)])
+        body.append(["train s", *(f"{float(r['train_s']):.1f}" for r in runs)])
+        out += [f"**{topology}**, {runs[0]['steps']} steps each:", "", *markdown.table(header, body), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --- blocks: name -> (the file it needs, how it is written from (results_dir, profile))
+
+README_BLOCKS = {
+    "answer-table": (FILES["comparison"], lambda d, profile: answer_markdown(d, profile)),
+    "stability-summary": ("noise.json", lambda d, profile: prose.stability_summary(d)),
+}
+# (title, block name, the file it needs, writer): the report's sections after its own
+DETAIL_BLOCKS = {
+    "in-short": ("Keras over torch in short", FILES["comparison"], lambda d, profile: prose.in_short(d, profile)),
+    "comparison-table": ("Keras over torch, every head pair", FILES["comparison"],
+                         lambda d, profile: comparison_markdown(d, profile)),
+    "td-tax-table": ("TimeDistributed tax: looped over fused head", FILES["td_tax"], lambda d, profile: td_tax_markdown(d)),
+    "td-tax-figures": ("TimeDistributed tax at the shortest and longest sequence", FILES["td_tax"],
+                       lambda d, profile: prose.td_tax_figures(d)),
+    "td-tax-compiled": ("TimeDistributed over dense3d at the mid size, per compiler", FILES["benchmarks"],
+                        lambda d, profile: prose.compiled_tax(d, profile)),
+    "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: prose.peak_share(d)),
+    "parity-summary": ("Parity: the largest difference of each check", "parity.csv",
+                       lambda d, profile: parity_markdown(d)),
+    "params": ("Parameters per layer", "params.csv", lambda d, profile: params_markdown(d)),
+    "seed": ("The seed's experiments", "seed.csv", lambda d, profile: seed_markdown(d)),
+}
+
+
+def readme_blocks(results_dir: Path, profile: str) -> dict[str, str]:
+    """The README's blocks whose file is present, written."""
+    return {name: write(results_dir, profile) for name, (source, write) in README_BLOCKS.items()
+            if (results_dir / source).exists()}
+
+
+def _written(write, results_dir: Path, profile: str) -> str:
+    try:
+        return write(results_dir, profile)
+    except ResultsError as e:  # e.g. no rows of this profile: say so in the block's place
+        return f"{e}\n"
+
+
+def detail_blocks(results_dir: Path, profile: str) -> dict[str, tuple[str, str]]:
+    """name -> (title, text) of each detail block whose file is present."""
+    return {name: (title, _written(write, results_dir, profile)) for name, (title, source, write) in DETAIL_BLOCKS.items()
+            if (results_dir / source).exists()}
+
+
+def report_sections(results_dir: Path, profile: str) -> list[str]:
+    """The detail blocks as report.md sections; an absent file gets one line saying so."""
+    present = detail_blocks(results_dir, profile)
+    lines = []
+    for name, (title, source, _) in DETAIL_BLOCKS.items():
+        lines += [f"## {title}", ""]
+        lines += [present[name][1].rstrip(), ""] if name in present else [f"No {source} in this directory.", ""]
+    return lines
+
+
+def replace_block(text: str, name: str, block: str) -> str | None:
+    """`text` with the block between <!-- NAME:start --> and <!-- NAME:end --> replaced; None without markers."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        return None
+    return pattern.sub(lambda _: f"{start}\n{block}{end}", text)

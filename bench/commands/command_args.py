@@ -1,0 +1,50 @@
+"""What the `python -m bench` commands share: their usage error and the options several take.
+
+Commands import these from here, never from the dispatcher (bench/cli.py),
+which loads each command by name and imports nothing back from them. The
+suite's own options (--profile, --threads, ...) are defined once in
+bench/suite/options.py for pytest and argparse alike; this module only adds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from impls import TOPOLOGIES, ModelSpec
+from impls.spec import SIZE_FIELDS
+
+from ..suite.options import add_argparse_options
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+def add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per ModelSpec size field (--timesteps, --vocab-size, ...)."""
+    for name in SIZE_FIELDS:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N")
+
+
+def make_spec(topology: str, args) -> ModelSpec:
+    """The seed's spec for `topology`, with the size options given on the command line."""
+    overrides = {n: getattr(args, n) for n in SIZE_FIELDS if getattr(args, n, None) is not None}
+    try:
+        return ModelSpec.seed(topology).replace(**overrides)
+    except ValueError as e:
+        raise UsageError(f"{topology}: {e}") from e
+
+
+def selected_topologies(args) -> tuple[str, ...]:
+    return (args.topology,) if args.topology else TOPOLOGIES
+
+
+def add_topology_argument(parser, choices=TOPOLOGIES) -> None:
+    parser.add_argument(
+        "--topology", choices=choices, help=f"one topology (default: all {len(choices)})"
+    )
+
+
+def add_threads_argument(parser) -> None:
+    """--threads, as the suite takes it (bench/suite/options.py): same check, same default."""
+    add_argparse_options(parser, ("--threads",))

@@ -1,0 +1,93 @@
+"""`python -m bench parity`: every parity check at every parity size, printed and saved.
+
+The same measurements the tests assert on (bench/analysis/parity.py), written to
+results/parity.csv so the differences are on record, not only pass/fail.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from impls import KERAS_HEADS, TORCH_HEADS
+
+from .command_args import add_threads_argument, add_topology_argument
+from ..store.results import COMMAND_FILES, RESULTS_DIR
+from ..store.storage import write_csv
+from ..suite.tolerances import TOLERANCES, TRAINING_STEPS
+
+COLUMNS = [
+    "case", "topology", "batch", "sizes", "check", "keras_head", "torch_head",
+    "optimizer", "step", "max_abs_diff", "tolerance", "passed",
+]
+
+
+def add_arguments(parser) -> None:
+    add_topology_argument(parser)
+    add_threads_argument(parser)
+    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["parity"]), help="CSV to write (default: %(default)s)")
+
+
+def case_rows(case: str, spec, batch: int) -> list[dict]:
+    from ..analysis.parity import adam_tolerance, forward_diff, gradient_diff, training_diffs
+
+    base = dict(case=case, topology=spec.topology, batch=batch,
+                sizes=" ".join(f"{k}={v}" for k, v in spec.sizes().items()))
+    rows = []
+
+    def add(check, kh, th, diff, tolerance, optimizer="", step=""):
+        rows.append(dict(base, check=check, keras_head=kh, torch_head=th, optimizer=optimizer,
+                         step=step, max_abs_diff=diff, tolerance=tolerance,
+                         passed="" if tolerance is None else diff <= tolerance))
+
+    heads = [(kh, th) for kh in KERAS_HEADS for th in TORCH_HEADS]
+    for kh, th in heads:
+        for direction in ("keras_to_torch", "torch_to_keras"):
+            add(f"forward {direction}", kh, th, forward_diff(spec, batch, kh, th, direction), TOLERANCES["forward"])
+    kh, th = "timedistributed", "loop"  # the seed's literal form on both sides
+    add("gradient", kh, th, max(gradient_diff(spec, batch, kh, th).values()), TOLERANCES["gradient"])
+    for opt, steps in training_diffs(spec, batch, kh, th, ("sgd",)).items():
+        for step, diff in steps.items():
+            add("train", kh, th, diff, TOLERANCES["sgd"], opt, step)
+    for opt, steps in training_diffs(spec, batch, kh, th, ("adam", "keras_adam")).items():
+        for step, diff in steps.items():
+            add("train", kh, th, diff, adam_tolerance(spec.topology, opt, step), opt, step)
+    return rows
+
+
+def run(args) -> int:
+    from ..suite import runtime
+
+    runtime.configure(args.threads)
+    runtime.apply_thread_limits(args.threads)
+    from ..analysis.parity import PARITY_CASES
+
+    rows = []
+    for case, (spec, batch) in PARITY_CASES.items():
+        if args.topology and spec.topology != args.topology:
+            continue
+        start = time.perf_counter()
+        found = case_rows(case, spec, batch)
+        rows += found
+        print(_summary(case, found, time.perf_counter() - start), flush=True)
+    write_csv(args.out, rows, COLUMNS)
+    print(f"wrote {args.out}")
+    failed = [r for r in rows if r["passed"] is False]
+    for r in failed:
+        print(f"FAILED {r['case']} {r['check']} {r['optimizer']} step {r['step']}: "
+              f"{r['max_abs_diff']:.2e} > {r['tolerance']:.0e}")
+    return 1 if failed else 0
+
+
+def _summary(case, rows, seconds) -> str:
+    def worst(pred):
+        diffs = [r["max_abs_diff"] for r in rows if pred(r)]
+        return f"{max(diffs):.1e}" if diffs else "-"
+
+    last = lambda opt: worst(lambda r: r["optimizer"] == opt and r["step"] == TRAINING_STEPS)
+    return (
+        f"{case:20s} forward {worst(lambda r: r['check'].startswith('forward'))}  "
+        f"gradient {worst(lambda r: r['check'] == 'gradient')}  "
+        f"after {TRAINING_STEPS} steps: sgd {last('sgd')}  keras-rule adam {last('keras_adam')}  "
+        f"torch.optim.Adam {last('adam')}  ({seconds:.0f} s)"
+    )

@@ -1,0 +1,273 @@
+"""`python -m bench stability [--runs 3] [--profile quick]`: does each ratio hold on a rerun?
+
+Times the profile RUNS times, each in its own `pytest bench/` process (as
+`python -m bench run` launches them), each into its own results directory
+(kept under --keep, else temporary). From the runs' rows and raw rounds:
+
+- the machine's run-to-run noise (bench/analysis/stats.py pooled_run_var), for the
+  Keras/torch ratios and for single case times, saved to RESULTS/noise.json;
+  bench/store/results.py widens every interval by it, `bench compare` its test;
+- RESULTS/stability.csv, one row per Keras/torch pair (comparison.csv's
+  key): its ratio in each run, max / min, each run's interval, and coverage
+  (the share of other runs whose ratio lies inside this run's interval);
+- the error rates of `bench compare`'s rule on these runs: A/A (every two
+  runs of identical code: the share of cases flagged) and detection (one
+  framework's rounds slowed by --inject, 20% by default, in a copy of the
+  later run: the share of that framework's cases flagged slower).
+
+The noise term is estimated from the same runs it is then checked on; with
+--noise-from DIR the check uses an earlier run's noise.json instead, an
+out-of-sample test. --runs-from DIR DIR ... analyses runs already taken.
+
+RESULTS/comparison.csv, if present, is rewritten with the new intervals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from ..store import noise, raw
+from .command_args import UsageError
+from .compare import parse_threshold
+from ..store.machine import OtherMachine, check_same_machine, fingerprint
+from ..suite.options import add_argparse_options
+from ..analysis.pairs import PAIR_KEY, pair_measurements, pair_name
+from ..suite.runtime import keras_backend
+from ..store.results import COMMAND_FILES, COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, is_timed, load_benchmarks
+from ..analysis.stats import Z95, case_within_var, changed, interval, pooled_run_var
+from ..store.storage import write_csv
+
+STABILITY_FILE = COMMAND_FILES["stability"]
+STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci_highs", "coverage",
+                     "within_only_coverage"]
+
+
+def parse_runs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise UsageError(f"--runs must be an integer of 2 or more (one run cannot show a rerun); got {value!r}")
+    return n
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--runs", type=str, default="3", help="processes to time the profile in (default: %(default)s)")
+    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--keras-backend", "--threads"))
+    parser.set_defaults(compile="off", keras_backend=keras_backend())
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each run's results in DIR/run-K (default: temporary)")
+    parser.add_argument("--runs-from", type=Path, nargs="+", metavar="DIR", help="analyse these run directories; time nothing")
+    parser.add_argument("--noise-from", type=Path, metavar="DIR",
+                        help="check coverage and compare's error rates with DIR's noise.json instead of these runs' own")
+    parser.add_argument("--threshold", type=parse_threshold, default="10%", help="bench compare's threshold (default: %(default)s)")
+    parser.add_argument("--inject", type=float, default=0.20, help="slowdown injected for the detection rate (default: 0.2)")
+    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --")
+
+
+# --- one run's measurements -------------------------------------------------------------------
+
+
+def run_measurements(run_dir: Path) -> SimpleNamespace:
+    """A run directory's pairs (key -> (log ratio, within var, ratio)) and cases (key -> (log median, var, framework))."""
+    try:
+        rows = load_benchmarks(run_dir)
+        rounds = raw.load(run_dir)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    if not rows:
+        raise UsageError(f"{run_dir}: no {FILES['benchmarks']} with rows")
+    by_key = {raw.case_key(r): r for r in rows}
+    pairs = {key: (log_ratio, within) for key, (log_ratio, within, _) in pair_measurements(rows, rounds).items()}
+    cases = {}
+    for key, r in by_key.items():
+        if is_timed(r):
+            cases[key] = (math.log(float(r["median_s"])), case_within_var(r, rounds), r["framework"])
+    return SimpleNamespace(pairs=pairs, cases=cases)
+
+
+# --- the analysis (pure: tested on synthetic runs) ---------------------------------------------
+
+
+def noise_model(runs: list) -> dict:
+    return {
+        "ratio_run_var": pooled_run_var(_by_key(runs, "pairs")),
+        "time_run_var": pooled_run_var(_by_key(runs, "cases")),
+    }
+
+
+def _by_key(runs: list, what: str) -> dict:
+    out: dict = {}
+    for run in runs:
+        for key, value in getattr(run, what).items():
+            out.setdefault(key, []).append(value[:2])
+    return out
+
+
+def stability_rows(runs: list, ratio_run_var: float) -> list[dict]:
+    """One row per pair seen in two or more runs: ratios, max/min, intervals, coverage."""
+    out = []
+    for key, values in _by_key(runs, "pairs").items():
+        if len(values) < 2:
+            continue
+        ratios = [math.exp(v) for v, _ in values]
+        ci = [interval(v, w, ratio_run_var) for v, w in values]
+        within_only = [interval(v, w, 0.0) for v, w in values]
+        out.append({
+            **dict(zip(PAIR_KEY, key)), "runs": len(values), "ratios": ratios,
+            "max_over_min": max(ratios) / min(ratios),
+            "ci_lows": [lo for lo, _ in ci], "ci_highs": [hi for _, hi in ci],
+            "coverage": _coverage(ratios, ci), "within_only_coverage": _coverage(ratios, within_only),
+        })
+    return out
+
+
+def _coverage(ratios: list[float], intervals: list[tuple]) -> float:
+    """Share of ordered run pairs (i, j), i != j, with run j's ratio inside run i's interval."""
+    hits = [lo <= ratios[j] <= hi for i, (lo, hi) in enumerate(intervals) for j in range(len(ratios)) if j != i]
+    return sum(hits) / len(hits)
+
+
+def compare_error_rates(runs: list, time_run_var: float, threshold: float, inject: float,
+                        ratio_run_var: float = 0.0) -> dict:
+    """bench compare's rule on every two runs, for case times and for Keras/torch ratios.
+
+    Cases: A/A (the share of cases flagged) and detection of `inject` slowdown per
+    framework. Pairs: A/A (the share of ratios flagged as changed) and detection
+    (Keras slowed: the ratio flagged higher; torch slowed: flagged lower).
+    """
+    aa, caught = [], {"keras": [], "torch": []}
+    pair_aa, pair_caught = [], []
+    step = math.log1p(inject)
+    for old, new in itertools.combinations(runs, 2):
+        for key in old.cases.keys() & new.cases.keys():
+            (lo, vo, framework), (ln, vn, _) = old.cases[key], new.cases[key]
+            aa.append(changed(ln - lo, vo, vn, time_run_var, threshold) != "")
+            # slowing every round by a factor moves log(median) by log(factor) and leaves its variance
+            caught.setdefault(framework, []).append(changed(ln + step - lo, vo, vn, time_run_var, threshold) == "slower")
+        for key in old.pairs.keys() & new.pairs.keys():
+            (lo, vo), (ln, vn) = old.pairs[key][:2], new.pairs[key][:2]
+            pair_aa.append(changed(ln - lo, vo, vn, ratio_run_var, threshold) != "")
+            pair_caught.append(changed(ln + step - lo, vo, vn, ratio_run_var, threshold) == "slower")
+            pair_caught.append(changed(ln - step - lo, vo, vn, ratio_run_var, threshold) == "faster")
+    rate = lambda xs: (sum(xs) / len(xs)) if xs else float("nan")
+    return {"aa_flag_rate": rate(aa), "aa_cases": len(aa),
+            **{f"detect_{f}": rate(v) for f, v in caught.items()}, "detect_cases": sum(len(v) for v in caught.values()),
+            "detect_rate": rate([hit for hits in caught.values() for hit in hits]),
+            "pair_aa_flag_rate": rate(pair_aa), "pair_aa_pairs": len(pair_aa),
+            "pair_detect_rate": rate(pair_caught), "pair_detect_pairs": len(pair_caught)}
+
+
+def summary(rows: list[dict]) -> dict:
+    spreads = [r["max_over_min"] for r in rows]
+    worst = max(rows, key=lambda r: r["max_over_min"])
+    return {
+        "pairs": len(rows),
+        "within_5pct": sum(s <= 1.05 for s in spreads) / len(rows),
+        "within_10pct": sum(s <= 1.10 for s in spreads) / len(rows),
+        "median_max_over_min": statistics.median(spreads),
+        "worst_max_over_min": worst["max_over_min"], "worst_pair": pair_name(worst),
+        "coverage": statistics.fmean(r["coverage"] for r in rows),
+        "within_only_coverage": statistics.fmean(r["within_only_coverage"] for r in rows),
+    }
+
+
+def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
+    return "\n".join([
+        f"{s['pairs']} Keras/torch pairs over {record['runs']} runs: {s['within_5pct']:.0%} within 5% (max/min <= 1.05), "
+        f"{s['within_10pct']:.0%} within 10%; median max/min {s['median_max_over_min']:.3f}",
+        f"worst pair: {s['worst_pair']} (max/min {s['worst_max_over_min']:.3f})",
+        f"interval coverage (a run's ratio inside another run's interval): {s['coverage']:.0%}; "
+        f"from one run alone (its blocks and rounds, no run-to-run term): {s['within_only_coverage']:.0%}",
+        f"run-to-run sd of log ratio {math.sqrt(used['ratio_run_var']):.4f}, of log time {math.sqrt(used['time_run_var']):.4f}"
+        f" ({record['checked_with']})",
+        f"bench compare on these runs: A/A flags {rates['aa_flag_rate']:.1%} of {rates['aa_cases']} cases; "
+        f"a {record['inject']:.0%} slowdown is caught in {rates['detect_rate']:.1%} of {rates['detect_cases']} "
+        f"(keras {rates['detect_keras']:.1%}, torch {rates['detect_torch']:.1%})",
+        f"bench compare on these runs' Keras/torch ratios: A/A flags {rates['pair_aa_flag_rate']:.1%} of "
+        f"{rates['pair_aa_pairs']} pairs; a {record['inject']:.0%} slowdown of either framework is caught in "
+        f"{rates['pair_detect_rate']:.1%} of {rates['pair_detect_pairs']}",
+    ])
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def take_runs(args, n: int) -> list[Path]:
+    from .backend_runs import run_backend
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="tdbench-stability-"))
+    dirs = []
+    for i in range(1, n + 1):
+        run_dir = base / f"run-{i}"
+        if (run_dir / FILES["benchmarks"]).exists():
+            raise UsageError(f"{run_dir}: already holds a run; give --keep an empty directory")
+        start = time.perf_counter()
+        run_args = SimpleNamespace(profile=args.profile, compile=args.compile, threads=args.threads, blocks=args.blocks,
+                                   results_dir=str(run_dir), pytest_args=args.pytest_args)
+        rc = run_backend(args.keras_backend, run_args, base / f"run-{i}.log")
+        if rc != 0:
+            raise UsageError(f"run {i} failed (pytest exit {rc}); see {base / f'run-{i}.log'}")
+        print(f"run {i} of {n}: {time.perf_counter() - start:.0f} s, {run_dir}", flush=True)
+        dirs.append(run_dir)
+    return dirs
+
+
+def run(args) -> int:
+    results_dir = Path(args.results_dir)
+    n = None if args.runs_from else parse_runs(args.runs)
+    try:
+        check_same_machine(results_dir)
+    except OtherMachine as e:
+        raise UsageError(str(e)) from e
+    if args.runs_from:
+        if len(args.runs_from) < 2:
+            raise UsageError("--runs-from needs two or more run directories")
+        dirs = args.runs_from
+    else:
+        dirs = take_runs(args, n)
+    runs = [run_measurements(d) for d in dirs]
+    try:
+        model = noise_model(runs)
+    except ValueError as e:
+        raise UsageError(f"{', '.join(map(str, dirs))}: {e}") from e
+    used, source = model, "estimated from these runs"
+    if args.noise_from:
+        try:
+            used = noise.load(args.noise_from)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        if used is None:
+            raise UsageError(f"{args.noise_from / noise.NOISE_FILE}: no such file")
+        source = f"from {args.noise_from / noise.NOISE_FILE}"
+    rows = stability_rows(runs, used["ratio_run_var"])
+    if not rows:
+        raise UsageError("no Keras/torch pair was timed in two runs")
+    s = summary(rows)
+    rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject, used["ratio_run_var"])
+    record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
+              "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None), "runs": len(runs), "run_dirs": [str(d) for d in dirs],
+              "date": _today(), **model, "checked_with": source, "inject": args.inject, "threshold": args.threshold,
+              "z": Z95, "summary": s, "compare_rates": rates}
+    print(format_summary(s, rates, record, used))
+    write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
+    noise.save(results_dir, record)
+    written = [STABILITY_FILE, noise.NOISE_FILE]
+    if (results_dir / FILES["benchmarks"]).exists():  # the committed intervals follow the new noise model
+        write_csv(results_dir / FILES["comparison"], comparison_rows(load_benchmarks(results_dir),
+                  *interval_inputs(results_dir)), COMPARISON_COLUMNS)
+        written.append(FILES["comparison"])
+    print(f"wrote {', '.join(written)} in {results_dir}/")
+    return 0
+
+
+def _today() -> str:
+    from ..suite.environment import today
+
+    return today()

@@ -1,0 +1,164 @@
+"""Raw timings: every timed round of every case, so each statistic can be recomputed from files.
+
+results/raw/<slice>.json, one file per slice (keras_backend, device, profile,
+compile, threads), written in pytest-benchmark's own `--benchmark-json`
+layout (with `--benchmark-save-data`), so its tools read it as they are:
+
+    {
+      "version": "5.2.3",                 # pytest-benchmark's version
+      "datetime": "2026-11-29T10:00:00+00:00",
+      "machine_info": {...},              # bench/suite/environment.py collect(): machine, threads, versions
+      "commit_info": {},
+      "benchmarks": [                     # one entry per timed case
+        {
+          "name": "many_to_many-keras-timedistributed-train-cpu-mid",
+          "group": "...",
+          "extra_info": {"case_key": {CASE_KEY column: cell, ...},
+                         "block_rounds": [rounds of block 1, of block 2, ...], ...},
+          "stats": {"data": [seconds per call, one per round, in the order timed],
+                    "iterations": calls per round, "rounds": ..., "median": ..., ...}
+        }, ...
+      ]
+    }
+
+A case is timed in blocks (bench/suite/session.py): `data` holds the blocks one
+after the other and `block_rounds` says where each ends. Between two blocks
+of a case, the other cases of its problem ran (Keras and torch alternate), so
+the blocks sample the machine at different moments. A file without
+`block_rounds` (written before blocks) reads as one block.
+
+`extra_info.case_key` holds the case's bench/store/results.py CASE_KEY columns
+(cells normalised by `key_cell`), the join to benchmarks.csv. A run merges
+its cases into its slice's file case by case, as the CSV rows are merged.
+A file that cannot be read is a ValueError naming the file (exit 2 in the
+commands).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .storage import write_json
+
+RAW_DIR = "raw"
+
+
+def key_cell(value) -> str:
+    """One spelling per value, however a CSV was re-saved: 1000, 1000.0 -> "1000"; "", NaN, None -> ""."""
+    if value is None:
+        return ""
+    text = str(value).strip()
+    if text.lower() in ("", "nan", "none", "null"):
+        return ""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if math.isfinite(number) and number == int(number):
+        return str(int(number))
+    return repr(number)
+
+
+def case_key(row: dict) -> tuple:
+    from .results import CASE_KEY
+
+    return tuple(key_cell(row.get(c)) for c in CASE_KEY)
+
+
+def slice_file(results_dir: Path, row: dict) -> Path:
+    """results/raw/tensorflow-cpu-quick-off-t1.json for a row (or a case key dict) of that slice."""
+    parts = [key_cell(row.get(c)) or "none" for c in ("keras_backend", "device", "profile", "compile")]
+    threads = key_cell(row.get("threads"))
+    return Path(results_dir) / RAW_DIR / ("-".join(parts) + (f"-t{threads}" if threads else "") + ".json")
+
+
+def entry(name: str, group: str, key_row: dict, extra_info: dict, stats_dict: dict) -> dict:
+    """One benchmarks[] entry; `stats_dict` is pytest-benchmark's Metadata.as_dict()['stats']."""
+    from .results import CASE_KEY
+
+    data = [float(x) for x in stats_dict["data"]]
+    return {
+        "name": name, "group": group,
+        "extra_info": {**extra_info, "case_key": {c: key_cell(key_row.get(c)) for c in CASE_KEY},
+                       "threads": key_cell(key_row.get("threads"))},
+        "stats": {**{k: v for k, v in stats_dict.items() if isinstance(v, (int, float, str))}, "data": data},
+    }
+
+
+def read_file(path: Path) -> dict:
+    """A raw file, checked: raises ValueError naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable raw-timings file ({e})") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise ValueError(f"{path}: not a raw-timings file (no 'benchmarks' list)")
+    for i, b in enumerate(doc["benchmarks"]):
+        try:
+            data = b["stats"]["data"]
+            key = b["extra_info"]["case_key"]
+            ok = isinstance(key, dict) and isinstance(data, list) and data and all(
+                isinstance(x, (int, float)) and x > 0 and math.isfinite(x) for x in data
+            )
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"{path}: benchmarks[{i}] needs extra_info.case_key and stats.data, a list of positive seconds"
+            )
+        sizes = b["extra_info"].get("block_rounds")
+        if sizes is not None and not (
+            isinstance(sizes, list) and all(isinstance(n, int) and n > 0 for n in sizes) and sum(sizes) == len(data)
+        ):
+            raise ValueError(
+                f"{path}: benchmarks[{i}] extra_info.block_rounds must be positive round counts adding up to "
+                f"the {len(data)} rounds of stats.data, got {sizes!r}"
+            )
+    return doc
+
+
+def blocks_of(benchmark: dict) -> list[list[float]]:
+    """A read_file() entry's rounds, split into its timing blocks."""
+    data = [float(x) for x in benchmark["stats"]["data"]]
+    out, start = [], 0
+    for n in benchmark["extra_info"].get("block_rounds") or [len(data)]:
+        out.append(data[start:start + n])
+        start += n
+    return out
+
+
+def save(results_dir: Path, entries: list[dict], machine_info: dict, version: str = "", when: str = "") -> list[Path]:
+    """Merge `entries` into their slices' files, case by case; returns the files written.
+
+    Every existing file is read (and checked) before any is written.
+    """
+    from .results import CASE_KEY
+
+    by_file: dict[Path, list[dict]] = {}
+    for e in entries:
+        by_file.setdefault(slice_file(results_dir, {**e["extra_info"]["case_key"], "threads": e["extra_info"]["threads"]}), []).append(e)
+    docs = {}
+    for path, new in by_file.items():
+        old = read_file(path)["benchmarks"] if path.exists() else []
+        new_keys = {tuple(e["extra_info"]["case_key"][c] for c in CASE_KEY) for e in new}
+        kept = [e for e in old if tuple(key_cell(e["extra_info"]["case_key"].get(c)) for c in CASE_KEY) not in new_keys]
+        docs[path] = {"version": version, "datetime": when, "machine_info": machine_info, "commit_info": {},
+                      "benchmarks": kept + new}
+    for path, doc in docs.items():
+        write_json(path, doc)
+    return list(docs)
+
+
+def load(results_dir: Path) -> dict[tuple, list[list[float]]]:
+    """Case key (bench/store/results.py CASE_KEY, normalised) -> its rounds by block, from every raw file of `results_dir`."""
+    from .results import CASE_KEY
+
+    out = {}
+    for path in sorted((Path(results_dir) / RAW_DIR).glob("*.json")):
+        for b in read_file(path)["benchmarks"]:
+            key = b["extra_info"]["case_key"]
+            out[tuple(key_cell(key.get(c)) for c in CASE_KEY)] = blocks_of(b)
+    return out

@@ -1,0 +1,215 @@
+"""One pytest session of the suite: runs cases, keeps their rows, saves them at the end.
+
+Blocks. Each case is timed in `blocks` blocks (--blocks; bench/conftest.py
+makes one pytest item per case and block), and the blocks of one problem's
+cases alternate: Keras block 1, torch block 1, Keras block 2, torch block 2...
+The machine's speed moves between moments of a run (a case's rounds agree
+within a few percent while its level moves 10-40% from one moment or process
+to the next: DESIGN.md, "Noise on these machines"); timing a case in one
+stretch hands the whole move to one arm of a ratio. Alternating blocks seconds
+apart gives both arms the same moments, and the spread of the blocks measures
+what remains (bench/analysis/stats.py). A case is built, proven and calibrated once,
+before its first block (rounds of at least --benchmark-min-time, the
+--benchmark-max-time budget split over the blocks, at least
+--benchmark-min-rounds rounds in all); every block starts with one untimed
+warm-up round, since the other cases ran in between. Its row and raw rounds
+are written after its last block.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .cases import Case
+from .harness import (
+    CouldNotRun, ParityError, References, case_row, compiler_label, device_unavailable, measured_row,
+    prepare, run_counted, use_full_float32,
+)
+
+
+def noise_floor_workload(n: int = 20_000) -> int:
+    """About 1 ms of interpreter work touching no framework: what the machine's noise does to any case."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+@dataclass
+class Timing:
+    """pytest-benchmark's settings (--benchmark-min-time, -max-time, -min-rounds) and the block count."""
+
+    min_time: float = 0.005
+    max_time: float = 1.5
+    min_rounds: int = 15
+    blocks: int = 1
+
+    def plan(self, call_s: float) -> tuple[int, int]:
+        """(iterations per round, rounds per block) for a call of `call_s` seconds."""
+        iterations = max(1, math.ceil(self.min_time / max(call_s, 1e-9)))
+        block_time = self.max_time / self.blocks
+        rounds = max(math.ceil(self.min_rounds / self.blocks), int(block_time / (iterations * call_s or 1e-9) + 1e-9))
+        return iterations, rounds
+
+
+@dataclass
+class OpenCase:
+    """A case between its first and its last block."""
+
+    case: Case
+    prepared: object
+    row: dict
+    iterations: int
+    rounds: int
+    blocks: list = field(default_factory=list)  # each block's seconds per call, one per round
+    extra_info: dict = field(default_factory=dict)
+
+
+def calibrate(call, budget_s: float = 0.2) -> float:
+    """Median seconds of single calls, over at most 5 calls or `budget_s`."""
+    times, end = [], time.perf_counter() + budget_s
+    while len(times) < 5 and (not times or time.perf_counter() < end):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+class BenchSession:
+    def __init__(self, profile: str, threads: int, keras_backend: str, results_dir: Path, timing: Timing | None = None):
+        self.profile, self.threads, self.keras_backend = profile, threads, keras_backend
+        self.timing = timing or Timing()
+        self._open: dict[str, OpenCase] = {}  # case id -> its state between blocks
+        self._not_timed: dict[str, str] = {}  # case id -> why its later blocks do not run
+        self._last_group: str | None = None
+        self.results_dir = Path(results_dir)
+        self.references = References()
+        self.rows: list[dict] = []
+        self.raw_entries: list[dict] = []  # every round of every timed case (bench/store/raw.py)
+        self._peaks: dict = {}
+        self._threads_applied = False
+        self._saved: str | None = None
+        self.noise_floor: dict | None = None
+        self.interrupted = False  # set on Ctrl-C (bench/conftest.py): such a session saves nothing
+
+    def _start(self) -> None:
+        if not self._threads_applied:  # first case: frameworks load now, with our threads
+            from . import runtime
+
+            runtime.apply_thread_limits(self.threads)
+            self._threads_applied = True
+
+    def peak(self, framework: str, device: str) -> float:
+        """The median peak measured before this framework's first case (the end one comes in save)."""
+        from .peak import peak_gflops
+
+        key = (framework, device)
+        if key not in self._peaks:
+            self._peaks[key] = {"start": peak_gflops(framework, device)}
+        return self._peaks[key]["start"]["median"]
+
+    def run(self, benchmark, case: Case, block: int = 0) -> None:
+        """Time block `block` (0-based) of `case`; the first block builds, proves and calibrates it."""
+        self._start()
+        if block == 0:
+            self._open_case(benchmark, case)
+        elif case.id in self._not_timed:  # said as its first block said it, so -rs counts them together
+            pytest.skip(self._not_timed[case.id])
+        elif case.id not in self._open:
+            pytest.skip(f"{case.id}: its first block did not run in this session, so no later block does")
+        state = self._open[case.id]
+        benchmark.group = case.group
+        benchmark.extra_info.update(state.extra_info, block=block + 1)
+        run_counted(state.prepared, lambda call: benchmark.pedantic(
+            call, rounds=state.rounds, iterations=state.iterations, warmup_rounds=1))
+        if benchmark.disabled or benchmark.stats is None:
+            self._open.pop(case.id)  # --benchmark-disable: the case ran, nothing was timed
+            return
+        state.blocks.append([float(x) for x in benchmark.stats.stats.data])
+        if len(state.blocks) == self.timing.blocks:
+            self._close(case.id)
+
+    def _open_case(self, benchmark, case: Case) -> None:
+        reason = device_unavailable(case.framework, case.device)
+        if reason:
+            self._not_timed[case.id] = reason
+            pytest.skip(reason)
+        use_full_float32(case.device)
+        row = case_row(case, self.profile, self.keras_backend, self.threads)
+        first_of_problem = case.group != self._last_group
+        self._last_group = case.group
+        try:
+            prepared = prepare(case, self.references.get(case), forget_graphs=first_of_problem)
+        except CouldNotRun as e:
+            row.update(status=f"could not run: {e}")
+            self._not_timed[case.id] = f"{case.id} could not run: {e}"
+            if not benchmark.disabled:
+                self.rows.append(row)
+            pytest.skip(f"{case.id} could not run: {e}")
+        except ParityError as e:  # not the same model or step: recorded, never timed, and a failure
+            row.update(status=f"not timed: {e}")
+            self._not_timed[case.id] = f"{case.id}: not timed, its first block failed the parity check"
+            if not benchmark.disabled:
+                self.rows.append(row)
+            raise
+        iterations, rounds = self.timing.plan(calibrate(prepared.call))
+        extra = dict(
+            max_abs_diff=prepared.max_abs_diff, first_call_s=prepared.first_call_s,
+            kernel=prepared.kernel, graph_breaks=prepared.graph_breaks,
+        )
+        self._open[case.id] = OpenCase(case, prepared, row, iterations, rounds, extra_info=extra)
+
+    def _close(self, case_id: str) -> None:
+        """The case's row and raw rounds, from all its blocks; its models are released."""
+        from pytest_benchmark.stats import Stats
+
+        from ..store.raw import entry
+
+        state = self._open.pop(case_id)
+        case = state.case
+        stats = Stats()
+        for seconds in (x for block in state.blocks for x in block):
+            stats.update(seconds)
+        prepared = state.prepared
+        peak = self.peak(case.framework, case.device)
+        self.rows.append(measured_row(state.row, case, prepared, stats, peak))
+        extra = {**state.extra_info, "compiler": compiler_label(prepared), "compiles_per_call": prepared.compiles_per_call,
+                 "block_rounds": [len(b) for b in state.blocks]}
+        stats_dict = {**stats.as_dict(), "iterations": state.iterations, "data": list(stats.data)}
+        self.raw_entries.append(entry(case.id, case.group, state.row, extra, stats_dict))
+
+    def record_noise_floor(self, benchmark) -> None:
+        if not benchmark.disabled and benchmark.stats is not None:
+            stats = benchmark.stats.stats
+            self.noise_floor = dict(median_s=stats.median, spread=stats.iqr / stats.median, rounds=stats.rounds)
+
+    def save(self) -> None:
+        for case_id in [c for c, state in self._open.items() if state.blocks]:  # e.g. later blocks deselected
+            self._close(case_id)
+        if not self.rows:
+            return
+        from .environment import collect
+        from ..store.results import save_run
+
+        from ..store import raw
+        from .peak import peak_gflops, summarise
+
+        for (framework, device), peaks in self._peaks.items():  # again at the end: did the machine change?
+            peaks["end"] = peak_gflops(framework, device)
+        environment = collect(self.threads, self.keras_backend)
+        environment["noise_floor"] = self.noise_floor
+        environment["blocks"] = self.timing.blocks
+        environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
+        import pytest_benchmark
+
+        raw.save(self.results_dir, self.raw_entries, environment, pytest_benchmark.__version__, environment["date"])
+        save_run(self.results_dir, self.rows, environment)
+        self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json, raw/)"
+
+    def summary(self) -> str | None:
+        return self._saved
