@@ -51,6 +51,8 @@ def pytest_configure(config):
     except ValueError as e:
         _stop(str(e))
     runtime.configure(threads, backend)
+    if not option.collectonly:
+        runtime.pin_cpus(threads)
     results_dir = config.rootpath / option.tdbench_results_dir
     # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).

@@ -18,6 +18,9 @@ XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
 
 
 def available_cores() -> int:
+    """CPUs this process may use (before pin_cpus narrowed them, where it did)."""
+    if os.environ.get(CORES_ENV):
+        return int(os.environ[CORES_ENV])
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -71,6 +74,41 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
     if keras_backend is not None:
         os.environ["KERAS_BACKEND"] = parse_backend(keras_backend)
     os.environ["TDBENCH_THREADS"] = str(threads)
+
+
+PINNED_ENV = "TDBENCH_PINNED_CPUS"
+CORES_ENV = "TDBENCH_CORES_AVAILABLE"
+
+
+def pin_cpus(threads: int) -> list[int] | None:
+    """Keep this process, and every thread it starts, on `threads` CPUs when it may use more.
+
+    Why: at one thread per framework, TensorFlow computes on a pool thread and
+    torch on the Python thread. Left to the scheduler, the two land on
+    different vCPUs, and on these VMs one vCPU can run 20-30% slower than the
+    other for seconds or a whole process (a busy hyperthread sibling or host
+    neighbour): that difference then lands in the Keras/torch ratio. On the
+    same CPUs both arms meet the same machine. Only one framework computes at a
+    time, so nothing runs slower for it. The last CPUs are taken (CPU 0 serves
+    more interrupts). Call before any framework starts its threads; returns the
+    CPUs, or None where nothing was pinned.
+    """
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return None
+    if threads >= len(allowed):
+        return None
+    chosen = allowed[-threads:]
+    os.sched_setaffinity(0, chosen)
+    os.environ[PINNED_ENV] = ",".join(map(str, chosen))
+    os.environ[CORES_ENV] = str(len(allowed))  # what the process could use before (environment.json)
+    return chosen
+
+
+def pinned_cpus() -> list[int] | None:
+    text = os.environ.get(PINNED_ENV)
+    return [int(c) for c in text.split(",")] if text else None
 
 
 def keras_backend() -> str:

@@ -67,7 +67,22 @@ class OpenCase:
     iterations: int
     rounds: int
     blocks: list = field(default_factory=list)  # each block's seconds per call, one per round
+    other_threads_cpu: list = field(default_factory=list)  # per block: CPU seconds of other threads per second
     extra_info: dict = field(default_factory=dict)
+
+
+def _clocks() -> tuple[float, float, float]:
+    return time.perf_counter(), time.process_time(), time.thread_time()
+
+
+def _other_threads_cpu(before: tuple, after: tuple) -> float:
+    """CPU seconds the process's other threads (framework pools, background work) used per second of a block.
+
+    The timed call runs on this thread; at one thread per framework anything
+    above ~0 is a pool or helper thread competing for the machine's other core.
+    """
+    wall, process, thread = (b - a for a, b in zip(before, after))
+    return round(max(0.0, process - thread) / wall, 4) if wall > 0 else 0.0
 
 
 def calibrate(call, budget_s: float = 0.2) -> float:
@@ -125,12 +140,14 @@ class BenchSession:
         state = self._open[case.id]
         benchmark.group = case.group
         benchmark.extra_info.update(state.extra_info, block=block + 1)
+        clocks = _clocks()
         run_counted(state.prepared, lambda call: benchmark.pedantic(
             call, rounds=state.rounds, iterations=state.iterations, warmup_rounds=1))
         if benchmark.disabled or benchmark.stats is None:
             self._open.pop(case.id)  # --benchmark-disable: the case ran, nothing was timed
             return
         state.blocks.append([float(x) for x in benchmark.stats.stats.data])
+        state.other_threads_cpu.append(_other_threads_cpu(clocks, _clocks()))
         if len(state.blocks) == self.timing.blocks:
             self._close(case.id)
 
@@ -179,7 +196,7 @@ class BenchSession:
         peak = self.peak(case.framework, case.device)
         self.rows.append(measured_row(state.row, case, prepared, stats, peak))
         extra = {**state.extra_info, "compiler": compiler_label(prepared), "compiles_per_call": prepared.compiles_per_call,
-                 "block_rounds": [len(b) for b in state.blocks]}
+                 "block_rounds": [len(b) for b in state.blocks], "block_other_threads_cpu": state.other_threads_cpu}
         stats_dict = {**stats.as_dict(), "iterations": state.iterations, "data": list(stats.data)}
         self.raw_entries.append(entry(case.id, case.group, state.row, extra, stats_dict))
 
