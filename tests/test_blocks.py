@@ -60,3 +60,27 @@ def test_blocks_must_be_a_positive_integer():
          "--blocks", "0"], capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2 and "--blocks must be a positive integer, got '0'" in done.stderr
+
+
+def test_later_blocks_of_a_case_whose_first_block_failed_skip_saying_so(monkeypatch, tmp_path):
+    import pytest
+
+    from bench.suite import session as session_module
+    from tests.helpers import case_of
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(session_module, "prepare", broken)
+    monkeypatch.setattr(session_module.BenchSession, "_start", lambda self: None)
+    bench = session_module.BenchSession("seed", 1, "tensorflow", tmp_path, Timing(blocks=3))
+    case = case_of("many_to_one-torch-infer-cpu-seed")
+
+    class Benchmark:
+        disabled, extra_info = False, {}
+
+    with pytest.raises(RuntimeError, match="boom"):
+        bench.run(Benchmark(), case, 0)
+    with pytest.raises(pytest.skip.Exception, match="its first block failed \\(RuntimeError\\)"):
+        bench.run(Benchmark(), case, 1)
+    assert bench.rows == [] and not list(tmp_path.iterdir())

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ..suite.cases import MODES
 from ..store.frames import variant_label
 from .scaling import sweep_points
-from ..store.units import MIB, MS, mib, ms  # noqa: F401 (MIB, MS: bench/commands/report.py reads them here)
+from ..store.units import mib, ms
 
 TIME_LABEL = "median time per call (ms)"
 DPI = 110

@@ -17,7 +17,9 @@ from pathlib import Path
 from ..store import markdown
 
 from . import prose
-from ..store.results import FILES
+from ..store.results import COMMAND_FILES, FILES
+from ..store.units import ms
+from ..suite.tolerances import TRAINING_STEPS
 from .seed_data import seed_data
 from ..store.storage import read_csv
 from ..store.validate import ResultsError
@@ -48,7 +50,7 @@ def read_rows(results_dir: Path, name: str, keep=lambda r: True) -> list[dict]:
 
 
 def _ms(value) -> str:
-    return f"{float(value) * 1e3:.3g}"
+    return f"{ms(value):.3g}"
 
 
 def _num(value) -> str:
@@ -171,13 +173,13 @@ def td_tax_markdown(results_dir: Path) -> str:
 
 def parity_markdown(results_dir: Path) -> str:
     """The largest difference of each check, per parity case (from `python -m bench parity`)."""
-    rows = read_rows(results_dir, "parity.csv")
+    rows = read_rows(results_dir, COMMAND_FILES["parity"])
     checks = {
         "forward": lambda r: r["check"].startswith("forward"),
         "gradient": lambda r: r["check"] == "gradient",
-        "20 SGD steps": lambda r: r["optimizer"] == "sgd" and r["step"] == "20",
-        "20 Adam steps, KerasAdam": lambda r: r["optimizer"] == "keras_adam" and r["step"] == "20",
-        "20 Adam steps, torch.optim.Adam": lambda r: r["optimizer"] == "adam" and r["step"] == "20",
+        f"{TRAINING_STEPS} SGD steps": lambda r: r["optimizer"] == "sgd" and r["step"] == str(TRAINING_STEPS),
+        f"{TRAINING_STEPS} Adam steps, KerasAdam": lambda r: r["optimizer"] == "keras_adam" and r["step"] == str(TRAINING_STEPS),
+        f"{TRAINING_STEPS} Adam steps, torch.optim.Adam": lambda r: r["optimizer"] == "adam" and r["step"] == str(TRAINING_STEPS),
     }
     body = []
     for case in dict.fromkeys(r["case"] for r in rows):
@@ -189,7 +191,7 @@ def parity_markdown(results_dir: Path) -> str:
 
 def params_markdown(results_dir: Path) -> str:
     """Parameters per layer, both frameworks and the formula, per topology (from `python -m bench params`)."""
-    rows = read_rows(results_dir, "params.csv")
+    rows = read_rows(results_dir, COMMAND_FILES["params"])
     out = []
     for topology in dict.fromkeys(r["topology"] for r in rows):
         of_topology = [r for r in rows if r["topology"] == topology]
@@ -204,7 +206,7 @@ def params_markdown(results_dir: Path) -> str:
 
 def seed_markdown(results_dir: Path) -> str:
     """The seed's printout per topology, every run side by side (from `python -m bench seed`)."""
-    rows = read_rows(results_dir, "seed.csv", lambda r: r["method"] != "initial")
+    rows = read_rows(results_dir, COMMAND_FILES["seed"], lambda r: r["method"] != "initial")
     out = []
     for topology in dict.fromkeys(r["topology"] for r in rows):
         runs = [r for r in rows if r["topology"] == topology]
@@ -223,7 +225,7 @@ def seed_markdown(results_dir: Path) -> str:
 
 README_BLOCKS = {
     "answer-table": (FILES["comparison"], lambda d, profile: answer_markdown(d, profile)),
-    "stability-summary": ("noise.json", lambda d, profile: prose.stability_summary(d)),
+    "stability-summary": (COMMAND_FILES["noise"], lambda d, profile: prose.stability_summary(d)),
 }
 # (title, block name, the file it needs, writer): the report's sections after its own
 DETAIL_BLOCKS = {
@@ -236,10 +238,10 @@ DETAIL_BLOCKS = {
     "td-tax-compiled": ("TimeDistributed over dense3d at the mid size, per compiler", FILES["benchmarks"],
                         lambda d, profile: prose.compiled_tax(d, profile)),
     "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: prose.peak_share(d)),
-    "parity-summary": ("Parity: the largest difference of each check", "parity.csv",
+    "parity-summary": ("Parity: the largest difference of each check", COMMAND_FILES["parity"],
                        lambda d, profile: parity_markdown(d)),
-    "params": ("Parameters per layer", "params.csv", lambda d, profile: params_markdown(d)),
-    "seed": ("The seed's experiments", "seed.csv", lambda d, profile: seed_markdown(d)),
+    "params": ("Parameters per layer", COMMAND_FILES["params"], lambda d, profile: params_markdown(d)),
+    "seed": ("The seed's experiments", COMMAND_FILES["seed"], lambda d, profile: seed_markdown(d)),
 }
 
 

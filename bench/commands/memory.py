@@ -56,7 +56,6 @@ from ..store.units import mib
 
 MEMORY_FILES = dict(memory=COMMAND_FILES["memory"], comparison=COMMAND_FILES["memory_comparison"])
 WARMUP_CALLS = 2
-DATA_SEED = 0
 WORKER_PREFIX = "tdbench-memory"
 WORKER_TIMEOUT_S = 600
 # The default: the mid size and the ends of the full profile's batch and timesteps sweeps
@@ -130,7 +129,7 @@ def measure_case(case: Case) -> dict:
     """Build the case's runner, put its batch, and measure the first call and a warm call."""
     from impls.contract import make_runner
 
-    from ..suite.harness import device_unavailable, use_full_float32
+    from ..suite.harness import DATA_SEED, device_unavailable, use_full_float32
 
     reason = device_unavailable(case.framework, case.device)
     if reason:

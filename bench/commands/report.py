@@ -27,9 +27,10 @@ from ..analysis import plots, result_tables
 from ..suite.cases import SWEEPS
 from .command_args import UsageError
 from ..store.frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
-from ..store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, load_environment
+from ..store.results import COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, load_environment
 from ..analysis.scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
 from ..store.storage import atomic_write_text
+from ..store.units import MIB, MS
 from ..store.validate import ResultsError, check_results_dir, check_writable
 
 REPORT = "report.md"
@@ -149,8 +150,8 @@ def largest_sections(rows: pd.DataFrame, comparison: pd.DataFrame | None) -> lis
             {
                 "topology": pairs["topology"], "mode": pairs["mode"], "size": pairs["size"],
                 "Keras head": pairs["keras_head"], "PyTorch head": pairs["torch_head"], "compile": pairs["compile"],
-                "Keras (ms)": _fmt(pairs["keras_median_s"] * plots.MS, ".3g"),
-                "PyTorch (ms)": _fmt(pairs["torch_median_s"] * plots.MS, ".3g"),
+                "Keras (ms)": _fmt(pairs["keras_median_s"] * MS, ".3g"),
+                "PyTorch (ms)": _fmt(pairs["torch_median_s"] * MS, ".3g"),
                 "Keras / PyTorch": _fmt(pairs["keras_over_torch"], ".2f", "x"),
             }
         )
@@ -267,8 +268,8 @@ def memory_section(results_dir: Path, figures: Figures) -> list[str]:
         table = pd.DataFrame({
             "Keras on": pairs["keras_backend"], "device": pairs["device"], "topology": pairs["topology"],
             "mode": pairs["mode"], "Keras head": pairs["keras_head"], "PyTorch head": pairs["torch_head"],
-            "Keras (MiB)": _fmt(pairs["keras_peak_mem_bytes"] / plots.MIB, ".3g"),
-            "PyTorch (MiB)": _fmt(pairs["torch_peak_mem_bytes"] / plots.MIB, ".3g"),
+            "Keras (MiB)": _fmt(pairs["keras_peak_mem_bytes"] / MIB, ".3g"),
+            "PyTorch (MiB)": _fmt(pairs["torch_peak_mem_bytes"] / MIB, ".3g"),
             "Keras / PyTorch": _fmt(pairs["keras_over_torch_mem"], ".2f", "x"),
         })
         lines += ["", "### Keras over PyTorch at the mid size", "", markdown_table(table)]

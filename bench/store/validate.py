@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path

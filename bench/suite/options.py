@@ -35,7 +35,8 @@ def blocks_type(value) -> int:
 
 
 # Blocks each case is timed in, alternating with the other cases of its problem
-# (bench/suite/session.py). Chosen by measurement: README, "How stable are the ratios".
+# (bench/suite/session.py). 1 is one stretch per case, as pytest-benchmark times;
+# the README's stability block gives what 5 measured (docs/methods.md, "Reruns").
 DEFAULT_BLOCKS = 5
 
 

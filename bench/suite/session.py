@@ -132,7 +132,11 @@ class BenchSession:
         """Time block `block` (0-based) of `case`; the first block builds, proves and calibrates it."""
         self._start()
         if block == 0:
-            self._open_case(benchmark, case)
+            try:
+                self._open_case(benchmark, case)
+            except Exception as e:  # an error, not a skip: later blocks say so instead of running
+                self._not_timed.setdefault(case.id, f"{case.id}: its first block failed ({type(e).__name__})")
+                raise
         elif case.id in self._not_timed:  # said as its first block said it, so -rs counts them together
             pytest.skip(self._not_timed[case.id])
         elif case.id not in self._open:
