@@ -1,6 +1,7 @@
 """Cases timed in blocks that alternate within a problem (bench/suite/session.py)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -51,7 +52,11 @@ def test_a_timed_run_alternates_blocks_and_keeps_each_case_blocks(tmp_path):
         sizes = e["extra_info"]["block_rounds"]
         assert len(sizes) == 3 and min(sizes) >= 1 and sum(sizes) == len(e["stats"]["data"])
         assert int(rows[e["extra_info"]["case_key"]["framework"]]["rounds"]) == sum(sizes)
-    assert json.loads((tmp_path / "environment.json").read_text())
+    (slice_env,) = json.loads((tmp_path / "environment.json").read_text())["slices"].values()
+    allowed = sorted(os.sched_getaffinity(0))
+    # the timed process ran on one CPU (the last it could use)
+    assert slice_env["pinned_cpus"] == (allowed[-1:] if len(allowed) > 1 else None)
+    assert slice_env["cores_available"] == len(allowed) and slice_env["blocks"] == 3
 
 
 def test_blocks_must_be_a_positive_integer():

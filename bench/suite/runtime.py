@@ -106,44 +106,6 @@ def pin_cpus(threads: int) -> list[int] | None:
     return chosen
 
 
-MALLOC_ENV = "TDBENCH_MALLOC"
-# glibc's mallopt parameters (malloc.h) and the values the suite fixes.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MMAP_THRESHOLD = 32 * 2**20  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit)
-TRIM_THRESHOLD = 64 * 2**20
-
-
-def fix_malloc() -> dict | None:
-    """Fix glibc malloc's mmap and trim thresholds for this process; what was set, or None.
-
-    Why: by default glibc moves its mmap threshold up each time a large block
-    is freed, so whether a tensor of a few hundred KB comes from fresh
-    zero-filled pages (page faults on every step) or from the heap depends on
-    what the process allocated and freed before. Both frameworks allocate
-    their CPU tensors with malloc; measured on the 2-vCPU VM, one torch case
-    ran 25% faster for the rest of a process after some earlier case's
-    frees, while the cases alternating with it did not move. Setting the
-    thresholds turns that adjustment off (mallopt(3)), the same for every case
-    and both frameworks. Not glibc (musl, macOS): nothing is set.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return None
-    if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
-        return None
-    os.environ[MALLOC_ENV] = f"mmap_threshold={MMAP_THRESHOLD},trim_threshold={TRIM_THRESHOLD}"
-    return {"mmap_threshold": MMAP_THRESHOLD, "trim_threshold": TRIM_THRESHOLD}
-
-
-def malloc_settings() -> str | None:
-    return os.environ.get(MALLOC_ENV)
-
-
 def pinned_cpus() -> list[int] | None:
     text = os.environ.get(PINNED_ENV)
     return [int(c) for c in text.split(",")] if text else None
