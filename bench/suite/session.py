@@ -13,7 +13,8 @@ before its first block (rounds of at least --benchmark-min-time, the
 --benchmark-max-time budget split over the blocks, at least
 --benchmark-min-rounds rounds in all); every block starts with one untimed
 warm-up round, since the other cases ran in between. Its row and raw rounds
-are written after its last block.
+are written after its last block. The process itself is pinned to --threads
+CPUs (bench/conftest.py, runtime.pin_cpus), so both arms run on the same ones.
 """
 
 from __future__ import annotations
@@ -76,10 +77,13 @@ def _clocks() -> tuple[float, float, float]:
 
 
 def _other_threads_cpu(before: tuple, after: tuple) -> float:
-    """CPU seconds the process's other threads (framework pools, background work) used per second of a block.
+    """CPU seconds the process's other threads used per second of a block (raw files, per block).
 
-    The timed call runs on this thread; at one thread per framework anything
-    above ~0 is a pool or helper thread competing for the machine's other core.
+    torch computes on this (the Python) thread, so for its blocks anything
+    above 0 is a helper thread competing for the CPU; TensorFlow computes on a
+    pool thread while this one waits, so its blocks read close to 1 at one
+    thread. This record showed the two arms ran on different threads, hence
+    on different vCPUs unless pinned (bench/suite/runtime.py pin_cpus).
     """
     wall, process, thread = (b - a for a, b in zip(before, after))
     return round(max(0.0, process - thread) / wall, 4) if wall > 0 else 0.0
@@ -120,7 +124,7 @@ class BenchSession:
             self._threads_applied = True
 
     def peak(self, framework: str, device: str) -> float:
-        """The median peak measured before this framework's first case (the end one comes in save)."""
+        """The median peak, measured when this framework's first case closes (the end one comes in save)."""
         from .peak import peak_gflops
 
         key = (framework, device)
