@@ -149,25 +149,24 @@ def check_parity(case: Case, reference: Reference, output) -> float:
     """Max |this output - the other framework's|; raises ParityError past the tolerance."""
     other = _other(case)
     diff = float(np.max(np.abs(np.asarray(output, np.float64) - reference.outputs[other])))
-    tolerance = PARITY_TOLERANCE[case.device]
-    if not diff <= tolerance:
-        raise ParityError(
-            f"{case.id}: output differs from {other}'s on the same weights and inputs by "
-            f"{diff:.3g} (tolerance {tolerance:g}); not timing a pair that is not one model"
-        )
-    return diff
+    return _at_most(diff, PARITY_TOLERANCE[case.device],
+                    f"{case.id}: output differs from {other}'s on the same weights and inputs by",
+                    "not timing a pair that is not one model")
 
 
 def check_loss(case: Case, reference: Reference, loss: float) -> float:
     """|loss - the other framework's| / |the other's|; raises ParityError past the tolerance."""
     other = reference.losses[_other(case)]
     diff = abs(float(loss) - other) / max(abs(other), np.finfo(np.float32).tiny)
-    tolerance = LOSS_TOLERANCE[case.device]
+    return _at_most(diff, LOSS_TOLERANCE[case.device],
+                    f"{case.id}: train step's loss {loss:.8g} differs from {_other(case)}'s {other:.8g} by",
+                    "not timing a step that is not the same step", unit=" relative")
+
+
+def _at_most(diff: float, tolerance: float, what: str, consequence: str, unit: str = "") -> float:
+    """`diff`, or ParityError: "`what` DIFF`unit` (tolerance T); `consequence`"."""
     if not diff <= tolerance:
-        raise ParityError(
-            f"{case.id}: train step's loss {loss:.8g} differs from {_other(case)}'s {other:.8g} "
-            f"by {diff:.3g} relative (tolerance {tolerance:g}); not timing a step that is not the same step"
-        )
+        raise ParityError(f"{what} {diff:.3g}{unit} (tolerance {tolerance:g}); {consequence}")
     return diff
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from .cases import COMPILE_CHOICES, PROFILES
 from ..store.results import FILES, RESULTS_DIR
-from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores, parse_threads
+from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores, parse_positive, parse_threads
 
 
 def threads_type(value) -> int:
@@ -18,20 +18,16 @@ def threads_type(value) -> int:
 
 
 # The one default thread count, for pytest (bench/conftest.py) and every `python -m bench`
-# command. Provisional: 1 thread per framework moved a Keras/torch ratio 0.5-5% between
-# processes on the 2-core reference VM, 2 threads 8-11% (DESIGN.md, "Noise on these
-# machines"); the README says which measurement fixed it.
+# command. One, so that the timed process can pin both frameworks to the same CPU of a
+# 2-vCPU VM (runtime.pin_cpus); docs/methods.md, "Threads", gives the measurements.
 DEFAULT_THREADS = 1
 
 
 def blocks_type(value) -> int:
     try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1 or str(value).strip() != str(n):
-        raise argparse.ArgumentTypeError(f"--blocks must be a positive integer, got {value!r}")
-    return n
+        return parse_positive("--blocks", value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 # Blocks each case is timed in, alternating with the other cases of its problem

@@ -32,14 +32,20 @@ def max_threads() -> int:
     return os.cpu_count() or available_cores()
 
 
-def parse_threads(value) -> int:
-    """`--threads`: a positive integer up to max_threads(); raises ValueError naming the option."""
+def parse_positive(flag: str, value) -> int:
+    """A positive integer written as one ("2", not "2.0"); raises ValueError naming `flag`."""
     try:
         n = int(value)
     except (TypeError, ValueError):
         n = 0
     if n < 1 or str(value).strip() != str(n):
-        raise ValueError(f"--threads must be a positive integer, got {value!r}")
+        raise ValueError(f"{flag} must be a positive integer, got {value!r}")
+    return n
+
+
+def parse_threads(value) -> int:
+    """`--threads`: a positive integer up to max_threads(); raises ValueError naming the option."""
+    n = parse_positive("--threads", value)
     if n > max_threads():
         raise ValueError(f"--threads must be at most {max_threads()}, the CPUs of this machine; got {n}")
     return n
