@@ -51,8 +51,8 @@ def pytest_configure(config):
     except ValueError as e:
         _stop(str(e))
     runtime.configure(threads, backend)
-    if not option.collectonly:  # the timed process: both arms on the same CPUs
-        runtime.pin_cpus(threads)
+    if not option.collectonly and not getattr(option, "benchmark_disable", False):
+        runtime.pin_cpus(threads)  # a timed process: both arms on the same CPUs
     results_dir = config.rootpath / option.tdbench_results_dir
     # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).

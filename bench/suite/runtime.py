@@ -99,6 +99,8 @@ def pin_cpus(threads: int) -> list[int] | None:
     more interrupts). Call before any framework starts its threads; returns the
     CPUs, or None where nothing was pinned.
     """
+    for var in (PINNED_ENV, CORES_ENV):  # a parent's pinning is not this process's record
+        os.environ.pop(var, None)
     try:
         allowed = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
