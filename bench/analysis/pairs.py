@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from ..store import raw
-from ..store.results import COMPARISON_COLUMNS, comparison_rows
+from ..store.results import COMPARISON_COLUMNS, comparison_row, keras_torch_pairs
 from .stats import pair_within_var
 
 # What identifies a pair across runs: comparison.csv's columns up to the compilers.
@@ -27,22 +27,10 @@ def pair_name(row: dict) -> str:
     return f"{row['topology']} {row['size']} {row['mode']} {row['keras_head']}/{row['torch_head']}"
 
 
-def _pair_rows(pair: dict, by_key: dict) -> tuple[dict, dict]:
-    """The Keras and torch benchmark rows behind a comparison row."""
-    found = {}
-    for framework, head in (("keras", pair["keras_head"]), ("torch", pair["torch_head"])):
-        found[framework] = next(
-            r for r in by_key.values() if r["framework"] == framework and r["head"] == head
-            and all(raw.key_cell(r[c]) == raw.key_cell(pair[c]) for c in PAIR_KEY if c in r)
-        )
-    return found["keras"], found["torch"]
-
-
 def pair_measurements(rows: list[dict], rounds: dict) -> dict[tuple, tuple[float, float, dict]]:
     """PAIR_KEY -> (log keras_over_torch, its within-run variance, the comparison row), for every pair of `rows`."""
-    by_key = {raw.case_key(r): r for r in rows}
     out = {}
-    for p in comparison_rows(rows):
-        k, t = _pair_rows(p, by_key)
+    for k, t in keras_torch_pairs(rows):
+        p = comparison_row(k, t)
         out[pair_key(p)] = (math.log(p["keras_over_torch"]), pair_within_var(k, t, rounds), p)
     return out

@@ -128,6 +128,40 @@ def is_timed(row) -> bool:
     return row["status"] == "ok" and is_measurement(row["median_s"])
 
 
+def keras_torch_pairs(rows: list[dict]):
+    """(Keras row, torch row) for every timed Keras row against every timed torch row of its problem and slice."""
+    timed = [r for r in rows if is_timed(r)]
+    problem = lambda r: tuple(str(r[c]) for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS])
+    torch_rows = {}
+    for r in timed:
+        if r["framework"] == "torch":
+            torch_rows.setdefault(problem(r), []).append(r)
+    for k in timed:
+        if k["framework"] == "keras":
+            for t in torch_rows.get(problem(k), []):
+                yield k, t
+
+
+def comparison_row(k: dict, t: dict, raw: dict | None = None, run_var: float | None = None) -> dict:
+    """One row of comparison.csv: Keras row `k` against torch row `t` (see comparison_rows)."""
+    from ..analysis.stats import ratio_interval
+
+    k_med, t_med = float(k["median_s"]), float(t["median_s"])
+    diffs = [d for d in (number(k["max_abs_diff"]), number(t["max_abs_diff"])) if d is not None]
+    return {
+        **{c: k[c] for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]},
+        "keras_head": k["head"], "torch_head": t["head"],
+        "keras_compiler": k["compiler"], "torch_compiler": t["compiler"],
+        "keras_median_s": k_med, "torch_median_s": t_med,
+        "keras_over_torch": k_med / t_med,
+        **dict(zip(("ci_low", "ci_high"), ratio_interval(k, t, raw or {}, run_var))),
+        "keras_spread": number(k["spread"]), "torch_spread": number(t["spread"]),
+        "params_keras": k["params"], "params_torch": t["params"],
+        "max_abs_diff": max(diffs) if diffs else None,
+        "keras_kernel": k["kernel"], "torch_kernel": t["kernel"],
+    }
+
+
 def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | None = None) -> list[dict]:
     """Every Keras row against every torch row of the same problem, slice and compile setting.
 
@@ -135,35 +169,7 @@ def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | 
     bench/store/raw.py load) and the machine's run-to-run variance (`run_var`,
     bench/store/noise.py); empty when the run-to-run variance is unknown.
     """
-    from ..analysis.stats import ratio_interval
-    timed = [r for r in rows if is_timed(r)]
-    problem = lambda r: tuple(str(r[c]) for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS])
-    torch_rows = {}
-    for r in timed:
-        if r["framework"] == "torch":
-            torch_rows.setdefault(problem(r), []).append(r)
-    out = []
-    for k in timed:
-        if k["framework"] != "keras":
-            continue
-        for t in torch_rows.get(problem(k), []):
-            k_med, t_med = float(k["median_s"]), float(t["median_s"])
-            diffs = [d for d in (number(k["max_abs_diff"]), number(t["max_abs_diff"])) if d is not None]
-            out.append(
-                {
-                    **{c: k[c] for c in [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]},
-                    "keras_head": k["head"], "torch_head": t["head"],
-                    "keras_compiler": k["compiler"], "torch_compiler": t["compiler"],
-                    "keras_median_s": k_med, "torch_median_s": t_med,
-                    "keras_over_torch": k_med / t_med,
-                    **dict(zip(("ci_low", "ci_high"), ratio_interval(k, t, raw or {}, run_var))),
-                    "keras_spread": number(k["spread"]), "torch_spread": number(t["spread"]),
-                    "params_keras": k["params"], "params_torch": t["params"],
-                    "max_abs_diff": max(diffs) if diffs else None,
-                    "keras_kernel": k["kernel"], "torch_kernel": t["kernel"],
-                }
-            )
-    return out
+    return [comparison_row(k, t, raw, run_var) for k, t in keras_torch_pairs(rows)]
 
 
 def td_tax_rows(rows: list[dict]) -> list[dict]:
