@@ -19,7 +19,7 @@ def today() -> str:
 
 def collect(threads: int, keras_backend: str) -> dict:
     from ..store.machine import fingerprint
-    from .runtime import available_cores, pinned_cpus, thread_report
+    from .runtime import available_cores, malloc_settings, pinned_cpus, thread_report
 
     return {
         "machine": fingerprint(),
@@ -29,6 +29,7 @@ def collect(threads: int, keras_backend: str) -> dict:
         "cores": os.cpu_count(),
         "cores_available": available_cores(),
         "pinned_cpus": pinned_cpus(),  # the CPUs the timed process was kept on (bench/suite/runtime.py pin_cpus)
+        "malloc": malloc_settings(),  # glibc thresholds fixed for the timed process (runtime.fix_malloc)
         "threads": threads,
         "gpu": gpu_name(),
         "os": platform.platform(),

@@ -1,25 +1,29 @@
 """One pytest session of the suite: runs cases, keeps their rows, saves them at the end.
 
 Blocks. Each case is timed in `blocks` blocks (--blocks; bench/conftest.py
-makes one pytest item per case and block), and the blocks of one problem's
-cases alternate: Keras block 1, torch block 1, Keras block 2, torch block 2...
-The machine's speed moves between moments of a run (a case's rounds agree
-within a few percent while its level moves 10-40% from one moment or process
-to the next: DESIGN.md, "Noise on these machines"); timing a case in one
-stretch hands the whole move to one arm of a ratio. Alternating blocks seconds
-apart gives both arms the same moments, and the spread of the blocks measures
-what remains (bench/analysis/stats.py). A case is built, proven and calibrated once,
-before its first block (rounds of at least --benchmark-min-time, the
---benchmark-max-time budget split over the blocks, at least
---benchmark-min-rounds rounds in all); every block starts with one untimed
-warm-up round, since the other cases ran in between. Its row and raw rounds
-are written after its last block. The process itself is pinned to --threads
-CPUs (bench/conftest.py, runtime.pin_cpus), so both arms run on the same ones.
+makes one pytest item per case and block and orders them: block 1 of every
+case, then block 2 of every case..., a problem's Keras and torch cases side
+by side in each). The machine's speed moves between moments of a run (a
+case's rounds agree within a few percent while its level moves far more
+from one moment or process to the next: DESIGN.md, "Noise on these
+machines"); timing a case in one stretch hands the whole move to one arm of
+a ratio. Blocks of the two arms seconds apart meet the same moment, blocks
+of one case spread over the run meet several, and the spread of the blocks
+measures what remains (bench/analysis/stats.py). A case is built, proven and
+calibrated once, before its first block (rounds of at least
+--benchmark-min-time, the --benchmark-max-time budget split over the
+blocks, at least --benchmark-min-rounds rounds in all); every block starts
+with one untimed warm-up round, since the other cases ran in between. Its
+row and raw rounds are written after its last block. The process itself is
+pinned to --threads CPUs and glibc malloc's thresholds are fixed
+(bench/conftest.py; runtime.pin_cpus, runtime.fix_malloc), so both arms run
+on the same CPUs and the same allocator state.
 """
 
 from __future__ import annotations
 
 import math
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +73,19 @@ class OpenCase:
     rounds: int
     blocks: list = field(default_factory=list)  # each block's seconds per call, one per round
     other_threads_cpu: list = field(default_factory=list)  # per block: CPU seconds of other threads per second
+    minor_faults: list = field(default_factory=list)  # per block: minor page faults per call
     extra_info: dict = field(default_factory=dict)
 
 
 def _clocks() -> tuple[float, float, float]:
     return time.perf_counter(), time.process_time(), time.thread_time()
+
+
+def _minor_faults() -> int:
+    """The process's minor page faults so far: a step whose tensors come from
+    fresh pages (glibc hands large blocks back to the OS and maps them anew)
+    faults on every call; one served from the heap does not."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _other_threads_cpu(before: tuple, after: tuple) -> float:
@@ -148,7 +160,7 @@ class BenchSession:
         state = self._open[case.id]
         benchmark.group = case.group
         benchmark.extra_info.update(state.extra_info, block=block + 1)
-        clocks = _clocks()
+        clocks, faults = _clocks(), _minor_faults()
         run_counted(state.prepared, lambda call: benchmark.pedantic(
             call, rounds=state.rounds, iterations=state.iterations, warmup_rounds=1))
         if benchmark.disabled or benchmark.stats is None:
@@ -156,6 +168,8 @@ class BenchSession:
             return
         state.blocks.append([float(x) for x in benchmark.stats.stats.data])
         state.other_threads_cpu.append(_other_threads_cpu(clocks, _clocks()))
+        calls = (len(state.blocks[-1]) + 1) * state.iterations  # the warm-up round included
+        state.minor_faults.append(round((_minor_faults() - faults) / calls, 2))
         if len(state.blocks) == self.timing.blocks:
             self._close(case.id)
 
@@ -204,7 +218,8 @@ class BenchSession:
         peak = self.peak(case.framework, case.device)
         self.rows.append(measured_row(state.row, case, prepared, stats, peak))
         extra = {**state.extra_info, "compiler": compiler_label(prepared), "compiles_per_call": prepared.compiles_per_call,
-                 "block_rounds": [len(b) for b in state.blocks], "block_other_threads_cpu": state.other_threads_cpu}
+                 "block_rounds": [len(b) for b in state.blocks], "block_other_threads_cpu": state.other_threads_cpu,
+                 "block_minor_faults": state.minor_faults}
         stats_dict = {**stats.as_dict(), "iterations": state.iterations, "data": list(stats.data)}
         self.raw_entries.append(entry(case.id, case.group, state.row, extra, stats_dict))
 
