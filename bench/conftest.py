@@ -52,7 +52,8 @@ def pytest_configure(config):
         _stop(str(e))
     runtime.configure(threads, backend)
     if not option.collectonly and not getattr(option, "benchmark_disable", False):
-        runtime.pin_cpus(threads)  # a timed process: both arms on the same CPUs
+        runtime.pin_cpus(threads)  # a timed process: both arms on the same CPUs,
+        runtime.fix_malloc()  # and on an allocator whose state does not depend on the cases before
     results_dir = config.rootpath / option.tdbench_results_dir
     # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).
@@ -81,11 +82,25 @@ def _timing(config) -> Timing:
 
 
 def block_order(cases: list, blocks: int) -> list[tuple]:
-    """(case, block) in the order timed: per problem (pytest-benchmark group), block by block, case by case."""
-    problems: dict[str, list] = {}
+    """(case, block) in the order timed: block by block; within a block, problem by problem, case by case.
+
+    The cases of one problem (pytest-benchmark group) stay adjacent in every
+    block, so a Keras block and the torch block it is compared with are
+    seconds apart. A case's blocks are spread over the whole run: on these VMs
+    a case's speed can shift for tens of seconds (a neighbour on the host), and
+    blocks taken minutes apart meet several such states where adjacent ones
+    share one. torch.compile is the exception (compile on): dynamo shares its
+    graphs between models of one class, so a compiled case's graphs are
+    dropped when its problem starts (harness.prepare) and its problem's blocks
+    must run back to back: there the order is problem by problem.
+    """
+    problems: dict[tuple, list] = {}
     for case in cases:
-        problems.setdefault(case.group, []).append(case)
-    return [(case, b) for group in problems.values() for b in range(blocks) for case in group]
+        problems.setdefault((case.group, case.compile), []).append(case)
+    spread = [cases for (_, compile), cases in problems.items() if compile != "on"]
+    together = [cases for (_, compile), cases in problems.items() if compile == "on"]
+    return ([(case, b) for b in range(blocks) for group in spread for case in group]
+            + [(case, b) for group in together for b in range(blocks) for case in group])
 
 
 def _note_interrupts(session: BenchSession) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -12,19 +13,29 @@ from bench.suite.session import Timing
 from bench.store.storage import read_csv
 
 
-def test_block_order_alternates_the_cases_of_one_problem_block_by_block():
+def test_block_order_spreads_each_case_over_the_run_and_keeps_a_problem_together_in_each_block():
     cases = [c for c in all_cases("seed", "off", devices=("cpu",)) if c.topology in ("one_to_one", "many_to_many")]
     order = block_order(cases, 3)
     assert len(order) == 3 * len(cases) and {c for c, _ in order} == set(cases)
-    problems = []  # each problem's items are consecutive, blocks 0, 1, 2 in turn, its cases in registry order
-    for case, block in order:
-        if not problems or problems[-1][0] != case.group:
-            problems.append((case.group, []))
-        problems[-1][1].append((case.id, block))
-    assert len({group for group, _ in problems}) == len(problems)
-    for group, items in problems:
-        ids = [c.id for c in cases if c.group == group]
-        assert items == [(i, b) for b in range(3) for i in ids]
+    # block 0 of every case, then block 1 of every case, ...; in each, the registry's order
+    assert order == [(c, b) for b in range(3) for c in cases]
+    groups = [c.group for c, b in order if b == 0]
+    runs = [g for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g]
+    assert len(runs) == len(set(runs))  # a problem's cases are adjacent within a block
+
+
+def test_block_order_keeps_a_compiled_problem_s_blocks_back_to_back():
+    cases = [c for c in all_cases("seed", "both", devices=("cpu",)) if c.topology == "many_to_many"]
+    order = block_order(cases, 2)
+    off = [(c, b) for c, b in order if c.compile == "off"]
+    on = [(c, b) for c, b in order if c.compile == "on"]
+    assert order == off + on and on  # every spread block first, then the compiled problems
+    for group in {c.group for c, _ in on}:
+        items = [(c.id, b) for c, b in on if c.group == group]
+        ids = [c.id for c in cases if c.group == group and c.compile == "on"]
+        assert items == [(i, b) for b in range(2) for i in ids]
+        where = [i for i, (c, _) in enumerate(on) if c.group == group]
+        assert where == list(range(where[0], where[0] + len(where)))  # back to back
 
 
 def test_timing_plan_splits_the_time_budget_over_blocks_and_keeps_the_minimum_rounds():
@@ -34,29 +45,35 @@ def test_timing_plan_splits_the_time_budget_over_blocks_and_keeps_the_minimum_ro
     assert timing.plan(1.0) == (1, 3)  # slower still: 15 rounds over 5 blocks, whatever the time
 
 
-def test_a_timed_run_alternates_blocks_and_keeps_each_case_blocks(tmp_path):
+def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "-v",
-         "--profile", "seed", "-k", "many_to_one and infer and cpu and not onnxruntime", "--blocks", "3",
+         "--profile", "seed", "-k", "many_to_one and cpu and not onnxruntime", "--blocks", "3",
          "--benchmark-max-time=0.03", "--benchmark-min-rounds=3", "--results-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    ran = re.findall(r"test_case\[many_to_one-(\w+)-infer-cpu-seed-block(\d)\] PASSED", done.stdout)
-    assert ran == [("keras", "1"), ("torch", "1"), ("keras", "2"), ("torch", "2"), ("keras", "3"), ("torch", "3")]
+    ran = re.findall(r"test_case\[many_to_one-(\w+)-(\w+)-cpu-seed-block(\d)\] PASSED", done.stdout)
+    # block by block over both problems (train, infer); Keras and torch side by side in each
+    assert ran == [(f, mode, str(b)) for b in (1, 2, 3) for mode in ("train", "infer") for f in ("keras", "torch")]
     (raw_file,) = (tmp_path / "raw").glob("*.json")
     entries = json.loads(raw_file.read_text())["benchmarks"]
-    rows = {r["framework"]: r for r in read_csv(tmp_path / "benchmarks.csv")}
-    assert sorted(e["extra_info"]["case_key"]["framework"] for e in entries) == ["keras", "torch"]
+    rows = {(r["framework"], r["mode"]): r for r in read_csv(tmp_path / "benchmarks.csv")}
+    assert len(entries) == 4 and len(rows) == 4
     for e in entries:
+        key = e["extra_info"]["case_key"]
         sizes = e["extra_info"]["block_rounds"]
         assert len(sizes) == 3 and min(sizes) >= 1 and sum(sizes) == len(e["stats"]["data"])
-        assert int(rows[e["extra_info"]["case_key"]["framework"]]["rounds"]) == sum(sizes)
+        assert int(rows[key["framework"], key["mode"]]["rounds"]) == sum(sizes)
+        faults = e["extra_info"]["block_minor_faults"]  # per block, per call
+        assert len(faults) == 3 and all(f >= 0 for f in faults)
     (slice_env,) = json.loads((tmp_path / "environment.json").read_text())["slices"].values()
     allowed = sorted(os.sched_getaffinity(0))
     # the timed process ran on one CPU (the last it could use)
     assert slice_env["pinned_cpus"] == (allowed[-1:] if len(allowed) > 1 else None)
     assert slice_env["cores_available"] == len(allowed) and slice_env["blocks"] == 3
+    if platform.libc_ver()[0] == "glibc":  # malloc's thresholds were fixed, and recorded
+        assert slice_env["malloc"] == "mmap_threshold=33554432,trim_threshold=536870912"
 
 
 def test_blocks_must_be_a_positive_integer():

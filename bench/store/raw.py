@@ -14,7 +14,9 @@ layout (with `--benchmark-save-data`), so its tools read it as they are:
           "name": "many_to_many-keras-timedistributed-train-cpu-mid",
           "group": "...",
           "extra_info": {"case_key": {CASE_KEY column: cell, ...},
-                         "block_rounds": [rounds of block 1, of block 2, ...], ...},
+                         "block_rounds": [rounds of block 1, of block 2, ...],
+                         "block_other_threads_cpu": [per block: CPU s of other threads per s],
+                         "block_minor_faults": [per block: minor page faults per call], ...},
           "stats": {"data": [seconds per call, one per round, in the order timed],
                     "iterations": calls per round, "rounds": ..., "median": ..., ...}
         }, ...
@@ -23,8 +25,9 @@ layout (with `--benchmark-save-data`), so its tools read it as they are:
 
 A case is timed in blocks (bench/suite/session.py): `data` holds the blocks one
 after the other and `block_rounds` says where each ends. Between two blocks
-of a case, the other cases of its problem ran (Keras and torch alternate), so
-the blocks sample the machine at different moments. A file without
+of a case, other cases ran (bench/conftest.py block_order: one block of
+every case in turn, Keras and torch of a problem side by side), so the
+blocks sample the machine at different moments. A file without
 `block_rounds` (written before blocks) reads as one block.
 
 `extra_info.case_key` holds the case's bench/store/results.py CASE_KEY columns
