@@ -32,4 +32,4 @@ def test_a_failing_backend_run_is_named_and_exits_1(tmp_path):
     assert done.returncode == 1
     assert "torch: FAILED (pytest exit 5" in done.stdout
     assert "failed backend(s): torch" in done.stderr
-    assert (tmp_path / "logs" / "seed-torch-t1.log").exists() and not (tmp_path / "benchmarks.csv").exists()
+    assert (tmp_path / "logs" / "seed-torch-compile-both-t1.log").exists() and not (tmp_path / "benchmarks.csv").exists()

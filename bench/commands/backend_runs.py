@@ -144,7 +144,7 @@ def _run_each(backends: list[str], args, outcomes: dict) -> int:
             outcomes[backend] = f"skipped: {', '.join(missing)} not installed"
             print(f"[{backend}] {outcomes[backend]}", flush=True)
             continue
-        log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}-t{args.threads}.log"
+        log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}-compile-{args.compile}-t{args.threads}.log"
         start = time.perf_counter()
         rc = run_backend(backend, args, log_path)
         took = time.perf_counter() - start
