@@ -1,4 +1,4 @@
-"""Cases timed in blocks that alternate within a problem (bench/suite/session.py)."""
+"""Cases timed in blocks: spread over the run, a problem's cases side by side in each (bench/conftest.py, bench/suite/session.py)."""
 
 import json
 import os
@@ -6,6 +6,7 @@ import platform
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from bench.suite.cases import all_cases
 from bench.conftest import block_order
@@ -72,6 +73,8 @@ def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_
     # the timed process ran on one CPU (the last it could use)
     assert slice_env["pinned_cpus"] == (allowed[-1:] if len(allowed) > 1 else None)
     assert slice_env["cores_available"] == len(allowed) and slice_env["blocks"] == 3
+    if (Path(__file__).resolve().parents[1] / ".git").exists():  # the commit timed, "+changes" if edited
+        assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", slice_env["code"])
     if platform.libc_ver()[0] == "glibc":  # malloc's thresholds were fixed, and recorded
         assert slice_env["malloc"] == "mmap_threshold=33554432,trim_threshold=536870912"
 

@@ -269,3 +269,37 @@ def test_noise_file_is_checked(tmp_path):
 
 def test_comparison_columns_carry_the_interval():
     assert COMPARISON_COLUMNS.index("ci_low") == COMPARISON_COLUMNS.index("keras_over_torch") + 1
+
+
+def write_environment(directory, date, code=None, threads=1, blocks=5):
+    env = {"date": date, "threads": threads, "blocks": blocks, **({"code": code} if code else {})}
+    name = f"keras_backend=tensorflow device=cpu profile=quick compile=off threads={threads}"
+    write_json(directory / "environment.json", {"slices": {name: env}})
+
+
+def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replaces_its_row(tmp_path, capsys):
+    from bench.analysis import prose
+
+    first = [write_run(tmp_path / f"a-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0041, 0.0043])]
+    second = [write_run(tmp_path / f"b-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0040, 0.0040])]
+    for i, d in enumerate(first):
+        write_environment(d, f"2026-11-28T09:0{i}:00+00:00", code="abc1234", threads=2, blocks=3)
+    for i, d in enumerate(second):
+        write_environment(d, f"2026-11-28T10:0{i}:00+00:00")
+    results = tmp_path / "results"
+    results.mkdir()
+    for runs in (first, second, first):  # the first set again: its row is replaced, not added
+        assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
+    history = read_csv(results / "stability_history.csv")
+    assert [r["runs_taken"] for r in history] == ["2026-11-28T10:00:00+00:00 .. 2026-11-28T10:02:00+00:00",
+                                                  "2026-11-28T09:00:00+00:00 .. 2026-11-28T09:02:00+00:00"]
+    later, again = history
+    # the runs' own settings, not the command's defaults; their code where recorded
+    assert (again["threads"], again["blocks"], again["code"]) == ("2", "3", "abc1234")
+    assert (later["threads"], later["blocks"], later["code"]) == ("1", "5", "")
+    assert float(later["worst_max_over_min"]) < float(again["worst_max_over_min"])
+    assert noise.load(results)["runs_taken"] == again["runs_taken"]  # noise.json: the last set analysed
+    text = prose.stability_summary(results)
+    assert "(taken 2026-11-28T09:00:00 .. 2026-11-28T09:02:00 UTC, code abc1234)" in text
+    table = [line for line in text.splitlines() if line.startswith("| 2026")]
+    assert len(table) == 2 and "not recorded" in table[0] and "abc1234" in table[1]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from ..store.results import FILES
+from ..store import markdown
+from ..store.results import COMMAND_FILES, FILES
 from ..store.storage import read_csv
 from ..store.validate import ResultsError
 
@@ -125,6 +126,12 @@ def peak_share(results_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _taken(model: dict) -> str:
+    when = model.get("runs_taken", "").replace("+00:00", "")
+    code = f", code {model['code']}" if model.get("code") else ""
+    return f" (taken {when} UTC{code})" if when else ""
+
+
 def stability_summary(results_dir: Path) -> str:
     """What `python -m bench stability` found (results/noise.json)."""
     from ..store import noise
@@ -137,7 +144,7 @@ def stability_summary(results_dir: Path) -> str:
     blocks = f", {model['blocks']} blocks per case" if model.get("blocks") else ", one block per case"
     lines = [
         f"- {model['profile']} profile, Keras on {model['keras_backend']}, {model['threads']} thread(s){blocks}, "
-        f"{model['runs']} processes: {s['within_5pct']:.0%} of {s['pairs']} Keras/torch ratios within 5% "
+        f"{model['runs']} processes{_taken(model)}: {s['within_5pct']:.0%} of {s['pairs']} Keras/torch ratios within 5% "
         f"(max/min <= 1.05), {s['within_10pct']:.0%} within 10%; worst {s['worst_pair']} "
         f"(max/min {s['worst_max_over_min']:.3f}).",
         f"- A run's ratio falls inside another run's interval for {s['coverage']:.0%} of pairs "
@@ -152,4 +159,26 @@ def stability_summary(results_dir: Path) -> str:
             f"{rates['pair_aa_pairs']} ratios of identical code (A/A); catches {rates['pair_detect_rate']:.1%} of "
             f"{rates['pair_detect_pairs']} ratios with one framework slowed by {model['inject']:.0%}."
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + stability_history(results_dir)
+
+
+def _pct(value: str) -> str:
+    return f"{float(value):.0%}" if value not in ("", None) else ""
+
+
+def stability_history(results_dir: Path) -> str:
+    """Every set of stability runs analysed into results/ (stability_history.csv), oldest first."""
+    path = results_dir / COMMAND_FILES["stability_history"]
+    rows = _read(path) if path.exists() else []
+    if len(rows) < 2:
+        return ""
+    header = ["runs taken (UTC)", "code", "settings", "within 5%", "within 10%", "worst max/min", "coverage",
+              "run-to-run sd, log time", "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
+    body = [[r["runs_taken"].replace("+00:00", ""), r["code"] or "not recorded",
+             f"{r['profile']}, {r['keras_backend']}, {r['threads']} thread(s), {r['blocks'] or 1} blocks, {r['runs']} runs",
+             _pct(r["within_5pct"]), _pct(r["within_10pct"]), f"{float(r['worst_max_over_min']):.3f}",
+             _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
+             f"{_pct(r['aa_flag_rate'])}, {_pct(r['detect_rate'])}",
+             f"{_pct(r['pair_aa_flag_rate'])}, {_pct(r['pair_detect_rate'])}"] for r in rows]
+    return "\n".join(["", f"Every set of stability runs analysed into this directory, oldest first (`{path.name}`; "
+                       "code: the commit the runs timed):", "", *markdown.table(header, body)]) + "\n"

@@ -25,6 +25,7 @@ RESULTS/comparison.csv, if present, is rewritten with the new intervals.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import statistics
 import tempfile
@@ -41,11 +42,19 @@ from ..analysis.pairs import PAIR_KEY, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
 from ..store.results import COMMAND_FILES, COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, is_timed, load_benchmarks
 from ..analysis.stats import Z95, case_within_var, changed, interval, pooled_run_var
-from ..store.storage import write_csv
+from ..store.storage import read_csv, write_csv
 
 STABILITY_FILE = COMMAND_FILES["stability"]
 STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci_highs", "coverage",
                      "within_only_coverage"]
+# One row per set of runs analysed into a results directory: the same code gives other
+# figures on a quiet host than on a busy one, and one set alone hides that.
+HISTORY_FILE = COMMAND_FILES["stability_history"]
+HISTORY_SUMMARY = ["pairs", "within_5pct", "within_10pct", "median_max_over_min", "worst_pair", "worst_max_over_min",
+                   "coverage", "within_only_coverage"]
+HISTORY_RATES = ["aa_flag_rate", "detect_rate", "pair_aa_flag_rate", "pair_detect_rate"]
+HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs",
+                   *HISTORY_SUMMARY, "ratio_run_sd", "time_run_sd", *HISTORY_RATES, "analysed"]
 
 
 def parse_runs(value: str) -> int:
@@ -196,6 +205,40 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
     ])
 
 
+def runs_provenance(dirs: list[Path]) -> dict:
+    """What the runs' environment.json say: when they were taken (first and last slice date), the
+    code they timed, and the settings every slice of every run shares (profile, threads, blocks...)."""
+    dates, codes, settings = [], [], []
+    for d in dirs:
+        try:
+            slices = json.loads((Path(d) / FILES["environment"]).read_text()).get("slices", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        for name, env in slices.items() if isinstance(slices, dict) else ():
+            dates += [env["date"]] if env.get("date") else []
+            codes += [env["code"]] if env.get("code") else []
+            key = dict(part.split("=", 1) for part in name.split() if "=" in part)
+            settings.append({**{c: key.get(c) for c in ("profile", "keras_backend", "compile")},
+                             "threads": env.get("threads"), "blocks": env.get("blocks")})
+    shared = {c: settings[0][c] for c in settings[0] if all(s[c] == settings[0][c] for s in settings)} if settings else {}
+    return {"runs_taken": f"{min(dates)} .. {max(dates)}" if dates else "", "code": ", ".join(dict.fromkeys(codes)),
+            "settings": {c: v for c, v in shared.items() if v is not None}}
+
+
+def history_row(record: dict, provenance: dict) -> dict:
+    s, rates = record["summary"], record["compare_rates"]
+    return {"runs_taken": provenance["runs_taken"], "code": provenance["code"], **{c: record.get(c) for c in ("profile", "keras_backend", "compile", "threads", "blocks", "runs")},
+            **{c: s[c] for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["ratio_run_var"]),
+            "time_run_sd": math.sqrt(record["time_run_var"]), **{c: rates.get(c) for c in HISTORY_RATES},
+            "analysed": record["date"]}
+
+
+def updated_history(rows: list[dict], new: dict) -> list[dict]:
+    """The history with `new` appended; a set analysed again (same runs_taken) replaces its row."""
+    keep = [r for r in rows if not (new["runs_taken"] and r.get("runs_taken") == new["runs_taken"])]
+    return keep + [new]
+
+
 # --- the command --------------------------------------------------------------------------------
 
 
@@ -251,14 +294,22 @@ def run(args) -> int:
         raise UsageError("no Keras/torch pair was timed in two runs")
     s = summary(rows)
     rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject, used["ratio_run_var"])
+    provenance = runs_provenance(dirs)  # the runs' own settings win over the options (--runs-from)
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
-              "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None), "runs": len(runs), "run_dirs": [str(d) for d in dirs],
-              "date": _today(), **model, "checked_with": source, "inject": args.inject, "threshold": args.threshold,
+              "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None),
+              **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
+              "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), **model, "checked_with": source, "inject": args.inject, "threshold": args.threshold,
               "z": Z95, "summary": s, "compare_rates": rates}
     print(format_summary(s, rates, record, used))
     write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
     noise.save(results_dir, record)
-    written = [STABILITY_FILE, noise.NOISE_FILE]
+    history = results_dir / HISTORY_FILE
+    try:
+        earlier = read_csv(history) if history.exists() else []
+    except ValueError as e:
+        raise UsageError(f"{history}: {e}") from e
+    write_csv(history, updated_history(earlier, history_row(record, provenance)), HISTORY_COLUMNS)
+    written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE]
     if (results_dir / FILES["benchmarks"]).exists():  # the committed intervals follow the new noise model
         write_csv(results_dir / FILES["comparison"], comparison_rows(load_benchmarks(results_dir),
                   *interval_inputs(results_dir)), COMPARISON_COLUMNS)

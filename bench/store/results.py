@@ -73,7 +73,7 @@ FILES = dict(
 # The files that commands write beside them, each on its own.
 COMMAND_FILES = dict(
     parity="parity.csv", params="params.csv", seed="seed.csv", noise="noise.json", stability="stability.csv",
-    memory="memory.csv", memory_comparison="memory_comparison.csv",
+    stability_history="stability_history.csv", memory="memory.csv", memory_comparison="memory_comparison.csv",
 )
 
 

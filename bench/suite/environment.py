@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import subprocess
+from pathlib import Path
 
 from impls.contract import gpu_name, package_version
 
@@ -17,6 +19,20 @@ def today() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def code_version() -> str | None:
+    """The checkout's commit, with "+changes" when tracked files differ from it; None outside git."""
+    root = str(Path(__file__).resolve().parents[2])
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30)
+        if head.returncode != 0:
+            return None
+        changes = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+changes" if changes.stdout.strip() else "")
+
+
 def collect(threads: int, keras_backend: str) -> dict:
     from ..store.machine import fingerprint
     from .runtime import available_cores, malloc_settings, pinned_cpus, thread_report
@@ -25,6 +41,7 @@ def collect(threads: int, keras_backend: str) -> dict:
         "machine": fingerprint(),
         "thread_pools": thread_report(threads),
         "date": today(),
+        "code": code_version(),  # the commit timed; `bench stability` keeps it in its history
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "cores_available": available_cores(),
