@@ -109,3 +109,18 @@ def test_later_blocks_of_a_case_whose_first_block_failed_skip_saying_so(monkeypa
     with pytest.raises(pytest.skip.Exception, match="its first block failed \\(RuntimeError\\)"):
         bench.run(Benchmark(), case, 1)
     assert bench.rows == [] and not list(tmp_path.iterdir())
+
+
+def test_a_case_skipped_in_every_block_is_one_line_of_the_skip_summary(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "-rs",
+         "--profile", "seed", "-k", "one_to_one and train and cuda and not onnxruntime", "--blocks", "3",
+         "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    skips = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+    if not skips:  # a machine with a GPU for both: nothing skipped, nothing to group
+        assert done.returncode == 0, done.stdout[-3000:]
+        return
+    # one summary line per case's reason, however many blocks said it (3 blocks each)
+    assert all(line.startswith("SKIPPED [3] ") for line in skips) and len(skips) <= 2, skips

@@ -101,6 +101,12 @@ def _other_threads_cpu(before: tuple, after: tuple) -> float:
     return round(max(0.0, process - thread) / wall, 4) if wall > 0 else 0.0
 
 
+def _skip(reason: str):
+    """Every skip of the suite is raised here: pytest -rs groups skips by reason and the line
+    that raised them, so a case's first block and its later blocks count as one entry."""
+    pytest.skip(reason)
+
+
 def calibrate(call, budget_s: float = 0.2) -> float:
     """Median seconds of single calls, over at most 5 calls or `budget_s`."""
     times, end = [], time.perf_counter() + budget_s
@@ -154,9 +160,9 @@ class BenchSession:
                 self._not_timed.setdefault(case.id, f"{case.id}: its first block failed ({type(e).__name__})")
                 raise
         elif case.id in self._not_timed:  # said as its first block said it, so -rs counts them together
-            pytest.skip(self._not_timed[case.id])
+            _skip(self._not_timed[case.id])
         elif case.id not in self._open:
-            pytest.skip(f"{case.id}: its first block did not run in this session, so no later block does")
+            _skip(f"{case.id}: its first block did not run in this session, so no later block does")
         state = self._open[case.id]
         benchmark.group = case.group
         benchmark.extra_info.update(state.extra_info, block=block + 1)
@@ -177,7 +183,7 @@ class BenchSession:
         reason = device_unavailable(case.framework, case.device)
         if reason:
             self._not_timed[case.id] = reason
-            pytest.skip(reason)
+            _skip(reason)
         use_full_float32(case.device)
         row = case_row(case, self.profile, self.keras_backend, self.threads)
         first_of_problem = case.group != self._last_group
@@ -189,7 +195,7 @@ class BenchSession:
             self._not_timed[case.id] = f"{case.id} could not run: {e}"
             if not benchmark.disabled:
                 self.rows.append(row)
-            pytest.skip(f"{case.id} could not run: {e}")
+            _skip(f"{case.id} could not run: {e}")
         except ParityError as e:  # not the same model or step: recorded, never timed, and a failure
             row.update(status=f"not timed: {e}")
             self._not_timed[case.id] = f"{case.id}: not timed, its first block failed the parity check"
