@@ -20,13 +20,14 @@ def today() -> str:
 
 
 def code_version() -> str | None:
-    """The checkout's commit, with "+changes" when tracked files differ from it; None outside git."""
+    """The checkout's commit, with "+changes" when tracked files other than results/ differ from it;
+    None outside git. (A run merges into results/, so result files differ from the commit by design.)"""
     root = str(Path(__file__).resolve().parents[2])
     try:
         head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30)
         if head.returncode != 0:
             return None
-        changes = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+        changes = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
                                  capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
