@@ -162,8 +162,8 @@ def stability_summary(results_dir: Path) -> str:
     return "\n".join(lines) + "\n" + stability_history(results_dir)
 
 
-def _pct(value: str) -> str:
-    return f"{float(value):.0%}" if value not in ("", None) else ""
+def _pct(value: str, digits: int = 0) -> str:
+    return f"{float(value):.{digits}%}" if value not in ("", None) else ""
 
 
 def stability_history(results_dir: Path) -> str:
@@ -178,7 +178,7 @@ def stability_history(results_dir: Path) -> str:
              f"{r['profile']}, {r['keras_backend']}, {r['threads']} thread(s), {r['blocks'] or 1} blocks, {r['runs']} runs",
              _pct(r["within_5pct"]), _pct(r["within_10pct"]), f"{float(r['worst_max_over_min']):.3f}",
              _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
-             f"{_pct(r['aa_flag_rate'])}, {_pct(r['detect_rate'])}",
-             f"{_pct(r['pair_aa_flag_rate'])}, {_pct(r['pair_detect_rate'])}"] for r in rows]
+             f"{_pct(r['aa_flag_rate'], 1)}, {_pct(r['detect_rate'], 1)}",  # as the lines above print them
+             f"{_pct(r['pair_aa_flag_rate'], 1)}, {_pct(r['pair_detect_rate'], 1)}"] for r in rows]
     return "\n".join(["", f"Every set of stability runs analysed into this directory, oldest first (`{path.name}`; "
                        "code: the commit the runs timed):", "", *markdown.table(header, body)]) + "\n"
