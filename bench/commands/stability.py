@@ -19,7 +19,7 @@ The noise term is estimated from the same runs it is then checked on; with
 --noise-from DIR the check uses an earlier run's noise.json instead, an
 out-of-sample test. --runs-from DIR DIR ... analyses runs already taken.
 
-RESULTS/comparison.csv, if present, is rewritten with the new intervals.
+RESULTS/comparison.csv and onnx.csv, if present, are written again with the new intervals.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ..store.machine import OtherMachine, check_same_machine, fingerprint
 from ..suite.options import add_argparse_options
 from ..analysis.pairs import PAIR_KEY, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
-from ..store.results import COMMAND_FILES, COMPARISON_COLUMNS, FILES, comparison_rows, interval_inputs, is_timed, load_benchmarks
+from ..store.results import COMMAND_FILES, FILES, is_timed, load_benchmarks, save_run
 from ..analysis.stats import Z95, case_within_var, changed, interval, pooled_run_var
 from ..store.storage import read_csv, write_csv
 
@@ -310,10 +310,12 @@ def run(args) -> int:
         raise UsageError(f"{history}: {e}") from e
     write_csv(history, updated_history(earlier, history_row(record, provenance)), HISTORY_COLUMNS)
     written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE]
-    if (results_dir / FILES["benchmarks"]).exists():  # the committed intervals follow the new noise model
-        write_csv(results_dir / FILES["comparison"], comparison_rows(load_benchmarks(results_dir),
-                  *interval_inputs(results_dir)), COMPARISON_COLUMNS)
-        written.append(FILES["comparison"])
+    if (results_dir / FILES["benchmarks"]).exists():  # every derived interval follows the new noise model
+        try:
+            save_run(results_dir, [], {})  # no new rows: comparison.csv, onnx.csv, td_tax.csv written again
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        written.append("the files derived from benchmarks.csv")
     print(f"wrote {', '.join(written)} in {results_dir}/")
     return 0
 
