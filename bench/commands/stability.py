@@ -225,9 +225,11 @@ def runs_provenance(dirs: list[Path]) -> dict:
             "settings": {c: v for c, v in shared.items() if v is not None}}
 
 
-def history_row(record: dict, provenance: dict) -> dict:
+def history_row(record: dict) -> dict:
+    """noise.json's record as one row of the history."""
     s, rates = record["summary"], record["compare_rates"]
-    return {"runs_taken": provenance["runs_taken"], "code": provenance["code"], **{c: record.get(c) for c in ("profile", "keras_backend", "compile", "threads", "blocks", "runs")},
+    settings = ("runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs")
+    return {**{c: record.get(c) for c in settings},
             **{c: s[c] for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["ratio_run_var"]),
             "time_run_sd": math.sqrt(record["time_run_var"]), **{c: rates.get(c) for c in HISTORY_RATES},
             "analysed": record["date"]}
@@ -298,7 +300,8 @@ def run(args) -> int:
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
               "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None),
               **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
-              "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), **model, "checked_with": source, "inject": args.inject, "threshold": args.threshold,
+              "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), **model,
+              "checked_with": source, "inject": args.inject, "threshold": args.threshold,
               "z": Z95, "summary": s, "compare_rates": rates}
     print(format_summary(s, rates, record, used))
     write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
@@ -308,7 +311,7 @@ def run(args) -> int:
         earlier = read_csv(history) if history.exists() else []
     except ValueError as e:
         raise UsageError(f"{history}: {e}") from e
-    write_csv(history, updated_history(earlier, history_row(record, provenance)), HISTORY_COLUMNS)
+    write_csv(history, updated_history(earlier, history_row(record)), HISTORY_COLUMNS)
     written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE]
     if (results_dir / FILES["benchmarks"]).exists():  # every derived interval follows the new noise model
         try:
