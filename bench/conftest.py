@@ -15,7 +15,7 @@ from bench.suite import runtime
 from bench.suite.cases import all_cases
 from bench.store.machine import OtherMachine, check_same_machine
 from bench.suite.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
-from bench.suite.session import BenchSession, Timing
+from bench.suite.session import PREPARE, BenchSession, Timing
 from bench.store.validate import ResultsError, check_results_dir
 
 SESSION = pytest.StashKey[BenchSession]()
@@ -82,25 +82,38 @@ def _timing(config) -> Timing:
 
 
 def block_order(cases: list, blocks: int) -> list[tuple]:
-    """(case, block) in the order timed: block by block; within a block, problem by problem, case by case.
+    """(case, step) in the order run: every case prepared (step 0), then its blocks (steps 1..blocks).
 
-    The cases of one problem (pytest-benchmark group) stay adjacent in every
-    block, so a Keras block and the torch block it is compared with are
-    seconds apart. A case's blocks are spread over the whole run: on these VMs
-    a case's speed can shift for tens of seconds (a neighbour on the host), and
-    blocks taken minutes apart meet several such states where adjacent ones
-    share one. torch.compile is the exception (compile on): dynamo shares its
-    graphs between models of one class, so a compiled case's graphs are
-    dropped when its problem starts (harness.prepare) and its problem's blocks
-    must run back to back: there the order is problem by problem.
+    Block by block: block 1 of every case, then block 2 of every case...;
+    within a block, problem by problem, case by case. The cases of one problem
+    (pytest-benchmark group) stay adjacent in every block, so a Keras block and
+    the torch block it is compared with are seconds apart. A case's blocks are
+    spread over the whole run: on these VMs a case's speed can shift for tens
+    of seconds (a neighbour on the host), and blocks taken minutes apart meet
+    several such states where adjacent ones share one. Every case is prepared
+    before the first block is timed, so each block meets the same process (all
+    models built, none released): when a case was prepared right before its
+    own first block, that block ran up to 17% faster than its later ones
+    (torch train steps; Keras about half that), a shift of block 1's ratios.
+    torch.compile is the exception (compile on): dynamo shares its graphs
+    between models of one class, so a compiled case's graphs are dropped when
+    its problem starts (harness.prepare) and its problem's steps must run back
+    to back: there the order is problem by problem, preparation first.
     """
     problems: dict[tuple, list] = {}
     for case in cases:
         problems.setdefault((case.group, case.compile), []).append(case)
     spread = [cases for (_, compile), cases in problems.items() if compile != "on"]
     together = [cases for (_, compile), cases in problems.items() if compile == "on"]
-    return ([(case, b) for b in range(blocks) for group in spread for case in group]
-            + [(case, b) for group in together for b in range(blocks) for case in group])
+    steps = range(PREPARE, blocks + 1)
+    return ([(case, step) for step in steps for group in spread for case in group]
+            + [(case, step) for group in together for step in steps for case in group])
+
+
+def step_id(case, step: int, blocks: int) -> str:
+    if step == PREPARE:
+        return f"{case.id}-prepare"
+    return case.id if blocks == 1 else f"{case.id}-block{step}"
 
 
 def _note_interrupts(session: BenchSession) -> None:
@@ -124,8 +137,12 @@ def pytest_generate_tests(metafunc):
         option = metafunc.config.option
         blocks = _blocks(metafunc.config)
         order = block_order(all_cases(option.tdbench_profile, option.tdbench_compile), blocks)
-        ids = [case.id if blocks == 1 else f"{case.id}-block{b + 1}" for case, b in order]
-        metafunc.parametrize(("case", "block"), order, ids=ids)
+        # A preparation step asks for pytest-benchmark's fixture (so --benchmark-only runs it) but times nothing.
+        quiet = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used at all")
+        metafunc.parametrize(("case", "step"), [
+            pytest.param(case, step, id=step_id(case, step, blocks), marks=[quiet] if step == PREPARE else [])
+            for case, step in order
+        ])
 
 
 def pytest_runtest_setup(item):

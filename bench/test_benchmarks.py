@@ -3,8 +3,9 @@
 from bench.suite.session import noise_floor_workload
 
 
-def test_case(benchmark, case, block, bench_session):
-    bench_session.run(benchmark, case, block)
+def test_case(benchmark, case, step, bench_session):
+    """Step 0 prepares the case (build, parity proof, calibration), steps 1..--blocks time its blocks."""
+    bench_session.run(benchmark, case, step)
 
 
 def test_noise_floor(benchmark, bench_session):

@@ -36,9 +36,9 @@ def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_pat
         assert float(r["max_abs_diff"]) <= 1e-5 and 0 < float(r["first_call_s"]) < 600
         assert r["threads"] and r["framework_version"] and r["kernel"]
     assert "benchmark 'many_to_one infer cpu seed b1'" in done.stdout  # Keras and torch, one table
-    summary = done.stdout.strip().splitlines()[-1]  # one pytest item per case and block
-    assert f"{2 * len(runnable)} passed" in summary
-    assert (f"{2 * len(skipped)} skipped" in summary) == bool(skipped)
+    summary = done.stdout.strip().splitlines()[-1]  # one pytest item per case and step (prepare, 2 blocks)
+    assert f"{3 * len(runnable)} passed" in summary
+    assert (f"{3 * len(skipped)} skipped" in summary) == bool(skipped)
     assert all(reason in done.stdout for reason in skipped)  # each skip says why (-rs)
     assert (tmp_path / "comparison.csv").exists() and (tmp_path / "environment.json").exists()
 
@@ -47,7 +47,7 @@ def test_untimed_run_writes_nothing(tmp_path):
     done = run_suite("--benchmark-disable", "--profile", "seed", "-k", "one_to_one and cpu and infer and not onnxruntime",
                      "--results-dir", str(tmp_path))
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "2 passed" in done.stdout and not any(tmp_path.iterdir())
+    assert "4 passed" in done.stdout and not any(tmp_path.iterdir())  # Keras, torch: prepared, run once
 
 
 @pytest.mark.parametrize(

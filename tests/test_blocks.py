@@ -9,32 +9,32 @@ import sys
 from pathlib import Path
 
 from bench.suite.cases import all_cases
-from bench.conftest import block_order
+from bench.conftest import PREPARE, block_order
 from bench.suite.session import Timing
 from bench.store.storage import read_csv
 
 
-def test_block_order_spreads_each_case_over_the_run_and_keeps_a_problem_together_in_each_block():
+def test_block_order_prepares_every_case_then_spreads_its_blocks_over_the_run_a_problem_together_in_each():
     cases = [c for c in all_cases("seed", "off", devices=("cpu",)) if c.topology in ("one_to_one", "many_to_many")]
     order = block_order(cases, 3)
-    assert len(order) == 3 * len(cases) and {c for c, _ in order} == set(cases)
-    # block 0 of every case, then block 1 of every case, ...; in each, the registry's order
-    assert order == [(c, b) for b in range(3) for c in cases]
-    groups = [c.group for c, b in order if b == 0]
+    assert len(order) == 4 * len(cases) and {c for c, _ in order} == set(cases)
+    # every case prepared, then block 1 of every case, block 2 ...; in each, the registry's order
+    assert PREPARE == 0 and order == [(c, step) for step in range(4) for c in cases]
+    groups = [c.group for c, step in order if step == 1]
     runs = [g for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g]
     assert len(runs) == len(set(runs))  # a problem's cases are adjacent within a block
 
 
 def test_block_order_keeps_a_compiled_problem_s_blocks_back_to_back():
     cases = [c for c in all_cases("seed", "both", devices=("cpu",)) if c.topology == "many_to_many"]
-    order = block_order(cases, 2)
+    order = block_order(cases, 2)  # steps 0 (prepare), 1, 2
     off = [(c, b) for c, b in order if c.compile == "off"]
     on = [(c, b) for c, b in order if c.compile == "on"]
     assert order == off + on and on  # every spread block first, then the compiled problems
     for group in {c.group for c, _ in on}:
         items = [(c.id, b) for c, b in on if c.group == group]
         ids = [c.id for c in cases if c.group == group and c.compile == "on"]
-        assert items == [(i, b) for b in range(2) for i in ids]
+        assert items == [(i, step) for step in range(3) for i in ids]
         where = [i for i, (c, _) in enumerate(on) if c.group == group]
         assert where == list(range(where[0], where[0] + len(where)))  # back to back
 
@@ -54,9 +54,11 @@ def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    ran = re.findall(r"test_case\[many_to_one-(\w+)-(\w+)-cpu-seed-block(\d)\] PASSED", done.stdout)
-    # block by block over both problems (train, infer); Keras and torch side by side in each
-    assert ran == [(f, mode, str(b)) for b in (1, 2, 3) for mode in ("train", "infer") for f in ("keras", "torch")]
+    ran = re.findall(r"test_case\[many_to_one-(\w+)-(\w+)-cpu-seed-(prepare|block\d)\] PASSED", done.stdout)
+    # every case prepared, then block by block over both problems (train, infer); Keras and torch side by side
+    assert ran == [(f, mode, step) for step in ("prepare", "block1", "block2", "block3")
+                   for mode in ("train", "infer") for f in ("keras", "torch")]
+    assert "Benchmark fixture was not used" not in done.stdout  # a preparation step times nothing, quietly
     (raw_file,) = (tmp_path / "raw").glob("*.json")
     entries = json.loads(raw_file.read_text())["benchmarks"]
     rows = {(r["framework"], r["mode"]): r for r in read_csv(tmp_path / "benchmarks.csv")}
@@ -87,7 +89,7 @@ def test_blocks_must_be_a_positive_integer():
     assert done.returncode == 2 and "--blocks must be a positive integer, got '0'" in done.stderr
 
 
-def test_later_blocks_of_a_case_whose_first_block_failed_skip_saying_so(monkeypatch, tmp_path):
+def test_the_blocks_of_a_case_whose_preparation_failed_skip_saying_so(monkeypatch, tmp_path):
     import pytest
 
     from bench.suite import session as session_module
@@ -106,8 +108,9 @@ def test_later_blocks_of_a_case_whose_first_block_failed_skip_saying_so(monkeypa
 
     with pytest.raises(RuntimeError, match="boom"):
         bench.run(Benchmark(), case, 0)
-    with pytest.raises(pytest.skip.Exception, match="its first block failed \\(RuntimeError\\)"):
-        bench.run(Benchmark(), case, 1)
+    for step in (1, 2, 3):
+        with pytest.raises(pytest.skip.Exception, match="its preparation failed \\(RuntimeError\\)"):
+            bench.run(Benchmark(), case, step)
     assert bench.rows == [] and not list(tmp_path.iterdir())
 
 
@@ -122,5 +125,5 @@ def test_a_case_skipped_in_every_block_is_one_line_of_the_skip_summary(tmp_path)
     if not skips:  # a machine with a GPU for both: nothing skipped, nothing to group
         assert done.returncode == 0, done.stdout[-3000:]
         return
-    # one summary line per case's reason, however many blocks said it (3 blocks each)
-    assert all(line.startswith("SKIPPED [3] ") for line in skips) and len(skips) <= 2, skips
+    # one summary line per case's reason, however many steps said it (preparation and 3 blocks each)
+    assert all(line.startswith("SKIPPED [4] ") for line in skips) and len(skips) <= 2, skips

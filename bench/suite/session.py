@@ -1,23 +1,25 @@
 """One pytest session of the suite: runs cases, keeps their rows, saves them at the end.
 
-Blocks. Each case is timed in `blocks` blocks (--blocks; bench/conftest.py
-makes one pytest item per case and block and orders them: block 1 of every
-case, then block 2 of every case..., a problem's Keras and torch cases side
-by side in each). The machine's speed moves between moments of a run (a
-case's rounds agree within a few percent while its level moves far more
-from one moment or process to the next: DESIGN.md, "Noise on these
-machines"); timing a case in one stretch hands the whole move to one arm of
-a ratio. Blocks of the two arms seconds apart meet the same moment, blocks
-of one case spread over the run meet several, and the spread of the blocks
-measures what remains (bench/analysis/stats.py). A case is built, proven and
-calibrated once, before its first block (rounds of at least
---benchmark-min-time, the --benchmark-max-time budget split over the
-blocks, at least --benchmark-min-rounds rounds in all); every block starts
-with one untimed warm-up round, since the other cases ran in between. Its
-row and raw rounds are written after its last block. The process itself is
-pinned to --threads CPUs and glibc malloc's thresholds are fixed
-(bench/conftest.py; runtime.pin_cpus, runtime.fix_malloc), so both arms run
-on the same CPUs and the same allocator state.
+Steps and blocks. Each case has a preparation step (build, parity proof,
+calibration: rounds of at least --benchmark-min-time, the
+--benchmark-max-time budget split over the blocks, at least
+--benchmark-min-rounds rounds in all) and is then timed in `blocks` blocks
+(--blocks). bench/conftest.py makes one pytest item per case and step and
+orders them: every case prepared, then block 1 of every case, block 2 of
+every case..., a problem's Keras and torch cases side by side in each. The
+machine's speed moves between moments of a run (a case's rounds agree
+within a few percent while its level moves far more from one moment or
+process to the next: DESIGN.md, "Noise on these machines"); timing a case in
+one stretch hands the whole move to one arm of a ratio. Blocks of the two
+arms seconds apart meet the same moment, blocks of one case spread over the
+run meet several, and the spread of the blocks measures what remains
+(bench/analysis/stats.py). Every block meets the same process: all cases
+are built before the first block and released when the session ends, and
+each block starts with one untimed warm-up round, since the other cases ran
+in between. A case's row and raw rounds are written after its last block.
+The process itself is pinned to --threads CPUs and glibc malloc's thresholds
+are fixed (bench/conftest.py; runtime.pin_cpus, runtime.fix_malloc), so both
+arms run on the same CPUs and the same allocator state.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from .harness import (
     CouldNotRun, ParityError, References, case_row, compiler_label, device_unavailable, measured_row,
     prepare, run_counted, use_full_float32,
 )
+
+
+PREPARE = 0  # a case's step 0 builds, proves and calibrates it, untimed; steps 1..blocks time its blocks
 
 
 def noise_floor_workload(n: int = 20_000) -> int:
@@ -64,7 +69,7 @@ class Timing:
 
 @dataclass
 class OpenCase:
-    """A case between its first and its last block."""
+    """A case between its preparation and its last block."""
 
     case: Case
     prepared: object
@@ -121,7 +126,8 @@ class BenchSession:
     def __init__(self, profile: str, threads: int, keras_backend: str, results_dir: Path, timing: Timing | None = None):
         self.profile, self.threads, self.keras_backend = profile, threads, keras_backend
         self.timing = timing or Timing()
-        self._open: dict[str, OpenCase] = {}  # case id -> its state between blocks
+        self._open: dict[str, OpenCase] = {}  # case id -> its state between its preparation and last block
+        self._finished: list = []  # prepared cases whose blocks are done, released when the session ends
         self._not_timed: dict[str, str] = {}  # case id -> why its later blocks do not run
         self._last_group: str | None = None
         self.results_dir = Path(results_dir)
@@ -150,27 +156,28 @@ class BenchSession:
             self._peaks[key] = {"start": peak_gflops(framework, device)}
         return self._peaks[key]["start"]["median"]
 
-    def run(self, benchmark, case: Case, block: int = 0) -> None:
-        """Time block `block` (0-based) of `case`; the first block builds, proves and calibrates it."""
+    def run(self, benchmark, case: Case, step: int = PREPARE) -> None:
+        """Step 0 builds, proves and calibrates `case` (untimed); step b >= 1 times its block b."""
         self._start()
-        if block == 0:
+        if step == PREPARE:
             try:
                 self._open_case(benchmark, case)
-            except Exception as e:  # an error, not a skip: later blocks say so instead of running
-                self._not_timed.setdefault(case.id, f"{case.id}: its first block failed ({type(e).__name__})")
+            except Exception as e:  # an error, not a skip: its blocks say so instead of running
+                self._not_timed.setdefault(case.id, f"{case.id}: its preparation failed ({type(e).__name__})")
                 raise
-        elif case.id in self._not_timed:  # said as its first block said it, so -rs counts them together
+            return
+        if case.id in self._not_timed:  # said as its preparation said it, so -rs counts them together
             _skip(self._not_timed[case.id])
-        elif case.id not in self._open:
-            _skip(f"{case.id}: its first block did not run in this session, so no later block does")
+        if case.id not in self._open:
+            _skip(f"{case.id}: its preparation did not run in this session, so no block of it does")
         state = self._open[case.id]
         benchmark.group = case.group
-        benchmark.extra_info.update(state.extra_info, block=block + 1)
+        benchmark.extra_info.update(state.extra_info, block=step)
         clocks, faults = _clocks(), _minor_faults()
         run_counted(state.prepared, lambda call: benchmark.pedantic(
             call, rounds=state.rounds, iterations=state.iterations, warmup_rounds=1))
         if benchmark.disabled or benchmark.stats is None:
-            self._open.pop(case.id)  # --benchmark-disable: the case ran, nothing was timed
+            self._close(case.id, timed=False)  # --benchmark-disable: the case ran, nothing was timed
             return
         state.blocks.append([float(x) for x in benchmark.stats.stats.data])
         state.other_threads_cpu.append(_other_threads_cpu(clocks, _clocks()))
@@ -209,13 +216,17 @@ class BenchSession:
         )
         self._open[case.id] = OpenCase(case, prepared, row, iterations, rounds, extra_info=extra)
 
-    def _close(self, case_id: str) -> None:
-        """The case's row and raw rounds, from all its blocks; its models are released."""
+    def _close(self, case_id: str, timed: bool = True) -> None:
+        """The case's row and raw rounds, from all its blocks. Its models stay in memory until the
+        session ends: the cases still in their last block keep the process they started in."""
         from pytest_benchmark.stats import Stats
 
         from ..store.raw import entry
 
         state = self._open.pop(case_id)
+        self._finished.append(state.prepared)
+        if not timed:
+            return
         case = state.case
         stats = Stats()
         for seconds in (x for block in state.blocks for x in block):
