@@ -169,7 +169,9 @@ def test_stability_from_runs_writes_its_files_and_the_intervals(tmp_path, capsys
     assert json.loads(pair["ratios"]) == pytest.approx([2.0, 2.05, 2.15], rel=0.02)
     assert float(pair["max_over_min"]) == pytest.approx(1.075, rel=0.02)
     model = noise.load(results)
-    assert model["runs"] == 3 and model["ratio_run_var"] > 0 and model["summary"]["pairs"] == 1
+    assert model["runs"] == 3 and model["set"]["ratio_run_var"] > 0 and model["summary"]["pairs"] == 1
+    assert model["ratio_run_var"] == model["set"]["ratio_run_var"]  # the only set in the history: pooled over one
+    assert len(model["pooled_sets"]) == 1 and 0 <= model["pooled_coverage"] <= 1
     (comparison,) = read_csv(results / "comparison.csv")  # rewritten with the new noise model
     assert float(comparison["ci_low"]) < 2.0 < float(comparison["ci_high"])
     assert read_csv(results / "benchmarks.csv") == comparison_rows_before  # measurements untouched
@@ -303,3 +305,21 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     assert "(taken 2026-11-28T09:00:00 .. 2026-11-28T09:02:00 UTC, code abc1234)" in text
     table = [line for line in text.splitlines() if line.startswith("| 2026")]
     assert len(table) == 2 and "not recorded" in table[0] and "abc1234" in table[1]
+
+
+def test_the_published_noise_is_pooled_over_every_set_of_the_history_with_the_same_settings(tmp_path, capsys):
+    quiet = [write_run(tmp_path / f"q-{i}", 0.004, 0.002, i) for i in range(3)]  # same ratio in every run
+    busy = [write_run(tmp_path / f"b-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0044, 0.0048])]
+    results = tmp_path / "results"
+    assert main(["stability", "--runs-from", *map(str, busy), "--results-dir", str(results)]) == 0
+    busy_var = noise.load(results)["set"]["ratio_run_var"]
+    assert main(["stability", "--runs-from", *map(str, quiet), "--results-dir", str(results)]) == 0
+    model = noise.load(results)
+    assert model["set"]["ratio_run_var"] < busy_var / 10  # the quiet set alone would narrow every interval
+    assert model["ratio_run_var"] == pytest.approx((busy_var + model["set"]["ratio_run_var"]) / 2)
+    assert len(model["pooled_sets"]) == 2 and len(read_csv(results / "stability_history.csv")) == 2
+    assert "the mean over 2 set(s) with these settings" in capsys.readouterr().out
+    # another thread count is another noise: not pooled with these
+    rows = read_csv(results / "stability_history.csv")
+    assert stability.pooled_noise([*rows, {**rows[0], "threads": "2", "ratio_run_sd": "1"}], model)["ratio_run_var"] \
+        == pytest.approx(model["ratio_run_var"])

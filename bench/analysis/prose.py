@@ -9,6 +9,7 @@ quote no number.
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -158,6 +159,13 @@ def stability_summary(results_dir: Path) -> str:
             f"- `bench compare` on these runs, Keras/torch ratios: flags {rates['pair_aa_flag_rate']:.1%} of "
             f"{rates['pair_aa_pairs']} ratios of identical code (A/A); catches {rates['pair_detect_rate']:.1%} of "
             f"{rates['pair_detect_pairs']} ratios with one framework slowed by {model['inject']:.0%}."
+        )
+    if "pooled_sets" in model:  # written by stability since it pools its history
+        lines.append(
+            f"- Every interval in these results uses the run-to-run noise pooled over {len(model['pooled_sets'])} set(s) "
+            f"with these settings (below): sd of log ratio {math.sqrt(model['ratio_run_var']):.4f}, of log time "
+            f"{math.sqrt(model['time_run_var']):.4f}; with it, a run's ratio falls inside another run's interval for "
+            f"{model['pooled_coverage']:.0%} of pairs of the newest set."
         )
     return "\n".join(lines) + "\n" + stability_history(results_dir)
 

@@ -53,6 +53,7 @@ HISTORY_FILE = COMMAND_FILES["stability_history"]
 HISTORY_SUMMARY = ["pairs", "within_5pct", "within_10pct", "median_max_over_min", "worst_pair", "worst_max_over_min",
                    "coverage", "within_only_coverage"]
 HISTORY_RATES = ["aa_flag_rate", "detect_rate", "pair_aa_flag_rate", "pair_detect_rate"]
+NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks")  # sets pooled into noise.json
 HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs",
                    *HISTORY_SUMMARY, "ratio_run_sd", "time_run_sd", *HISTORY_RATES, "analysed"]
 
@@ -202,6 +203,9 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f"bench compare on these runs' Keras/torch ratios: A/A flags {rates['pair_aa_flag_rate']:.1%} of "
         f"{rates['pair_aa_pairs']} pairs; a {record['inject']:.0%} slowdown of either framework is caught in "
         f"{rates['pair_detect_rate']:.1%} of {rates['pair_detect_pairs']}",
+        f"published noise model (noise.json, every interval in results/): the mean over {len(record['pooled_sets'])} "
+        f"set(s) with these settings in {HISTORY_FILE}: run-to-run sd of log ratio {math.sqrt(record['ratio_run_var']):.4f}, "
+        f"of log time {math.sqrt(record['time_run_var']):.4f}; with it, coverage on these runs {record['pooled_coverage']:.0%}",
     ])
 
 
@@ -230,9 +234,19 @@ def history_row(record: dict) -> dict:
     s, rates = record["summary"], record["compare_rates"]
     settings = ("runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs")
     return {**{c: record.get(c) for c in settings},
-            **{c: s[c] for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["ratio_run_var"]),
-            "time_run_sd": math.sqrt(record["time_run_var"]), **{c: rates.get(c) for c in HISTORY_RATES},
+            **{c: s[c] for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["set"]["ratio_run_var"]),
+            "time_run_sd": math.sqrt(record["set"]["time_run_var"]), **{c: rates.get(c) for c in HISTORY_RATES},
             "analysed": record["date"]}
+
+
+def pooled_noise(history: list[dict], settings: dict) -> dict:
+    """The run-to-run terms every published interval uses: the mean variance over all sets in the
+    history taken with these settings. One set measures one hour of the host; a quiet hour's
+    near-zero term would narrow every interval for the busy ones (history rows, README)."""
+    same = [r for r in history if all(str(r.get(c)) == str(settings.get(c)) for c in NOISE_SETTINGS)]
+    return {"ratio_run_var": statistics.fmean(float(r["ratio_run_sd"]) ** 2 for r in same),
+            "time_run_var": statistics.fmean(float(r["time_run_sd"]) ** 2 for r in same),
+            "pooled_sets": [r["runs_taken"] for r in same]}
 
 
 def updated_history(rows: list[dict], new: dict) -> list[dict]:
@@ -282,7 +296,7 @@ def run(args) -> int:
         model = noise_model(runs)
     except ValueError as e:
         raise UsageError(f"{', '.join(map(str, dirs))}: {e}") from e
-    used, source = model, "estimated from these runs"
+    used, source = model, "estimated from these runs"  # the check; noise.json publishes the pooled terms
     if args.noise_from:
         try:
             used = noise.load(args.noise_from)
@@ -300,18 +314,21 @@ def run(args) -> int:
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
               "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None),
               **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
-              "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), **model,
+              "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), "set": model,
               "checked_with": source, "inject": args.inject, "threshold": args.threshold,
               "z": Z95, "summary": s, "compare_rates": rates}
+    history_path = results_dir / HISTORY_FILE
+    try:
+        earlier = read_csv(history_path) if history_path.exists() else []
+    except ValueError as e:
+        raise UsageError(f"{history_path}: {e}") from e
+    history = updated_history(earlier, history_row(record))
+    record.update(pooled_noise(history, record))
+    record["pooled_coverage"] = summary(stability_rows(runs, record["ratio_run_var"]))["coverage"]
     print(format_summary(s, rates, record, used))
     write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
     noise.save(results_dir, record)
-    history = results_dir / HISTORY_FILE
-    try:
-        earlier = read_csv(history) if history.exists() else []
-    except ValueError as e:
-        raise UsageError(f"{history}: {e}") from e
-    write_csv(history, updated_history(earlier, history_row(record)), HISTORY_COLUMNS)
+    write_csv(history_path, history, HISTORY_COLUMNS)
     written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE]
     if (results_dir / FILES["benchmarks"]).exists():  # every derived interval follows the new noise model
         try:

@@ -3,7 +3,13 @@
     {"machine": {...bench/store/machine.py fingerprint...},
      "profile": "quick", "keras_backend": "tensorflow", "threads": 1, "runs": 3, "date": "...",
      "ratio_run_var": 0.0004,   # run-to-run variance of log(keras/torch), beyond the rounds
-     "time_run_var": 0.002}     # the same for log(one case's median time)
+     "time_run_var": 0.002,     # the same for log(one case's median time)
+     "set": {"ratio_run_var": ..., "time_run_var": ...},  # the newest set's own estimate
+     "pooled_sets": ["<runs_taken>", ...], "pooled_coverage": 0.93, ...}
+
+The two top-level terms are the mean over every set in stability_history.csv
+with the same settings (bench/commands/stability.py pooled_noise), not the
+newest set's own: one set measures one hour of the host.
 
 bench/store/results.py widens every Keras/torch interval by ratio_run_var; `bench
 compare` widens its test by time_run_var (bench/analysis/stats.py). A file that does
