@@ -31,9 +31,11 @@ def blocks_type(value) -> int:
 
 
 # Blocks each case is timed in, alternating with the other cases of its problem
-# (bench/suite/session.py). 1 is one stretch per case, as pytest-benchmark times;
-# the README's stability block gives what 5 measured (docs/methods.md, "Reruns").
-DEFAULT_BLOCKS = 5
+# (bench/suite/session.py). 1 is one stretch per case, as pytest-benchmark times.
+# 10, not 5: the machine's noise moves on time scales longer than a block, so a
+# ratio's error falls with the number of blocks, not their length, and the run
+# takes no longer (docs/methods.md, "Reruns"; the README's stability block).
+DEFAULT_BLOCKS = 10
 
 
 # Each finished case prints "tdbench-progress K N OUTCOME CASE" (bench/conftest.py)
