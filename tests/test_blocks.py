@@ -6,6 +6,7 @@ import platform
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 from bench.suite.cases import all_cases
@@ -127,3 +128,36 @@ def test_a_case_skipped_in_every_block_is_one_line_of_the_skip_summary(tmp_path)
         return
     # one summary line per case's reason, however many steps said it (preparation and 3 blocks each)
     assert all(line.startswith("SKIPPED [4] ") for line in skips) and len(skips) <= 2, skips
+
+
+def test_finished_cases_stay_in_memory_until_a_compiled_problem_starts(monkeypatch, tmp_path):
+    import gc
+    import weakref
+
+    from bench.suite import session as session_module
+    from tests.helpers import case_of
+
+    class Prepared:
+        max_abs_diff = first_call_s = 0.0
+        kernel = graph_breaks = ""
+
+        def call(self):
+            pass
+
+    monkeypatch.setattr(session_module, "prepare", lambda case, reference, forget_graphs=True: Prepared())
+    monkeypatch.setattr(session_module.BenchSession, "_start", lambda self: None)
+    bench = session_module.BenchSession("seed", 1, "tensorflow", tmp_path, Timing(blocks=2))
+    bench.references = SimpleNamespace(get=lambda case: None)
+
+    class Benchmark:
+        disabled, extra_info = False, {}
+
+    spread = case_of("many_to_one-torch-infer-cpu-seed")
+    bench.run(Benchmark(), spread, 0)
+    alive = weakref.ref(bench._open[spread.id].prepared)
+    bench._close(spread.id, timed=False)  # its last block done: kept for the cases still timing
+    gc.collect()
+    assert alive() is not None
+    bench.run(Benchmark(), case_of("many_to_one-torch-infer-cpu-jit-seed", "on"), 0)  # a compiled problem starts
+    gc.collect()
+    assert alive() is None

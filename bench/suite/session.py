@@ -14,7 +14,8 @@ one stretch hands the whole move to one arm of a ratio. Blocks of the two
 arms seconds apart meet the same moment, blocks of one case spread over the
 run meet several, and the spread of the blocks measures what remains
 (bench/analysis/stats.py). Every block meets the same process: all cases
-are built before the first block and released when the session ends, and
+are built before the first block and released when the session ends (or
+when a compiled problem, timed on its own, starts), and
 each block starts with one untimed warm-up round, since the other cases ran
 in between. A case's row and raw rounds are written after its last block.
 The process itself is pinned to --threads CPUs and glibc malloc's thresholds
@@ -127,9 +128,9 @@ class BenchSession:
         self.profile, self.threads, self.keras_backend = profile, threads, keras_backend
         self.timing = timing or Timing()
         self._open: dict[str, OpenCase] = {}  # case id -> its state between its preparation and last block
-        self._finished: list = []  # prepared cases whose blocks are done, released when the session ends
+        self._finished: list = []  # prepared cases whose blocks are done, released at the end or before a compiled problem
         self._not_timed: dict[str, str] = {}  # case id -> why its later blocks do not run
-        self._last_group: str | None = None
+        self._last_problem: tuple | None = None
         self.results_dir = Path(results_dir)
         self.references = References()
         self.rows: list[dict] = []
@@ -193,8 +194,13 @@ class BenchSession:
             _skip(reason)
         use_full_float32(case.device)
         row = case_row(case, self.profile, self.keras_backend, self.threads)
-        first_of_problem = case.group != self._last_group
-        self._last_group = case.group
+        first_of_problem = (case.group, case.compile) != self._last_problem  # bench/conftest.py block_order's problems
+        self._last_problem = (case.group, case.compile)
+        if first_of_problem and case.compile == "on":
+            # A compiled problem is timed on its own, after every spread block (bench/conftest.py): the cases
+            # before it are done. Keeping them all alive into XLA's compiles crashed a JAX run (SIGSEGV in
+            # backend_compile_and_load) where releasing them, as each case's last block used to, did not.
+            self._finished.clear()
         try:
             prepared = prepare(case, self.references.get(case), forget_graphs=first_of_problem)
         except CouldNotRun as e:
