@@ -34,7 +34,8 @@ def code_version() -> str | None:
     return head.stdout.strip() + ("+changes" if changes.stdout.strip() else "")
 
 
-def collect(threads: int, keras_backend: str) -> dict:
+def collect(threads: int, keras_backend: str, code: str | None) -> dict:
+    """The slice's environment, at the end of a run; `code` is code_version() from its start (the code that ran)."""
     from ..store.machine import fingerprint
     from .runtime import available_cores, malloc_settings, pinned_cpus, thread_report
 
@@ -42,7 +43,7 @@ def collect(threads: int, keras_backend: str) -> dict:
         "machine": fingerprint(),
         "thread_pools": thread_report(threads),
         "date": today(),
-        "code": code_version(),  # the commit timed; `bench stability` keeps it in its history
+        "code": code,  # the commit timed; `bench stability` keeps it in its history
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "cores_available": available_cores(),

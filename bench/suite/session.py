@@ -140,6 +140,9 @@ class BenchSession:
         self._saved: str | None = None
         self.noise_floor: dict | None = None
         self.interrupted = False  # set on Ctrl-C (bench/conftest.py): such a session saves nothing
+        from .environment import code_version
+
+        self.code = code_version()  # now, not when saving: the checkout may change while cases run
 
     def _start(self) -> None:
         if not self._threads_applied:  # first case: frameworks load now, with our threads
@@ -264,7 +267,7 @@ class BenchSession:
 
         for (framework, device), peaks in self._peaks.items():  # again at the end: did the machine change?
             peaks["end"] = peak_gflops(framework, device)
-        environment = collect(self.threads, self.keras_backend)
+        environment = collect(self.threads, self.keras_backend, self.code)
         environment["noise_floor"] = self.noise_floor
         environment["blocks"] = self.timing.blocks
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
