@@ -152,6 +152,38 @@ def fix_malloc() -> dict | None:
     return {"mmap_threshold": MMAP_THRESHOLD, "trim_threshold": TRIM_THRESHOLD}
 
 
+def memory_maps() -> tuple[int, int] | None:
+    """(this process's memory mappings, the kernel's limit vm.max_map_count), or None off Linux."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            count = sum(1 for _ in maps)
+        with open("/proc/sys/vm/max_map_count") as limit:
+            return count, int(limit.read())
+    except (OSError, ValueError):
+        return None
+
+
+def keep_memory_maps_in_bounds() -> bool:
+    """Drop JAX's compile caches when this process holds over half the mappings the kernel allows;
+    whether it did. Call outside timing: the next call, a block's untimed warm-up round, compiles again.
+
+    Why: Keras on JAX without jit_compile compiles new XLA executables on
+    every call and JAX's caches keep them, each with its own mapped code
+    pages. Measured on the 2-vCPU VM: the attention train step (seed size)
+    added about 134 mappings per call; a whole run of 10 blocks reached the
+    kernel's limit (65530) and XLA crashed (SIGSEGV) in the middle of a
+    block. jax.clear_caches() hands them back; its cost (the warm-up call
+    compiles from scratch) is paid at most every few hundred calls.
+    """
+    maps = memory_maps()
+    if maps is None or maps[0] < maps[1] // 2 or "jax" not in sys.modules:
+        return False
+    import jax
+
+    jax.clear_caches()
+    return True
+
+
 def malloc_settings() -> str | None:
     return os.environ.get(MALLOC_ENV)
 

@@ -140,6 +140,7 @@ class BenchSession:
         self._saved: str | None = None
         self.noise_floor: dict | None = None
         self.interrupted = False  # set on Ctrl-C (bench/conftest.py): such a session saves nothing
+        self.jax_cache_clears = 0  # runtime.keep_memory_maps_in_bounds, recorded in environment.json
         from .environment import code_version
 
         self.code = code_version()  # now, not when saving: the checkout may change while cases run
@@ -163,6 +164,9 @@ class BenchSession:
     def run(self, benchmark, case: Case, step: int = PREPARE) -> None:
         """Step 0 builds, proves and calibrates `case` (untimed); step b >= 1 times its block b."""
         self._start()
+        from .runtime import keep_memory_maps_in_bounds
+
+        self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
         if step == PREPARE:
             try:
                 self._open_case(benchmark, case)
@@ -200,9 +204,8 @@ class BenchSession:
         first_of_problem = (case.group, case.compile) != self._last_problem  # bench/conftest.py block_order's problems
         self._last_problem = (case.group, case.compile)
         if first_of_problem and case.compile == "on":
-            # A compiled problem is timed on its own, after every spread block (bench/conftest.py): the cases
-            # before it are done. Keeping them all alive into XLA's compiles crashed a JAX run (SIGSEGV in
-            # backend_compile_and_load) where releasing them, as each case's last block used to, did not.
+            # A compiled problem is timed on its own, after every spread block (bench/conftest.py): the
+            # cases before it are done, and it starts in a process without them, one problem after another.
             self._finished.clear()
         try:
             prepared = prepare(case, self.references.get(case), forget_graphs=first_of_problem)
@@ -270,6 +273,7 @@ class BenchSession:
         environment = collect(self.threads, self.keras_backend, self.code)
         environment["noise_floor"] = self.noise_floor
         environment["blocks"] = self.timing.blocks
+        environment["jax_cache_clears"] = self.jax_cache_clears
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
         import pytest_benchmark
 
