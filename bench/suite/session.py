@@ -166,7 +166,8 @@ class BenchSession:
         self._start()
         from .runtime import keep_memory_maps_in_bounds
 
-        self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
+        if step == PREPARE or case.compile != "on":  # a compiled case's blocks keep the executable they timed
+            self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
         if step == PREPARE:
             try:
                 self._open_case(benchmark, case)
