@@ -109,7 +109,7 @@ def _other_threads_cpu(before: tuple, after: tuple) -> float:
 
 def _skip(reason: str):
     """Every skip of the suite is raised here: pytest -rs groups skips by reason and the line
-    that raised them, so a case's first block and its later blocks count as one entry."""
+    that raised them, so a case's preparation and its blocks count as one entry."""
     pytest.skip(reason)
 
 
@@ -218,7 +218,7 @@ class BenchSession:
             _skip(f"{case.id} could not run: {e}")
         except ParityError as e:  # not the same model or step: recorded, never timed, and a failure
             row.update(status=f"not timed: {e}")
-            self._not_timed[case.id] = f"{case.id}: not timed, its first block failed the parity check"
+            self._not_timed[case.id] = f"{case.id}: not timed, its preparation failed the parity check"
             if not benchmark.disabled:
                 self.rows.append(row)
             raise
