@@ -245,6 +245,10 @@ class OnnxRunner:
         """Nothing to forget: each session optimises its own graph once, in `load`."""
 
     @classmethod
+    def release_compile_caches(cls) -> None:
+        """Nothing grows per call: a session's graph is optimised once."""
+
+    @classmethod
     @contextmanager
     def gemm(cls, device: str, n: int):
         """One ONNX MatMul node in a session with the suite's threads."""

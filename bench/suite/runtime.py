@@ -164,23 +164,25 @@ def memory_maps() -> tuple[int, int] | None:
 
 
 def keep_memory_maps_in_bounds() -> bool:
-    """Drop JAX's compile caches when this process holds over half the mappings the kernel allows;
-    whether it did. Call outside timing: the next call, a block's untimed warm-up round, compiles again.
+    """Drop the frameworks' compile caches when this process holds over half the mappings the kernel
+    allows; whether it did. Call outside timing: the next call, a block's untimed warm-up round,
+    compiles again.
 
     Why: Keras on JAX without jit_compile compiles new XLA executables on
     every call and JAX's caches keep them, each with its own mapped code
     pages. Measured on the 2-vCPU VM: the attention train step (seed size)
     added about 134 mappings per call; a whole run of 10 blocks reached the
     kernel's limit (65530) and XLA crashed (SIGSEGV) in the middle of a
-    block. jax.clear_caches() hands them back; its cost (the warm-up call
+    block. Clearing JAX's caches hands them back; its cost (the warm-up call
     compiles from scratch) is paid at most every few hundred calls.
     """
     maps = memory_maps()
-    if maps is None or maps[0] < maps[1] // 2 or "jax" not in sys.modules:
+    if maps is None or maps[0] < maps[1] // 2:
         return False
-    import jax
+    from impls.contract import runner_classes
 
-    jax.clear_caches()
+    for runner in runner_classes():
+        runner.release_compile_caches()
     return True
 
 
