@@ -108,6 +108,29 @@ def test_paired_blocks_cancel_a_drift_both_arms_share_and_count_one_they_do_not(
         stats.case_within_var(keras, uneven) + stats.case_within_var(torch, uneven))
 
 
+def test_the_ratio_comes_from_paired_blocks_and_ignores_a_block_that_hit_one_arm():
+    keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
+    level = [1.0, 1.3, 0.9, 1.2, 1.1, 1.0, 1.25, 0.95, 1.15, 1.05]  # the machine's speed, block by block
+    hit = [1.3 if b in (2, 7) else 1.0 for b in range(10)]  # an episode slowed torch alone in two blocks
+    rounds = {raw.case_key(keras): [[0.004 * x] * 5 for x in level],
+              raw.case_key(torch): [[0.002 * x * h] * 5 for x, h in zip(level, hit)]}
+    keras["median_s"], torch["median_s"] = (float(np.median(sum(rounds[raw.case_key(r)], []))) for r in (keras, torch))
+    assert stats.ratio(keras, torch, rounds) == pytest.approx(2.0, rel=1e-12)
+    # the quotient of the two medians over all rounds lets each median pick its own blocks
+    assert abs(keras["median_s"] / torch["median_s"] / 2.0 - 1) > 0.02
+    assert comparison_rows([keras, torch], rounds, 0.0)[0]["keras_over_torch"] == pytest.approx(2.0, rel=1e-12)
+    # Hodges-Lehmann: the median of the means of every two block log ratios, each with itself
+    d = np.log([1.0, 2.0, 4.0])
+    assert stats.paired_log_ratio([[math.e ** x] for x in d], [[1.0]] * 3) == pytest.approx(np.median(
+        [d[0], d[1], d[2], (d[0] + d[1]) / 2, (d[0] + d[2]) / 2, (d[1] + d[2]) / 2]))
+    # nothing to pair (one block each, unequal counts, no raw rounds): the quotient of the medians
+    one_block = {raw.case_key(keras): [sum(rounds[raw.case_key(keras)], [])],
+                 raw.case_key(torch): [sum(rounds[raw.case_key(torch)], [])]}
+    uneven = {**rounds, raw.case_key(torch): rounds[raw.case_key(torch)][:9]}
+    for unpaired in (one_block, uneven, {}):
+        assert stats.ratio(keras, torch, unpaired) == keras["median_s"] / torch["median_s"]
+
+
 # --- the stability summary and compare's error rates, on synthetic runs -------------------------------
 
 
@@ -122,6 +145,23 @@ def test_summary_counts_pairs_within_5_and_10_percent_and_names_the_worst():
     assert s["within_5pct"] == pytest.approx(1 / 3) and s["within_10pct"] == pytest.approx(2 / 3)
     assert s["worst_pair"] == "three mid train td/bc" and s["worst_max_over_min"] == pytest.approx(1.5)
     assert s["coverage"] == 0.0  # intervals of width ~0 hold no other run's ratio
+
+
+def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the_quotient_of_medians():
+    from bench.analysis import prose
+
+    runs = [SimpleNamespace(pairs={}, cases={}, quotients={}) for _ in range(3)]
+    for i, (paired, quotient) in enumerate([(2.0, 2.0), (2.02, 2.1), (2.04, 1.9)]):
+        for key in ("a", "b"):
+            runs[i].pairs[key], runs[i].quotients[key] = (math.log(paired), 1e-6), math.log(quotient)
+    changes = stability.median_changes(runs)
+    # every two runs: paired 2.02/2.0, 2.04/2.0, 2.04/2.02, quotient 2.1/2.0, 2.0/1.9, 2.1/1.9; the middle one
+    assert changes["median_change"] == pytest.approx(2.02 / 2.0 - 1)
+    assert changes["median_change_quotient"] == pytest.approx(2.0 / 1.9 - 1)
+    assert prose._changes({"median_change": "0.01", "median_change_quotient": "0.05"}) == "1.0% / 5.0%"
+    assert prose._changes({"median_change": ""}) == "not recorded"  # a set analysed before it was recorded
+    # runs analysed without their quotients (synthetic runs elsewhere): not a number, not an error
+    assert math.isnan(stability.median_changes([SimpleNamespace(pairs={}, cases={})] * 2)["median_change_quotient"])
 
 
 def test_compare_rates_on_runs_without_noise():
@@ -305,6 +345,8 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     assert "(taken 2026-11-28T09:00:00 .. 2026-11-28T09:02:00 UTC, code abc1234)" in text
     table = [line for line in text.splitlines() if line.startswith("| 2026")]
     assert len(table) == 2 and "not recorded" in table[0] and "abc1234" in table[1]
+    assert float(later["median_change"]) == pytest.approx(0.0, abs=1e-9)  # the second set's ratio never moved
+    assert float(again["median_change"]) > 0.01
 
 
 def test_the_published_noise_is_pooled_over_every_set_of_the_history_with_the_same_settings(tmp_path, capsys):

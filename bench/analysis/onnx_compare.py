@@ -33,14 +33,14 @@ def _label(row: dict) -> str:
 
 
 def _ratio(kind: str, top: dict, bottom: dict, raw: dict, run_var: float | None) -> dict:
-    from .stats import ratio_interval
+    from .stats import ratio, ratio_interval
 
     top_s, bottom_s = float(top["median_s"]), float(bottom["median_s"])
     ci_low, ci_high = ratio_interval(top, bottom, raw, run_var)
     return {
         **{c: top[c] for c in PROBLEM}, "ratio": kind,
         "numerator": _label(top), "denominator": _label(bottom),
-        "numerator_median_s": top_s, "denominator_median_s": bottom_s, "value": top_s / bottom_s,
+        "numerator_median_s": top_s, "denominator_median_s": bottom_s, "value": ratio(top, bottom, raw),
         "ci_low": ci_low, "ci_high": ci_high,
         "numerator_spread": number(top["spread"]), "denominator_spread": number(bottom["spread"]),
         "exporter": top.get("exporter", ""), "onnx_nodes": top.get("onnx_nodes", ""), "ort_nodes": top.get("ort_nodes", ""),

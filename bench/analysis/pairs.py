@@ -31,6 +31,6 @@ def pair_measurements(rows: list[dict], rounds: dict) -> dict[tuple, tuple[float
     """PAIR_KEY -> (log keras_over_torch, its within-run variance, the comparison row), for every pair of `rows`."""
     out = {}
     for k, t in keras_torch_pairs(rows):
-        p = comparison_row(k, t)
+        p = comparison_row(k, t, rounds)
         out[pair_key(p)] = (math.log(p["keras_over_torch"]), pair_within_var(k, t, rounds), p)
     return out

@@ -174,18 +174,24 @@ def _pct(value: str, digits: int = 0) -> str:
     return f"{float(value):.{digits}%}" if value not in ("", None) else ""
 
 
+def _changes(row: dict) -> str:
+    """"1.2% / 1.4%": a set's median ratio change between runs, as published and as the quotient of medians."""
+    paired, quotient = row.get("median_change"), row.get("median_change_quotient")
+    return f"{_pct(paired, 1)} / {_pct(quotient, 1)}" if paired not in ("", None) else "not recorded"
+
+
 def stability_history(results_dir: Path) -> str:
     """Every set of stability runs analysed into results/ (stability_history.csv), oldest first."""
     path = results_dir / COMMAND_FILES["stability_history"]
     rows = _read(path) if path.exists() else []
     if len(rows) < 2:
         return ""
-    header = ["runs taken (UTC)", "code", "settings", "within 5%", "within 10%", "worst max/min", "coverage",
-              "run-to-run sd, log time", "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
+    header = ["runs taken (UTC)", "code", "settings", "within 5%", "within 10%", "worst max/min",
+              "median change between runs: paired blocks / quotient of medians", "coverage", "run-to-run sd, log time", "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
     body = [[r["runs_taken"].replace("+00:00", ""), r["code"] or "not recorded",
              f"{r['profile']}, {r['keras_backend']}, {r['threads']} thread(s), {r['blocks'] or 1} blocks, {r['runs']} runs",
              _pct(r["within_5pct"]), _pct(r["within_10pct"]), f"{float(r['worst_max_over_min']):.3f}",
-             _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
+             _changes(r), _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
              f"{_pct(r['aa_flag_rate'], 1)}, {_pct(r['detect_rate'], 1)}",  # as the lines above print them
              f"{_pct(r['pair_aa_flag_rate'], 1)}, {_pct(r['pair_detect_rate'], 1)}"] for r in rows]
     return "\n".join(["", f"Every set of stability runs analysed into this directory, oldest first (`{path.name}`; "

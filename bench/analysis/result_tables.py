@@ -113,7 +113,7 @@ def answer_markdown(results_dir: Path, profile: str) -> str:
         compilers.append(f"{c}: {', '.join(pairs)}")
     return "\n".join([
         *markdown.table(["topology", "size (batch)", "mode", *(f"Keras on {c}" for c in names)], body), "",
-        f"Keras median / torch median, {profile} profile, [95% rerun interval]; \"not timed\": no timed pair "
+        f"Keras time / torch time (from paired blocks), {profile} profile, [95% rerun interval]; \"not timed\": no timed pair "
         f"in the file. Compilers (Keras / torch): {'; '.join(compilers)}.",
     ]) + "\n"
 
@@ -147,7 +147,7 @@ def comparison_markdown(results_dir: Path, profile: str) -> str:
     out = []
     for (backend, device, compile, threads), of_slice in _by_slice(rows, ["keras_backend", "device", "compile", "threads"]).items():
         threads_note = f", {threads} thread(s)" if threads else ""  # files written before threads were a slice column
-        out += [f"**Keras on {backend}, {device}, compile {compile}{threads_note}** (Keras median / torch median)", ""]
+        out += [f"**Keras on {backend}, {device}, compile {compile}{threads_note}** (Keras time / torch time, from paired blocks)", ""]
         out += comparison_slice(of_slice) + [""]
     return "\n".join(out).rstrip() + "\n"
 

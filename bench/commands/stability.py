@@ -51,7 +51,7 @@ STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci
 # figures on a quiet host than on a busy one, and one set alone hides that.
 HISTORY_FILE = COMMAND_FILES["stability_history"]
 HISTORY_SUMMARY = ["pairs", "within_5pct", "within_10pct", "median_max_over_min", "worst_pair", "worst_max_over_min",
-                   "coverage", "within_only_coverage"]
+                   "coverage", "within_only_coverage", "median_change", "median_change_quotient"]
 HISTORY_RATES = ["aa_flag_rate", "detect_rate", "pair_aa_flag_rate", "pair_detect_rate"]
 NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks")  # sets pooled into noise.json
 HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs",
@@ -94,12 +94,15 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
     if not rows:
         raise UsageError(f"{run_dir}: no {FILES['benchmarks']} with rows")
     by_key = {raw.case_key(r): r for r in rows}
-    pairs = {key: (log_ratio, within) for key, (log_ratio, within, _) in pair_measurements(rows, rounds).items()}
+    measured = pair_measurements(rows, rounds)
+    pairs = {key: (log_ratio, within) for key, (log_ratio, within, _) in measured.items()}
+    # the same ratios as the quotient of the two medians over all rounds, which the paired estimate replaced
+    quotients = {key: math.log(p["keras_median_s"] / p["torch_median_s"]) for key, (_, _, p) in measured.items()}
     cases = {}
     for key, r in by_key.items():
         if is_timed(r):
             cases[key] = (math.log(float(r["median_s"])), case_within_var(r, rounds), r["framework"])
-    return SimpleNamespace(pairs=pairs, cases=cases)
+    return SimpleNamespace(pairs=pairs, cases=cases, quotients=quotients)
 
 
 # --- the analysis (pure: tested on synthetic runs) ---------------------------------------------
@@ -136,6 +139,19 @@ def stability_rows(runs: list, ratio_run_var: float) -> list[dict]:
             "coverage": _coverage(ratios, ci), "within_only_coverage": _coverage(ratios, within_only),
         })
     return out
+
+
+def _median_change(logs_per_run: list[dict]) -> float:
+    """Median of |log r_i - log r_j| over keys and every two runs, as a relative change."""
+    changes = [abs(a[key] - b[key]) for a, b in itertools.combinations(logs_per_run, 2) for key in a.keys() & b.keys()]
+    return math.expm1(statistics.median(changes)) if changes else float("nan")
+
+
+def median_changes(runs: list) -> dict:
+    """A ratio's median change between two runs, as published (paired blocks) and as the quotient
+    of the two medians over all rounds would have given it (bench/analysis/stats.py, `ratio`)."""
+    return {"median_change": _median_change([{k: v[0] for k, v in r.pairs.items()} for r in runs]),
+            "median_change_quotient": _median_change([getattr(r, "quotients", {}) for r in runs])}
 
 
 def _coverage(ratios: list[float], intervals: list[tuple]) -> float:
@@ -193,6 +209,8 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f"{s['pairs']} Keras/torch pairs over {record['runs']} runs: {s['within_5pct']:.0%} within 5% (max/min <= 1.05), "
         f"{s['within_10pct']:.0%} within 10%; median max/min {s['median_max_over_min']:.3f}",
         f"worst pair: {s['worst_pair']} (max/min {s['worst_max_over_min']:.3f})",
+        f"a ratio's median change between two runs: {s['median_change']:.2%} from paired blocks (as published); "
+        f"{s['median_change_quotient']:.2%} as the quotient of the two medians over all rounds",
         f"interval coverage (a run's ratio inside another run's interval): {s['coverage']:.0%}; "
         f"from one run alone (its blocks and rounds, no run-to-run term): {s['within_only_coverage']:.0%}",
         f"run-to-run sd of log ratio {math.sqrt(used['ratio_run_var']):.4f}, of log time {math.sqrt(used['time_run_var']):.4f}"
@@ -234,7 +252,7 @@ def history_row(record: dict) -> dict:
     s, rates = record["summary"], record["compare_rates"]
     settings = ("runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs")
     return {**{c: record.get(c) for c in settings},
-            **{c: s[c] for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["set"]["ratio_run_var"]),
+            **{c: s.get(c) for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["set"]["ratio_run_var"]),
             "time_run_sd": math.sqrt(record["set"]["time_run_var"]), **{c: rates.get(c) for c in HISTORY_RATES},
             "analysed": record["date"]}
 
@@ -308,7 +326,7 @@ def run(args) -> int:
     rows = stability_rows(runs, used["ratio_run_var"])
     if not rows:
         raise UsageError("no Keras/torch pair was timed in two runs")
-    s = summary(rows)
+    s = {**summary(rows), **median_changes(runs)}
     rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject, used["ratio_run_var"])
     provenance = runs_provenance(dirs)  # the runs' own settings win over the options (--runs-from)
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,

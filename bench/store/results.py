@@ -144,7 +144,7 @@ def keras_torch_pairs(rows: list[dict]):
 
 def comparison_row(k: dict, t: dict, raw: dict | None = None, run_var: float | None = None) -> dict:
     """One row of comparison.csv: Keras row `k` against torch row `t` (see comparison_rows)."""
-    from ..analysis.stats import ratio_interval
+    from ..analysis.stats import ratio, ratio_interval
 
     k_med, t_med = float(k["median_s"]), float(t["median_s"])
     diffs = [d for d in (number(k["max_abs_diff"]), number(t["max_abs_diff"])) if d is not None]
@@ -153,7 +153,7 @@ def comparison_row(k: dict, t: dict, raw: dict | None = None, run_var: float | N
         "keras_head": k["head"], "torch_head": t["head"],
         "keras_compiler": k["compiler"], "torch_compiler": t["compiler"],
         "keras_median_s": k_med, "torch_median_s": t_med,
-        "keras_over_torch": k_med / t_med,
+        "keras_over_torch": ratio(k, t, raw or {}),  # from paired blocks when it has them: near, not equal to, k_med / t_med
         **dict(zip(("ci_low", "ci_high"), ratio_interval(k, t, raw or {}, run_var))),
         "keras_spread": number(k["spread"]), "torch_spread": number(t["spread"]),
         "params_keras": k["params"], "params_torch": t["params"],
@@ -172,9 +172,11 @@ def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | 
     return [comparison_row(k, t, raw, run_var) for k, t in keras_torch_pairs(rows)]
 
 
-def td_tax_rows(rows: list[dict]) -> list[dict]:
-    """Looped head over fused head, same everything else, from the tdtax profile's rows."""
+def td_tax_rows(rows: list[dict], raw: dict | None = None) -> list[dict]:
+    """Looped head over fused head, same everything else, from the tdtax profile's rows (`raw`: their rounds)."""
     from impls.spec import LOOPED_HEADS
+
+    from ..analysis.stats import ratio
 
     key_columns = ["topology", "keras_backend", "framework", "backend", "compile", "mode", "device", "timesteps"]
     pairs: dict[tuple, dict] = {}
@@ -194,7 +196,7 @@ def td_tax_rows(rows: list[dict]) -> list[dict]:
                 **{c: looped[c] for c in key_columns}, "compiler": looped["compiler"],
                 "looped_head": looped["head"], "fused_head": fused["head"],
                 "looped_s": float(looped["median_s"]), "fused_s": float(fused["median_s"]),
-                "tax": float(looped["median_s"]) / float(fused["median_s"]),
+                "tax": ratio(looped, fused, raw or {}),
                 "looped_spread": number(looped["spread"]), "fused_spread": number(fused["spread"]),
             }
         )
@@ -240,7 +242,7 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
         FILES["benchmarks"]: csv_text(merged, BENCHMARK_COLUMNS),
         FILES["comparison"]: csv_text(comparison_rows(merged, raw, run_var), COMPARISON_COLUMNS),
     }
-    td_tax = td_tax_rows(merged)
+    td_tax = td_tax_rows(merged, raw)
     if td_tax:
         files[FILES["td_tax"]] = csv_text(td_tax, TD_TAX_COLUMNS)
     from ..analysis.onnx_compare import ONNX_RATIO_COLUMNS, onnx_ratio_rows
