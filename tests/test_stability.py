@@ -349,6 +349,18 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     assert float(again["median_change"]) > 0.01
 
 
+def test_a_history_written_before_a_column_was_added_is_read_with_that_column_empty(tmp_path, capsys):
+    runs = [write_run(tmp_path / f"run-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0041, 0.0043])]
+    results = tmp_path / "results"
+    assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
+    (row,) = read_csv(results / "stability_history.csv")
+    older = [c for c in stability.HISTORY_COLUMNS if c not in ("median_change", "median_change_quotient")]
+    write_csv(results / "stability_history.csv", [{**row, "runs_taken": "an older set"}], older)
+    assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
+    old, new = read_csv(results / "stability_history.csv")
+    assert (old["runs_taken"], old["median_change"]) == ("an older set", "") and float(new["median_change"]) > 0
+
+
 def test_the_published_noise_is_pooled_over_every_set_of_the_history_with_the_same_settings(tmp_path, capsys):
     quiet = [write_run(tmp_path / f"q-{i}", 0.004, 0.002, i) for i in range(3)]  # same ratio in every run
     busy = [write_run(tmp_path / f"b-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0044, 0.0048])]

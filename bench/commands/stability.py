@@ -337,7 +337,8 @@ def run(args) -> int:
               "z": Z95, "summary": s, "compare_rates": rates}
     history_path = results_dir / HISTORY_FILE
     try:
-        earlier = read_csv(history_path) if history_path.exists() else []
+        # a row written before a column was added reads that column as empty
+        earlier = [{c: r.get(c, "") for c in HISTORY_COLUMNS} for r in read_csv(history_path)] if history_path.exists() else []
     except ValueError as e:
         raise UsageError(f"{history_path}: {e}") from e
     history = updated_history(earlier, history_row(record))
