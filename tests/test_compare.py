@@ -15,11 +15,13 @@ def row(head="broadcast", median=0.010, iqr=0.001, status="ok", framework="torch
     return benchmark_row(framework, head, median, iqr_s=iqr, rounds=rounds, status=status, **extra)
 
 
-def results(tmp_path, name, rows, columns=BENCHMARK_COLUMNS, rounds=None, run_var=None):
-    """A results directory; `rounds`: raw rounds for every row (scaled to its median); `run_var`: its noise.json."""
+def results(tmp_path, name, rows, columns=BENCHMARK_COLUMNS, rounds=None, run_var=None, blocks=1):
+    """A results directory; `rounds`: raw rounds for every row (scaled to its median), in `blocks` equal
+    blocks; `run_var`: its noise.json."""
     write_csv(tmp_path / name / "benchmarks.csv", rows, columns)
     if rounds is not None:
-        entries = [raw.entry(str(i), "g", r, {}, {"data": list(np.asarray(rounds) * r["median_s"])})
+        extra = {"block_rounds": [len(rounds) // blocks] * blocks} if blocks > 1 else {}
+        entries = [raw.entry(str(i), "g", r, extra, {"data": list(np.asarray(rounds) * r["median_s"])})
                    for i, r in enumerate(rows)]
         raw.save(tmp_path / name, entries, {})
     if run_var is not None:
@@ -149,10 +151,11 @@ def keras_torch_pair(keras_median, torch_median):
     return [keras, row(head="broadcast", median=torch_median)]
 
 
-def test_a_framework_slowed_shows_in_its_ratios_even_when_single_times_are_too_noisy_to_tell(tmp_path, capsys):
+@pytest.mark.parametrize("blocks", [1, 10])  # 10: the ratio comes from the paired blocks, which --inject slows too
+def test_a_framework_slowed_shows_in_its_ratios_even_when_single_times_are_too_noisy_to_tell(tmp_path, capsys, blocks):
     # times move 30% between runs (time_run_var), ratios 2% (ratio_run_var): Keras slowed 20%
     for name in ("old", "new"):
-        results(tmp_path, name, keras_torch_pair(0.02, 0.01), rounds=ROUNDS)
+        results(tmp_path, name, keras_torch_pair(0.02, 0.01), rounds=ROUNDS, blocks=blocks)
         noise.save(tmp_path / name, {"ratio_run_var": 0.02**2, "time_run_var": 0.3**2})
     assert main(["compare", str(tmp_path / "old"), str(tmp_path / "new")]) == 0  # A/A: nothing flagged
     assert "0 Keras/torch ratio(s) changed" in capsys.readouterr().out

@@ -12,6 +12,7 @@ from bench.store import machine, noise, raw
 from bench.commands import stability
 
 from bench.analysis import stats
+from bench.analysis.stats import Estimate
 from bench.cli import main
 from bench.store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows
 from bench.store.storage import read_csv, write_csv, write_json
@@ -44,7 +45,7 @@ def simulated_runs(pairs=400, runs=3, run_sd=0.05, within_sd=0.02, seed=0):
     truth = rng.normal(0.5, 0.5, pairs)
     return [
         SimpleNamespace(
-            pairs={(str(p),): (truth[p] + rng.normal(0, run_sd) + rng.normal(0, within_sd), within_sd**2)
+            pairs={(str(p),): Estimate(truth[p] + rng.normal(0, run_sd) + rng.normal(0, within_sd), within_sd**2)
                    for p in range(pairs)},
             cases={},
         )
@@ -56,7 +57,7 @@ def test_pooled_run_variance_recovers_the_simulated_one():
     runs = simulated_runs()
     assert math.sqrt(stats.pooled_run_var(stability._by_key(runs, "pairs"))) == pytest.approx(0.05, rel=0.15)
     with pytest.raises(ValueError, match="two or more runs"):
-        stats.pooled_run_var({"a": [(0.0, 0.0)]})
+        stats.pooled_run_var({"a": [Estimate(0.0, 0.0)]})
 
 
 def test_rerun_intervals_cover_95_percent_when_the_noise_model_holds_and_rounds_alone_do_not():
@@ -131,13 +132,29 @@ def test_the_ratio_comes_from_paired_blocks_and_ignores_a_block_that_hit_one_arm
         assert stats.ratio(keras, torch, unpaired) == keras["median_s"] / torch["median_s"]
 
 
+def test_an_interval_from_blocks_uses_student_t_with_blocks_minus_one_degrees_of_freedom():
+    assert stats.z95(0) == stats.z95(1) == stats.Z95  # a variance from rounds alone
+    assert stats.z95(10) == pytest.approx(2.2622, abs=1e-4) and stats.z95(5) == pytest.approx(2.7764, abs=1e-4)
+    rng = np.random.default_rng(7)
+    keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
+    drift = np.exp(rng.normal(0, 0.05, 10))
+    rounds = {raw.case_key(keras): blocks_with_drift(0.004, drift * np.exp(rng.normal(0, 0.03, 10)), rng),
+              raw.case_key(torch): blocks_with_drift(0.002, drift, rng)}
+    e = stats.pair_estimate(keras, torch, rounds)
+    assert e.blocks == 10 and e.log == pytest.approx(math.log(stats.ratio(keras, torch, rounds)))
+    low, high = stats.ratio_interval(keras, torch, rounds, 0.01**2)
+    assert math.log(high / low) / 2 == pytest.approx(stats.z95(10) * math.sqrt(2 * (e.var + 0.01**2)))
+    # bench compare's rule takes the side with fewer blocks
+    assert stats.compare_z(e, e._replace(blocks=5)) == stats.z95(5)
+
+
 # --- the stability summary and compare's error rates, on synthetic runs -------------------------------
 
 
 def test_summary_counts_pairs_within_5_and_10_percent_and_names_the_worst():
     runs = [SimpleNamespace(pairs={}, cases={}) for _ in range(2)]
     for key, (a, b) in {"one": (2.0, 2.04), "two": (1.0, 1.08), "three": (3.0, 4.5)}.items():
-        runs[0].pairs[key], runs[1].pairs[key] = (math.log(a), 1e-6), (math.log(b), 1e-6)
+        runs[0].pairs[key], runs[1].pairs[key] = Estimate(math.log(a), 1e-6), Estimate(math.log(b), 1e-6)
     rows = stability.stability_rows(runs, ratio_run_var=0.0)
     for r, key in zip(rows, ["one", "two", "three"]):
         r.update(topology=key, size="mid", mode="train", keras_head="td", torch_head="bc")
@@ -153,7 +170,7 @@ def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the
     runs = [SimpleNamespace(pairs={}, cases={}, quotients={}) for _ in range(3)]
     for i, (paired, quotient) in enumerate([(2.0, 2.0), (2.02, 2.1), (2.04, 1.9)]):
         for key in ("a", "b"):
-            runs[i].pairs[key], runs[i].quotients[key] = (math.log(paired), 1e-6), math.log(quotient)
+            runs[i].pairs[key], runs[i].quotients[key] = Estimate(math.log(paired), 1e-6), math.log(quotient)
     changes = stability.median_changes(runs)
     # every two runs: paired 2.02/2.0, 2.04/2.0, 2.04/2.02, quotient 2.1/2.0, 2.0/1.9, 2.1/1.9; the middle one
     assert changes["median_change"] == pytest.approx(2.02 / 2.0 - 1)
@@ -165,8 +182,8 @@ def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the
 
 
 def test_compare_rates_on_runs_without_noise():
-    case = lambda f, v: (math.log(v), 1e-6, f)
-    runs = [SimpleNamespace(pairs={"p": (math.log(0.5), 1e-6)}, cases={"a": case("keras", 0.01), "b": case("torch", 0.02)})
+    case = lambda f, v: (Estimate(math.log(v), 1e-6), f)
+    runs = [SimpleNamespace(pairs={"p": Estimate(math.log(0.5), 1e-6)}, cases={"a": case("keras", 0.01), "b": case("torch", 0.02)})
             for _ in range(3)]
     rates = stability.compare_error_rates(runs, time_run_var=0.0, threshold=0.1, inject=0.2)
     assert rates["aa_flag_rate"] == 0.0 and rates["aa_cases"] == 6
@@ -174,7 +191,7 @@ def test_compare_rates_on_runs_without_noise():
     assert rates["pair_aa_flag_rate"] == 0.0 and rates["pair_aa_pairs"] == 3
     assert rates["pair_detect_rate"] == 1.0 and rates["pair_detect_pairs"] == 6  # Keras slowed, torch slowed
     # a ratio that moves 30% between runs is flagged in A/A unless the run-to-run term knows that noise
-    noisy = [SimpleNamespace(pairs={"p": (math.log(r), 1e-6)}, cases={}) for r in (0.5, 0.65)]
+    noisy = [SimpleNamespace(pairs={"p": Estimate(math.log(r), 1e-6)}, cases={}) for r in (0.5, 0.65)]
     assert stability.compare_error_rates(noisy, 0.0, 0.1, 0.2)["pair_aa_flag_rate"] == 1.0
     assert stability.compare_error_rates(noisy, 0.0, 0.1, 0.2, ratio_run_var=0.2**2)["pair_aa_flag_rate"] == 0.0
     # a 5% slowdown is within the 10% threshold: never flagged

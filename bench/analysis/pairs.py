@@ -2,18 +2,16 @@
 
 A pair is a row of comparison.csv (bench/store/results.py comparison_rows): one
 Keras row against one torch row of the same problem and slice. `bench
-stability` and `bench compare` both judge pairs by their log ratio and its
+stability` and `bench compare` both judge pairs by their log ratio, its
 within-run variance (bench/analysis/stats.py pair_within_var: paired blocks, floored
-by the rounds), keyed by PAIR_KEY.
+by the rounds) and the blocks behind it (stats.Estimate), keyed by PAIR_KEY.
 """
 
 from __future__ import annotations
 
-import math
-
 from ..store import raw
 from ..store.results import COMPARISON_COLUMNS, comparison_row, keras_torch_pairs
-from .stats import pair_within_var
+from .stats import Estimate, pair_estimate
 
 # What identifies a pair across runs: comparison.csv's columns up to the compilers.
 PAIR_KEY = COMPARISON_COLUMNS[: COMPARISON_COLUMNS.index("keras_compiler")]
@@ -27,10 +25,10 @@ def pair_name(row: dict) -> str:
     return f"{row['topology']} {row['size']} {row['mode']} {row['keras_head']}/{row['torch_head']}"
 
 
-def pair_measurements(rows: list[dict], rounds: dict) -> dict[tuple, tuple[float, float, dict]]:
-    """PAIR_KEY -> (log keras_over_torch, its within-run variance, the comparison row), for every pair of `rows`."""
+def pair_measurements(rows: list[dict], rounds: dict) -> dict[tuple, tuple[Estimate, dict]]:
+    """PAIR_KEY -> (the log Keras/torch ratio's Estimate, the comparison row), for every pair of `rows`."""
     out = {}
     for k, t in keras_torch_pairs(rows):
         p = comparison_row(k, t, rounds)
-        out[pair_key(p)] = (math.log(p["keras_over_torch"]), pair_within_var(k, t, rounds), p)
+        out[pair_key(p)] = (pair_estimate(k, t, rounds), p)
     return out

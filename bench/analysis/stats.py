@@ -45,23 +45,31 @@ pairs. It is stored in results/noise.json (bench/commands/stability.py).
 The published interval (`interval`) is for the ratio a rerun on this machine
 would measure, at 95%:
 
-    log r  +-  1.96 * sqrt(2 * (var_within + var_run))
+    log r  +-  t * sqrt(2 * (var_within + var_run))
 
 The factor 2: the ratio at hand and the rerun's each carry their own
-within-run and run-to-run error. So a rerun's ratio lands inside it 95% of
-the time if the noise model holds; `python -m bench stability` checks that
-(coverage). A confidence interval for the long-run mean ratio would be
-sqrt(2) narrower; it would catch only about 83% of reruns.
+within-run and run-to-run error. t (`z95`) is Student's 97.5% quantile with
+blocks - 1 degrees of freedom (2.26 for 10 blocks) rather than the normal
+1.96: var_within is estimated from the spread of a handful of blocks, so it
+is itself uncertain, and a run whose blocks happened to agree got too narrow
+an interval (seen in the stability sets' coverage once the ratio came from
+paired blocks and their run-to-run term pooled to zero). A variance from
+rounds alone (one block) keeps 1.96. So a rerun's ratio lands inside the
+interval 95% of the time if the noise model holds; `python -m bench
+stability` checks that (coverage). A confidence interval for the long-run
+mean ratio would be sqrt(2) narrower; it would catch only about 83% of reruns.
 
 `bench compare` uses the same pieces for one case's time, old against new:
-flag when |log(new/old)| > 1.96 * sqrt(var_old + var_new + 2 * var_run_time)
-and the change exceeds the threshold.
+flag when |log(new/old)| > t * sqrt(var_old + var_new + 2 * var_run_time),
+t from the side with fewer blocks (`compare_z`), and the change exceeds the
+threshold.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,6 +100,24 @@ def iqr_log_median_var(median: float, iqr: float, rounds: int) -> float:
     return se * se
 
 
+class Estimate(NamedTuple):
+    """A log ratio (or log time) of one run, its within-run variance, and the blocks that variance came from."""
+
+    log: float
+    var: float
+    blocks: int = 0
+
+
+def z95(blocks: int) -> float:
+    """The 95% two-sided multiplier for a variance from `blocks` blocks: Student's t, blocks - 1
+    degrees of freedom (module docstring); the normal one for a variance from rounds alone."""
+    if blocks < 2:
+        return Z95
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, blocks - 1))
+
+
 def interval(log_ratio: float, within_var: float, run_var: float, z: float = Z95) -> tuple[float, float]:
     """The 95% interval (ratio scale) in which a rerun's ratio falls; see the module docstring."""
     half = z * math.sqrt(2 * (within_var + run_var))
@@ -101,19 +127,23 @@ def interval(log_ratio: float, within_var: float, run_var: float, z: float = Z95
 def pooled_run_var(runs: dict) -> float:
     """Run-to-run variance of a log ratio (or log time), beyond what the rounds explain, pooled over keys.
 
-    `runs`: key -> list of (log value, within-run variance), one per run; keys
-    seen in fewer than two runs are ignored. Per key: sample variance across
+    `runs`: key -> list of Estimate (log value, within-run variance), one per run;
+    keys seen in fewer than two runs are ignored. Per key: sample variance across
     runs less the mean within-run variance; the mean over keys, floored at 0.
     """
     excess = []
     for values in runs.values():
         if len(values) < 2:
             continue
-        logs = [v for v, _ in values]
-        excess.append(statistics.variance(logs) - statistics.fmean(w for _, w in values))
+        excess.append(statistics.variance(v.log for v in values) - statistics.fmean(v.var for v in values))
     if not excess:
         raise ValueError("no key was measured in two or more runs")
     return max(0.0, statistics.fmean(excess))
+
+
+def compare_z(old: Estimate, new: Estimate) -> float:
+    """`changed`'s multiplier for two runs' estimates: t with the fewer blocks' degrees of freedom."""
+    return z95(min(old.blocks, new.blocks))
 
 
 def changed(log_change: float, var_old: float, var_new: float, run_var: float, threshold: float,
@@ -199,11 +229,29 @@ def ratio(top_row: dict, bottom_row: dict, raw: dict) -> float:
     return _float(top_row["median_s"]) / _float(bottom_row["median_s"])
 
 
-def ratio_interval(keras_row: dict, torch_row: dict, raw: dict, run_var: float | None) -> tuple:
-    """(ci_low, ci_high) of the Keras/torch ratio (`ratio`); (None, None) without a run-to-run variance."""
+def blocks_of(row: dict, raw: dict) -> int:
+    """How many blocks a benchmarks row was timed in, from its raw rounds (0 without them)."""
+    from ..store.raw import case_key
+
+    return len(raw.get(case_key(row)) or [])
+
+
+def pair_estimate(top_row: dict, bottom_row: dict, raw: dict) -> Estimate:
+    """log(top / bottom) (`ratio`), its within-run variance, and the blocks of its fewer-timed arm."""
+    return Estimate(math.log(ratio(top_row, bottom_row, raw)), pair_within_var(top_row, bottom_row, raw),
+                    min(blocks_of(top_row, raw), blocks_of(bottom_row, raw)))
+
+
+def case_estimate(row: dict, raw: dict) -> Estimate:
+    """log(median) of a benchmarks row, its within-run variance, and its blocks."""
+    return Estimate(math.log(_float(row["median_s"])), case_within_var(row, raw), blocks_of(row, raw))
+
+
+def ratio_interval(top_row: dict, bottom_row: dict, raw: dict, run_var: float | None) -> tuple:
+    """(ci_low, ci_high) of top / bottom (`ratio`); (None, None) without a run-to-run variance."""
     if run_var is None:
         return None, None
-    within = pair_within_var(keras_row, torch_row, raw)
-    if math.isnan(within):
+    e = pair_estimate(top_row, bottom_row, raw)
+    if math.isnan(e.var):
         return None, None
-    return interval(math.log(ratio(keras_row, torch_row, raw)), within, run_var)
+    return interval(e.log, e.var, run_var, z95(e.blocks))

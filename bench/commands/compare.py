@@ -12,11 +12,14 @@ re-saved by pandas still matches its original.
 A case is slower (or faster) when its change is both real and large
 (bench/analysis/stats.py changed):
 
-    |log(new_median / old_median)| > 1.96 * sqrt(var_old + var_new + 2 * var_run)   and
+    |log(new_median / old_median)| > t * sqrt(var_old + var_new + 2 * var_run)   and
     |new_median / old_median - 1| > threshold        (on the log scale: log(1 + threshold))
 
-var_old and var_new are the bootstrap variances of log(median) over each
-side's raw rounds (results/raw/, bench/store/raw.py); a side without raw rounds
+t is Student's 97.5% quantile with blocks - 1 degrees of freedom (the side
+with fewer blocks), 1.96 for variances from rounds alone (stats.z95).
+var_old and var_new are the larger of the bootstrap variance of log(median)
+over each side's raw rounds and the variance of its block medians over the
+number of blocks (results/raw/, bench/store/raw.py); a side without raw rounds
 falls back to its IQR and round count (normal approximation), and to 0 when
 those are missing too. var_run is the machine's run-to-run variance of one
 case's log time, measured by `python -m bench stability` and read from
@@ -59,7 +62,7 @@ from ..store.frames import case_names, frame_of, timed
 from ..store.markdown import text_table
 from ..analysis.pairs import pair_measurements, pair_name
 from ..store.results import CASE_KEY, FILES, is_timed
-from ..analysis.stats import case_within_var, changed
+from ..analysis.stats import blocks_of, case_within_var, changed, compare_z, z95
 from ..store.units import ms
 from ..store.validate import check_csv, check_results_dir
 
@@ -115,20 +118,26 @@ def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.Da
         frame.loc[frame["framework"] == framework, "median_s"] *= 1 + fraction
         rows = [{**r, "median_s": float(r["median_s"]) * (1 + fraction)} if r["framework"] == framework and is_timed(r) else r
                 for r in rows]
+        slowed = {raw.case_key(r) for r in rows if r["framework"] == framework}
+        rounds = {key: [[x * (1 + fraction) for x in block] for block in blocks] if key in slowed else blocks
+                  for key, blocks in rounds.items()}  # the ratios come from the blocks (stats.ratio)
     repeated = frame.duplicated(CASE_KEY)
     if repeated.any():
         example = case_names(frame[repeated]).iloc[0]
         raise UsageError(f"{path}: {repeated.sum()} row(s) repeat a case key, e.g. {example}")
-    within = [case_within_var(r, rounds) for r in frame.to_dict("records")]
-    frame = frame.assign(timed=timed(frame), name=case_names(frame), within_var=np.nan_to_num(within, nan=0.0))
+    records = frame.to_dict("records")
+    within = [case_within_var(r, rounds) for r in records]
+    frame = frame.assign(timed=timed(frame), name=case_names(frame), within_var=np.nan_to_num(within, nan=0.0),
+                         blocks=[blocks_of(r, rounds) for r in records])
     return frame, pair_measurements(rows, rounds)
 
 
 def verdicts(matched: pd.DataFrame, threshold: float, run_var: float) -> pd.Series:
     """"slower", "faster" or "" per matched case: the rule of the module docstring."""
     return pd.Series(
-        [changed(math.log(n / o), vo, vn, run_var, threshold) for o, n, vo, vn in zip(
-            matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"])],
+        [changed(math.log(n / o), vo, vn, run_var, threshold, z95(min(bo, bn))) for o, n, vo, vn, bo, bn in zip(
+            matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"],
+            matched["blocks_old"], matched["blocks_new"])],
         index=matched.index, dtype=str,
     )
 
@@ -206,8 +215,9 @@ def _ratio_changes(old: dict, new: dict, threshold: float, ratio_run_var: float)
     """
     rows = []
     for key in sorted(old.keys() & new.keys()):
-        (lo, vo, pair), (ln, vn, _) = old[key], new[key]
-        verdict = changed(ln - lo, vo, vn, ratio_run_var, threshold)
+        (o, pair), (n, _) = old[key], new[key]
+        lo, ln = o.log, n.log
+        verdict = changed(ln - lo, o.var, n.var, ratio_run_var, threshold, compare_z(o, n))
         verdict = {"slower": "higher", "faster": "lower"}.get(verdict, "")
         if verdict:
             rows.append([f"{math.exp(lo):.3f}", f"{math.exp(ln):.3f}", verdict,

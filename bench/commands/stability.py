@@ -41,7 +41,7 @@ from ..suite.options import add_argparse_options
 from ..analysis.pairs import PAIR_KEY, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
 from ..store.results import COMMAND_FILES, FILES, is_timed, load_benchmarks, save_run
-from ..analysis.stats import Z95, case_within_var, changed, interval, pooled_run_var
+from ..analysis.stats import case_estimate, changed, compare_z, interval, pooled_run_var, z95
 from ..store.storage import read_csv, write_csv
 
 STABILITY_FILE = COMMAND_FILES["stability"]
@@ -85,7 +85,8 @@ def add_arguments(parser) -> None:
 
 
 def run_measurements(run_dir: Path) -> SimpleNamespace:
-    """A run directory's pairs (key -> (log ratio, within var, ratio)) and cases (key -> (log median, var, framework))."""
+    """A run directory's pairs (key -> Estimate of the log ratio), cases (key -> (Estimate of the log median,
+    framework)) and quotients (key -> log of the quotient of the pair's two medians)."""
     try:
         rows = load_benchmarks(run_dir)
         rounds = raw.load(run_dir)
@@ -95,13 +96,10 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
         raise UsageError(f"{run_dir}: no {FILES['benchmarks']} with rows")
     by_key = {raw.case_key(r): r for r in rows}
     measured = pair_measurements(rows, rounds)
-    pairs = {key: (log_ratio, within) for key, (log_ratio, within, _) in measured.items()}
+    pairs = {key: estimate for key, (estimate, _) in measured.items()}
     # the same ratios as the quotient of the two medians over all rounds, which the paired estimate replaced
-    quotients = {key: math.log(p["keras_median_s"] / p["torch_median_s"]) for key, (_, _, p) in measured.items()}
-    cases = {}
-    for key, r in by_key.items():
-        if is_timed(r):
-            cases[key] = (math.log(float(r["median_s"])), case_within_var(r, rounds), r["framework"])
+    quotients = {key: math.log(p["keras_median_s"] / p["torch_median_s"]) for key, (_, p) in measured.items()}
+    cases = {key: (case_estimate(r, rounds), r["framework"]) for key, r in by_key.items() if is_timed(r)}
     return SimpleNamespace(pairs=pairs, cases=cases, quotients=quotients)
 
 
@@ -116,10 +114,11 @@ def noise_model(runs: list) -> dict:
 
 
 def _by_key(runs: list, what: str) -> dict:
+    """key -> the Estimate of each run that has it ("pairs" or "cases")."""
     out: dict = {}
     for run in runs:
         for key, value in getattr(run, what).items():
-            out.setdefault(key, []).append(value[:2])
+            out.setdefault(key, []).append(value if what == "pairs" else value[0])
     return out
 
 
@@ -129,9 +128,9 @@ def stability_rows(runs: list, ratio_run_var: float) -> list[dict]:
     for key, values in _by_key(runs, "pairs").items():
         if len(values) < 2:
             continue
-        ratios = [math.exp(v) for v, _ in values]
-        ci = [interval(v, w, ratio_run_var) for v, w in values]
-        within_only = [interval(v, w, 0.0) for v, w in values]
+        ratios = [math.exp(e.log) for e in values]
+        ci = [interval(e.log, e.var, ratio_run_var, z95(e.blocks)) for e in values]
+        within_only = [interval(e.log, e.var, 0.0, z95(e.blocks)) for e in values]
         out.append({
             **dict(zip(PAIR_KEY, key)), "runs": len(values), "ratios": ratios,
             "max_over_min": max(ratios) / min(ratios),
@@ -150,7 +149,7 @@ def _median_change(logs_per_run: list[dict]) -> float:
 def median_changes(runs: list) -> dict:
     """A ratio's median change between two runs, as published (paired blocks) and as the quotient
     of the two medians over all rounds would have given it (bench/analysis/stats.py, `ratio`)."""
-    return {"median_change": _median_change([{k: v[0] for k, v in r.pairs.items()} for r in runs]),
+    return {"median_change": _median_change([{k: e.log for k, e in r.pairs.items()} for r in runs]),
             "median_change_quotient": _median_change([getattr(r, "quotients", {}) for r in runs])}
 
 
@@ -173,15 +172,17 @@ def compare_error_rates(runs: list, time_run_var: float, threshold: float, injec
     step = math.log1p(inject)
     for old, new in itertools.combinations(runs, 2):
         for key in old.cases.keys() & new.cases.keys():
-            (lo, vo, framework), (ln, vn, _) = old.cases[key], new.cases[key]
-            aa.append(changed(ln - lo, vo, vn, time_run_var, threshold) != "")
+            (o, framework), (n, _) = old.cases[key], new.cases[key]
+            test = lambda change: changed(change, o.var, n.var, time_run_var, threshold, compare_z(o, n))
+            aa.append(test(n.log - o.log) != "")
             # slowing every round by a factor moves log(median) by log(factor) and leaves its variance
-            caught.setdefault(framework, []).append(changed(ln + step - lo, vo, vn, time_run_var, threshold) == "slower")
+            caught.setdefault(framework, []).append(test(n.log + step - o.log) == "slower")
         for key in old.pairs.keys() & new.pairs.keys():
-            (lo, vo), (ln, vn) = old.pairs[key][:2], new.pairs[key][:2]
-            pair_aa.append(changed(ln - lo, vo, vn, ratio_run_var, threshold) != "")
-            pair_caught.append(changed(ln + step - lo, vo, vn, ratio_run_var, threshold) == "slower")
-            pair_caught.append(changed(ln - step - lo, vo, vn, ratio_run_var, threshold) == "faster")
+            o, n = old.pairs[key], new.pairs[key]
+            test = lambda change: changed(change, o.var, n.var, ratio_run_var, threshold, compare_z(o, n))
+            pair_aa.append(test(n.log - o.log) != "")
+            pair_caught.append(test(n.log + step - o.log) == "slower")
+            pair_caught.append(test(n.log - step - o.log) == "faster")
     rate = lambda xs: (sum(xs) / len(xs)) if xs else float("nan")
     return {"aa_flag_rate": rate(aa), "aa_cases": len(aa),
             **{f"detect_{f}": rate(v) for f, v in caught.items()}, "detect_cases": sum(len(v) for v in caught.values()),
@@ -334,7 +335,8 @@ def run(args) -> int:
               **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
               "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), "set": model,
               "checked_with": source, "inject": args.inject, "threshold": args.threshold,
-              "z": Z95, "summary": s, "compare_rates": rates}
+              "multiplier": "Student t, 97.5%, blocks - 1 degrees of freedom (1.96 without blocks)",
+              "summary": s, "compare_rates": rates}
     history_path = results_dir / HISTORY_FILE
     try:
         # a row written before a column was added reads that column as empty
