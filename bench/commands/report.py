@@ -50,6 +50,9 @@ READING_GUIDE = [
     "(bench/test_benchmarks.py); a case's spread near it is the machine's noise, not the framework's.",
     "- Median time per call: bars are the median of the timed rounds, error bars the interquartile range centred "
     "on it. seed: the seed's own sizes; mid: the quick profile's size, the centre of the full profile's sweeps.",
+    "- Keras / PyTorch (and every other ratio): from the two cases' paired blocks, one ratio per block combined "
+    "by their Hodges-Lehmann estimate (docs/methods.md), so close to, not exactly, the quotient of the two "
+    "median columns beside it.",
     "- Largest size: for each topology and mode, the size with the most FLOPs per call (bench/analysis/flops.py). "
     "Share of peak: those FLOPs per second over the float32 matmul rate measured through the same framework "
     "(bench/suite/peak.py).",
@@ -240,7 +243,7 @@ def answer_section(results_dir: Path, figures: Figures) -> list[str]:
         rows = result_tables.default_pairs(results_dir, ANSWER_PROFILE)
     except ResultsError as e:  # no comparison.csv, or none of its rows from this profile
         return lines + [str(e)]
-    title = f"Keras over PyTorch, default heads, {ANSWER_PROFILE} profile: median ratio, 95% rerun interval"
+    title = f"Keras over PyTorch, default heads, {ANSWER_PROFILE} profile: ratio from paired blocks, 95% rerun interval"
     figure = figures.add(result_tables.ANSWER_FIGURE, title, plots.ratio_intervals, pd.DataFrame(rows),
                          result_tables.columns(rows))
     return lines + [figure, "", result_tables.answer_markdown(results_dir, ANSWER_PROFILE).rstrip()]
