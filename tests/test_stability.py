@@ -350,9 +350,10 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     for runs in (first, second, first):  # the first set again: its row is replaced, not added
         assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
     history = read_csv(results / "stability_history.csv")
-    assert [r["runs_taken"] for r in history] == ["2026-11-28T10:00:00+00:00 .. 2026-11-28T10:02:00+00:00",
-                                                  "2026-11-28T09:00:00+00:00 .. 2026-11-28T09:02:00+00:00"]
-    later, again = history
+    # oldest set first, whatever the order of analysis
+    assert [r["runs_taken"] for r in history] == ["2026-11-28T09:00:00+00:00 .. 2026-11-28T09:02:00+00:00",
+                                                  "2026-11-28T10:00:00+00:00 .. 2026-11-28T10:02:00+00:00"]
+    again, later = history
     # the runs' own settings, not the command's defaults; their code where recorded
     assert (again["threads"], again["blocks"], again["code"]) == ("2", "3", "abc1234")
     assert (later["threads"], later["blocks"], later["code"]) == ("1", "5", "")
@@ -361,7 +362,7 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     text = prose.stability_summary(results)
     assert "(taken 2026-11-28T09:00:00 .. 2026-11-28T09:02:00 UTC, code abc1234)" in text
     table = [line for line in text.splitlines() if line.startswith("| 2026")]
-    assert len(table) == 2 and "not recorded" in table[0] and "abc1234" in table[1]
+    assert len(table) == 2 and "abc1234" in table[0] and "not recorded" in table[1]
     assert float(later["median_change"]) == pytest.approx(0.0, abs=1e-9)  # the second set's ratio never moved
     assert float(again["median_change"]) > 0.01
 
@@ -372,10 +373,11 @@ def test_a_history_written_before_a_column_was_added_is_read_with_that_column_em
     assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
     (row,) = read_csv(results / "stability_history.csv")
     older = [c for c in stability.HISTORY_COLUMNS if c not in ("median_change", "median_change_quotient")]
-    write_csv(results / "stability_history.csv", [{**row, "runs_taken": "an older set"}], older)
+    a_day_before = "2026-11-27T09:00:00+00:00 .. 2026-11-27T09:02:00+00:00"
+    write_csv(results / "stability_history.csv", [{**row, "runs_taken": a_day_before}], older)
     assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
     old, new = read_csv(results / "stability_history.csv")
-    assert (old["runs_taken"], old["median_change"]) == ("an older set", "") and float(new["median_change"]) > 0
+    assert (old["runs_taken"], old["median_change"]) == (a_day_before, "") and float(new["median_change"]) > 0
 
 
 def test_the_published_noise_is_pooled_over_every_set_of_the_history_with_the_same_settings(tmp_path, capsys):

@@ -11,11 +11,12 @@ cancels in each block's ratio before the blocks are combined, where the
 quotient of the two cases' medians over all their rounds lets each median
 pick its own blocks. Hodges-Lehmann is nearly as efficient as the mean when
 the block ratios are normal and, like the median, ignores a block or two
-that a host episode hit. Recomputed from the kept raw rounds of every set in
-the README's stability history, a ratio's median change between two runs of
-a set was smaller with Hodges-Lehmann than with the quotient of medians in
-every set. Rows without paired blocks (one block, or raw rounds missing)
-fall back to that quotient.
+that a host episode hit. Recomputed from the kept raw rounds of the eight
+sets then in the README's stability history, a ratio's median change between
+two runs of a set was smaller with Hodges-Lehmann than with the quotient of
+medians in each; `bench stability` reports both for every set since (the
+history's median change column). Rows without paired blocks (one block, or
+raw rounds missing) fall back to that quotient.
 
 Within one run (one process), a case is timed in blocks (bench/suite/session.py):
 the blocks of every case of one problem alternate, so block b of a Keras case

@@ -269,9 +269,11 @@ def pooled_noise(history: list[dict], settings: dict) -> dict:
 
 
 def updated_history(rows: list[dict], new: dict) -> list[dict]:
-    """The history with `new` appended; a set analysed again (same runs_taken) replaces its row."""
+    """The history with `new` added, oldest set first (by when its runs were taken, so a set analysed
+    after a later one still sits before it; sets without dates last, as analysed); a set analysed
+    again (same runs_taken) replaces its row."""
     keep = [r for r in rows if not (new["runs_taken"] and r.get("runs_taken") == new["runs_taken"])]
-    return keep + [new]
+    return sorted(keep + [new], key=lambda r: (not r.get("runs_taken"), r.get("runs_taken") or ""))
 
 
 # --- the command --------------------------------------------------------------------------------
