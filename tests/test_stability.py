@@ -177,6 +177,9 @@ def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the
     assert changes["median_change_quotient"] == pytest.approx(2.0 / 1.9 - 1)
     assert prose._changes({"median_change": "0.01", "median_change_quotient": "0.05"}) == "1.0% / 5.0%"
     assert prose._changes({"median_change": ""}) == "not recorded"  # a set analysed before it was recorded
+    assert prose._when("2026-11-28T09:05:10+00:00 .. 2026-11-28T09:11:54+00:00") == "2026-11-28 09:05-09:11"
+    assert prose._when("2026-11-28T23:55:10+00:00 .. 2026-11-29T00:03:54+00:00") == \
+        "2026-11-28T23:55:10 .. 2026-11-29T00:03:54"  # over midnight: both dates
     # runs analysed without their quotients (synthetic runs elsewhere): not a number, not an error
     assert math.isnan(stability.median_changes([SimpleNamespace(pairs={}, cases={})] * 2)["median_change_quotient"])
 

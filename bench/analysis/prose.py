@@ -174,6 +174,14 @@ def _pct(value: str, digits: int = 0) -> str:
     return f"{float(value):.{digits}%}" if value not in ("", None) else ""
 
 
+def _when(runs_taken: str) -> str:
+    """"2026-11-28T09:05:10+00:00 .. 2026-11-28T09:11:54+00:00" -> "2026-11-28 09:05-09:11"."""
+    first, _, last = runs_taken.replace("+00:00", "").partition(" .. ")
+    if first[:10] == last[:10] and len(first) >= 16 and len(last) >= 16:
+        return f"{first[:10]} {first[11:16]}-{last[11:16]}"
+    return runs_taken.replace("+00:00", "")
+
+
 def _changes(row: dict) -> str:
     """"1.2% / 1.4%": a set's median ratio change between runs, as published and as the quotient of medians."""
     paired, quotient = row.get("median_change"), row.get("median_change_quotient")
@@ -187,8 +195,8 @@ def stability_history(results_dir: Path) -> str:
     if len(rows) < 2:
         return ""
     header = ["runs taken (UTC)", "code", "settings", "within 5%", "within 10%", "worst max/min",
-              "median change between runs: paired blocks / quotient of medians", "coverage", "run-to-run sd, log time", "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
-    body = [[r["runs_taken"].replace("+00:00", ""), r["code"] or "not recorded",
+              "median change: paired / quotient", "coverage", "run-to-run sd, log time", "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
+    body = [[_when(r["runs_taken"]), r["code"] or "not recorded",
              f"{r['profile']}, {r['keras_backend']}, {r['threads']} thread(s), {r['blocks'] or 1} blocks, {r['runs']} runs",
              _pct(r["within_5pct"]), _pct(r["within_10pct"]), f"{float(r['worst_max_over_min']):.3f}",
              _changes(r), _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
