@@ -370,6 +370,22 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     assert float(again["median_change"]) > 0.01
 
 
+def test_the_readme_shows_the_newest_sets_of_a_long_history_and_names_the_file_for_the_rest(tmp_path):
+    from bench.analysis import prose
+
+    row = {c: "0.5" for c in stability.HISTORY_COLUMNS}
+    row.update(code="abc1234", profile="quick", keras_backend="tensorflow", threads="1", blocks="10", runs="3")
+    rows = [{**row, "runs_taken": f"2026-11-28T{h:02d}:00:00+00:00 .. 2026-11-28T{h:02d}:08:00+00:00"}
+            for h in range(prose.HISTORY_SHOWN + 2)]
+    write_csv(tmp_path / "stability_history.csv", rows, stability.HISTORY_COLUMNS)
+    text = prose.stability_history(tmp_path)
+    table = [line for line in text.splitlines() if line.startswith("| 2026")]
+    assert len(table) == prose.HISTORY_SHOWN and table[0].startswith("| 2026-11-28 02:00-02:08 ")
+    assert f"The newest {prose.HISTORY_SHOWN} sets" in text and "and 2 older set(s)" in text
+    write_csv(tmp_path / "stability_history.csv", rows[:3], stability.HISTORY_COLUMNS)
+    assert "Every set" in prose.stability_history(tmp_path)
+
+
 def test_a_history_written_before_a_column_was_added_is_read_with_that_column_empty(tmp_path, capsys):
     runs = [write_run(tmp_path / f"run-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0041, 0.0043])]
     results = tmp_path / "results"

@@ -188,12 +188,16 @@ def _changes(row: dict) -> str:
     return f"{_pct(paired, 1)} / {_pct(quotient, 1)}" if paired not in ("", None) else "not recorded"
 
 
+HISTORY_SHOWN = 12  # the README's table keeps the newest sets; the file keeps every set
+
+
 def stability_history(results_dir: Path) -> str:
-    """Every set of stability runs analysed into results/ (stability_history.csv), oldest first."""
+    """The newest HISTORY_SHOWN sets of stability runs analysed into results/ (stability_history.csv), oldest first."""
     path = results_dir / COMMAND_FILES["stability_history"]
     rows = _read(path) if path.exists() else []
     if len(rows) < 2:
         return ""
+    older, rows = rows[:-HISTORY_SHOWN], rows[-HISTORY_SHOWN:]
     header = ["runs taken (UTC)", "code", "settings", "within 5%", "within 10%", "worst max/min",
               "median change: paired / quotient", "coverage", "run-to-run sd, log time", "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
     body = [[_when(r["runs_taken"]), r["code"] or "not recorded",
@@ -202,5 +206,10 @@ def stability_history(results_dir: Path) -> str:
              _changes(r), _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
              f"{_pct(r['aa_flag_rate'], 1)}, {_pct(r['detect_rate'], 1)}",  # as the lines above print them
              f"{_pct(r['pair_aa_flag_rate'], 1)}, {_pct(r['pair_detect_rate'], 1)}"] for r in rows]
-    return "\n".join(["", f"Every set of stability runs analysed into this directory, oldest first (`{path.name}`; "
-                       "code: the commit the runs timed):", "", *markdown.table(header, body)]) + "\n"
+    if older:
+        intro = (f"The newest {len(rows)} sets of stability runs analysed into this directory, oldest first "
+                 f"(`{path.name}` holds them and {len(older)} older set(s); code: the commit the runs timed):")
+    else:
+        intro = (f"Every set of stability runs analysed into this directory, oldest first (`{path.name}`; "
+                 "code: the commit the runs timed):")
+    return "\n".join(["", intro, "", *markdown.table(header, body)]) + "\n"

@@ -12,7 +12,7 @@ quotient of the two cases' medians over all their rounds lets each median
 pick its own blocks. Hodges-Lehmann is nearly as efficient as the mean when
 the block ratios are normal and, like the median, ignores a block or two
 that a host episode hit. Recomputed from the kept raw rounds of the eight
-sets then in the README's stability history, a ratio's median change between
+sets then in the stability history, a ratio's median change between
 two runs of a set was smaller with Hodges-Lehmann than with the quotient of
 medians in each; `bench stability` reports both for every set since (the
 history's median change column). Rows without paired blocks (one block, or
