@@ -142,9 +142,9 @@ def pooled_run_var(runs: dict) -> float:
     return max(0.0, statistics.fmean(excess))
 
 
-def compare_z(old: Estimate, new: Estimate) -> float:
+def compare_z(old_blocks: int, new_blocks: int) -> float:
     """`changed`'s multiplier for two runs' estimates: t with the fewer blocks' degrees of freedom."""
-    return z95(min(old.blocks, new.blocks))
+    return z95(min(old_blocks, new_blocks))
 
 
 def changed(log_change: float, var_old: float, var_new: float, run_var: float, threshold: float,

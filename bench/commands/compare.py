@@ -62,7 +62,7 @@ from ..store.frames import case_names, frame_of, timed
 from ..store.markdown import text_table
 from ..analysis.pairs import pair_measurements, pair_name
 from ..store.results import CASE_KEY, FILES, is_timed
-from ..analysis.stats import blocks_of, case_within_var, changed, compare_z, z95
+from ..analysis.stats import blocks_of, case_within_var, changed, compare_z
 from ..store.units import ms
 from ..store.validate import check_csv, check_results_dir
 
@@ -135,7 +135,7 @@ def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.Da
 def verdicts(matched: pd.DataFrame, threshold: float, run_var: float) -> pd.Series:
     """"slower", "faster" or "" per matched case: the rule of the module docstring."""
     return pd.Series(
-        [changed(math.log(n / o), vo, vn, run_var, threshold, z95(min(bo, bn))) for o, n, vo, vn, bo, bn in zip(
+        [changed(math.log(n / o), vo, vn, run_var, threshold, compare_z(bo, bn)) for o, n, vo, vn, bo, bn in zip(
             matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"],
             matched["blocks_old"], matched["blocks_new"])],
         index=matched.index, dtype=str,
@@ -217,7 +217,7 @@ def _ratio_changes(old: dict, new: dict, threshold: float, ratio_run_var: float)
     for key in sorted(old.keys() & new.keys()):
         (o, pair), (n, _) = old[key], new[key]
         lo, ln = o.log, n.log
-        verdict = changed(ln - lo, o.var, n.var, ratio_run_var, threshold, compare_z(o, n))
+        verdict = changed(ln - lo, o.var, n.var, ratio_run_var, threshold, compare_z(o.blocks, n.blocks))
         verdict = {"slower": "higher", "faster": "lower"}.get(verdict, "")
         if verdict:
             rows.append([f"{math.exp(lo):.3f}", f"{math.exp(ln):.3f}", verdict,

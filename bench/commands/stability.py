@@ -173,13 +173,13 @@ def compare_error_rates(runs: list, time_run_var: float, threshold: float, injec
     for old, new in itertools.combinations(runs, 2):
         for key in old.cases.keys() & new.cases.keys():
             (o, framework), (n, _) = old.cases[key], new.cases[key]
-            test = lambda change: changed(change, o.var, n.var, time_run_var, threshold, compare_z(o, n))
+            test = lambda change: changed(change, o.var, n.var, time_run_var, threshold, compare_z(o.blocks, n.blocks))
             aa.append(test(n.log - o.log) != "")
             # slowing every round by a factor moves log(median) by log(factor) and leaves its variance
             caught.setdefault(framework, []).append(test(n.log + step - o.log) == "slower")
         for key in old.pairs.keys() & new.pairs.keys():
             o, n = old.pairs[key], new.pairs[key]
-            test = lambda change: changed(change, o.var, n.var, ratio_run_var, threshold, compare_z(o, n))
+            test = lambda change: changed(change, o.var, n.var, ratio_run_var, threshold, compare_z(o.blocks, n.blocks))
             pair_aa.append(test(n.log - o.log) != "")
             pair_caught.append(test(n.log + step - o.log) == "slower")
             pair_caught.append(test(n.log - step - o.log) == "faster")
