@@ -184,6 +184,17 @@ def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the
     assert math.isnan(stability.median_changes([SimpleNamespace(pairs={}, cases={})] * 2)["median_change_quotient"])
 
 
+def test_block_ratio_sd_is_the_median_spread_of_a_ratio_between_blocks_of_one_run():
+    from bench.analysis import prose
+
+    # within-run variance 0.02^2 / 10 from 10 blocks: 0.02 between blocks; 0.04 and 0.03 likewise
+    runs = [SimpleNamespace(pairs={"a": Estimate(0.0, sd * sd / 10, 10), "one block": Estimate(0.0, 1.0, 1)})
+            for sd in (0.02, 0.04, 0.03)]
+    assert stability.block_ratio_sd(runs) == pytest.approx(0.03)  # one-block estimates have no between-block spread
+    assert math.isnan(stability.block_ratio_sd([SimpleNamespace(pairs={"a": Estimate(0.0, 1e-6, 1)})] * 2))
+    assert (prose._sd("0.0312"), prose._sd("")) == ("0.031", "not recorded")  # older history rows lack it
+
+
 def test_compare_rates_on_runs_without_noise():
     case = lambda f, v: (Estimate(math.log(v), 1e-6), f)
     runs = [SimpleNamespace(pairs={"p": Estimate(math.log(0.5), 1e-6)}, cases={"a": case("keras", 0.01), "b": case("torch", 0.02)})

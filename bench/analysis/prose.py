@@ -188,6 +188,10 @@ def _changes(row: dict) -> str:
     return f"{_pct(paired, 1)} / {_pct(quotient, 1)}" if paired not in ("", None) else "not recorded"
 
 
+def _sd(value) -> str:
+    return f"{float(value):.3f}" if value not in ("", None) else "not recorded"
+
+
 HISTORY_SHOWN = 12  # the README's table keeps the newest sets; the file keeps every set
 
 
@@ -199,11 +203,12 @@ def stability_history(results_dir: Path) -> str:
         return ""
     older, rows = rows[:-HISTORY_SHOWN], rows[-HISTORY_SHOWN:]
     header = ["runs taken (UTC)", "code", "settings", "within 5%", "within 10%", "worst max/min",
-              "median change: paired / quotient", "coverage", "run-to-run sd, log time", "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
+              "median change: paired / quotient", "sd between blocks, log ratio", "coverage", "run-to-run sd, log time",
+              "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
     body = [[_when(r["runs_taken"]), r["code"] or "not recorded",
              f"{r['profile']}, {r['keras_backend']}, {r['threads']} thread(s), {r['blocks'] or 1} blocks, {r['runs']} runs",
              _pct(r["within_5pct"]), _pct(r["within_10pct"]), f"{float(r['worst_max_over_min']):.3f}",
-             _changes(r), _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
+             _changes(r), _sd(r.get("block_ratio_sd")), _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
              f"{_pct(r['aa_flag_rate'], 1)}, {_pct(r['detect_rate'], 1)}",  # as the lines above print them
              f"{_pct(r['pair_aa_flag_rate'], 1)}, {_pct(r['pair_detect_rate'], 1)}"] for r in rows]
     if older:

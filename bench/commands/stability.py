@@ -51,7 +51,7 @@ STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci
 # figures on a quiet host than on a busy one, and one set alone hides that.
 HISTORY_FILE = COMMAND_FILES["stability_history"]
 HISTORY_SUMMARY = ["pairs", "within_5pct", "within_10pct", "median_max_over_min", "worst_pair", "worst_max_over_min",
-                   "coverage", "within_only_coverage", "median_change", "median_change_quotient"]
+                   "coverage", "within_only_coverage", "median_change", "median_change_quotient", "block_ratio_sd"]
 HISTORY_RATES = ["aa_flag_rate", "detect_rate", "pair_aa_flag_rate", "pair_detect_rate"]
 NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks")  # sets pooled into noise.json
 HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs",
@@ -153,6 +153,14 @@ def median_changes(runs: list) -> dict:
             "median_change_quotient": _median_change([getattr(r, "quotients", {}) for r in runs])}
 
 
+def block_ratio_sd(runs: list) -> float:
+    """How far a ratio moves between the blocks of one run: sqrt(within-run variance x blocks), the
+    spread of the per-block log ratios (floored by the rounds'), median over pairs and runs. What a
+    noisier hour of the host shows first, while the run-to-run term may stay 0."""
+    spreads = [math.sqrt(e.var * e.blocks) for r in runs for e in r.pairs.values() if e.blocks >= 2 and e.var == e.var]
+    return statistics.median(spreads) if spreads else float("nan")
+
+
 def _coverage(ratios: list[float], intervals: list[tuple]) -> float:
     """Share of ordered run pairs (i, j), i != j, with run j's ratio inside run i's interval."""
     hits = [lo <= ratios[j] <= hi for i, (lo, hi) in enumerate(intervals) for j in range(len(ratios)) if j != i]
@@ -211,7 +219,8 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f"{s['within_10pct']:.0%} within 10%; median max/min {s['median_max_over_min']:.3f}",
         f"worst pair: {s['worst_pair']} (max/min {s['worst_max_over_min']:.3f})",
         f"a ratio's median change between two runs: {s['median_change']:.2%} from paired blocks (as published); "
-        f"{s['median_change_quotient']:.2%} as the quotient of the two medians over all rounds",
+        f"{s['median_change_quotient']:.2%} as the quotient of the two medians over all rounds; "
+        f"sd of a log ratio between the blocks of one run {s['block_ratio_sd']:.4f} (median over pairs)",
         f"interval coverage (a run's ratio inside another run's interval): {s['coverage']:.0%}; "
         f"from one run alone (its blocks and rounds, no run-to-run term): {s['within_only_coverage']:.0%}",
         f"run-to-run sd of log ratio {math.sqrt(used['ratio_run_var']):.4f}, of log time {math.sqrt(used['time_run_var']):.4f}"
@@ -329,7 +338,7 @@ def run(args) -> int:
     rows = stability_rows(runs, used["ratio_run_var"])
     if not rows:
         raise UsageError("no Keras/torch pair was timed in two runs")
-    s = {**summary(rows), **median_changes(runs)}
+    s = {**summary(rows), **median_changes(runs), "block_ratio_sd": block_ratio_sd(runs)}
     rates = compare_error_rates(runs, used["time_run_var"], args.threshold, args.inject, used["ratio_run_var"])
     provenance = runs_provenance(dirs)  # the runs' own settings win over the options (--runs-from)
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
