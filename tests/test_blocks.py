@@ -9,6 +9,8 @@ import sys
 from types import SimpleNamespace
 from pathlib import Path
 
+import pytest
+
 from bench.suite.cases import all_cases
 from bench.conftest import PREPARE, block_order
 from bench.suite.session import Timing
@@ -45,6 +47,62 @@ def test_timing_plan_splits_the_time_budget_over_blocks_and_keeps_the_minimum_ro
     assert timing.plan(0.001) == (5, 60)  # 5 calls make a 5 ms round; 0.3 s per block
     assert timing.plan(0.050) == (1, 6)  # a slow call: 0.3 s holds 6 rounds
     assert timing.plan(1.0) == (1, 3)  # slower still: 15 rounds over 5 blocks, whatever the time
+
+
+def test_a_problem_too_slow_to_fill_its_blocks_gets_fewer_spread_over_the_run_never_under_the_minimum():
+    from bench.suite.options import MIN_BLOCKS
+    from bench.suite.session import timed_in
+
+    timing = Timing(min_time=0.005, max_time=1.2, min_rounds=15, blocks=40)
+    assert timing.blocks_for(0.0002) == 40  # rounds of 5 ms: 1.2 s holds 120 pairs of rounds
+    assert timing.blocks_for(0.050) == 12  # 1.2 s holds 12 blocks of two 50 ms rounds
+    assert timing.blocks_for(1.6) == MIN_BLOCKS == 10  # slower still: the minimum (each block: warm-up + 2 rounds)
+    assert timing.plan(1.6, 10) == (1, 2) and timing.plan(0.050, 12) == (1, 2)
+    assert Timing(max_time=1.2, blocks=5).blocks_for(1.6) == 5  # --blocks below the minimum stays as asked
+    assert Timing(max_time=1.2, blocks=1).blocks_for(1.6) == 1
+    for blocks in (1, 10, 12, 40):
+        steps = [s for s in range(1, 41) if timed_in(s, blocks, 40)]
+        assert len(steps) == blocks and steps[-1] == 40  # exactly that many, the last step among them
+        gaps = {b - a for a, b in zip(steps, steps[1:])}
+        assert max(gaps, default=0) - min(gaps, default=0) <= 1  # evenly spread
+
+
+def test_a_problem_s_cases_share_the_blocks_of_its_slowest_case(monkeypatch, tmp_path):
+    from bench.suite import session as session_module
+    from tests.helpers import case_of
+
+    calls = {"many_to_one-keras-infer-cpu-seed": 0.2, "many_to_one-torch-infer-cpu-seed": 0.001}
+
+    class Prepared:
+        max_abs_diff = first_call_s = 0.0
+        kernel = graph_breaks = ""
+
+        def __init__(self, case_id):
+            self.case_id = case_id
+
+        def call(self):
+            pass
+
+    monkeypatch.setattr(session_module, "prepare", lambda case, reference, forget_graphs=True: Prepared(case.id))
+    monkeypatch.setattr(session_module, "calibrate", lambda call: calls[call.__self__.case_id])
+    monkeypatch.setattr(session_module, "run_counted", lambda prepared, run: None)  # times nothing
+    monkeypatch.setattr(session_module.BenchSession, "_start", lambda self: None)
+    bench = session_module.BenchSession("seed", 1, "tensorflow", tmp_path, Timing(max_time=1.2, blocks=20))
+    bench.references = SimpleNamespace(get=lambda case: None)
+    keras, torch = (case_of(c) for c in calls)
+
+    class Benchmark:
+        disabled, extra_info = True, {}
+
+    for case in (keras, torch):
+        bench.run(Benchmark(), case, 0)
+    # 0.2 s per call: 1.2 s holds 3 blocks of two rounds, so the problem gets the minimum, 10 of the 20 steps
+    assert bench.blocks_of_problem(torch) == bench.blocks_of_problem(keras) == 10
+    with pytest.raises(pytest.skip.Exception, match="timed in fewer"):
+        bench.run(Benchmark(), torch, 1)  # not one of the problem's steps (2, 4, ... 20)
+    bench.run(Benchmark(), torch, 2)  # --benchmark-disable: runs once, times nothing, closes the case
+    assert bench._open[keras.id].rounds == Timing(max_time=1.2, blocks=20).plan(0.2)[1] == 1  # replanned at its first block
+    assert torch.id not in bench._open
 
 
 def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_path):

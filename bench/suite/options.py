@@ -32,10 +32,12 @@ def blocks_type(value) -> int:
 
 # Blocks each case is timed in, alternating with the other cases of its problem
 # (bench/suite/session.py). 1 is one stretch per case, as pytest-benchmark times.
-# 10, not 5: the machine's noise moves on time scales longer than a block, so a
-# ratio's error falls with the number of blocks, not their length, and the run
-# takes no longer (docs/methods.md, "Reruns"; the README's stability block).
-DEFAULT_BLOCKS = 10
+# 40, not 10: the machine's noise moves between the blocks, not within them, so a
+# ratio's error falls with the number of blocks rather than their length (docs/methods.md,
+# "Why 40 blocks"; the README's stability history). A problem whose calls are too long
+# to fill 40 blocks within its time budget gets fewer, never under MIN_BLOCKS (session.Timing.blocks_for).
+DEFAULT_BLOCKS = 40
+MIN_BLOCKS = 10
 
 
 # Each finished case prints "tdbench-progress K N OUTCOME CASE" (bench/conftest.py)
@@ -64,7 +66,8 @@ OPTIONS = {
     "--blocks": dict(
         dest="tdbench_blocks", default=DEFAULT_BLOCKS, type=blocks_type, metavar="N",
         help=f"time each case in N blocks, alternating with the other cases of its problem (default: {DEFAULT_BLOCKS}); "
-        "the --benchmark-max-time budget is split over them",
+        "the --benchmark-max-time budget is split over them, and a problem whose slowest call cannot fill N "
+        f"is timed in fewer (at least {MIN_BLOCKS})",
     ),
     "--results-dir": dict(
         dest="tdbench_results_dir", default=RESULTS_DIR, metavar="DIR",

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from .cases import Case
+from .options import MIN_BLOCKS
 from .harness import (
     CouldNotRun, ParityError, References, case_row, compiler_label, device_unavailable, measured_row,
     prepare, run_counted, use_full_float32,
@@ -51,6 +52,13 @@ def noise_floor_workload(n: int = 20_000) -> int:
     return total
 
 
+# A problem is timed in fewer blocks than --blocks when its slowest case cannot fill that many with
+# ROUNDS_PER_BLOCK rounds within --benchmark-max-time, but never fewer than MIN_BLOCKS (or --blocks,
+# if smaller). Every block costs an untimed warm-up round besides its timed ones: a case of 1.6 s
+# per call (Keras on JAX, eager) in 40 blocks would take 80 calls where its budget holds one.
+ROUNDS_PER_BLOCK = 2
+
+
 @dataclass
 class Timing:
     """pytest-benchmark's settings (--benchmark-min-time, -max-time, -min-rounds) and the block count."""
@@ -60,12 +68,28 @@ class Timing:
     min_rounds: int = 15
     blocks: int = 1
 
-    def plan(self, call_s: float) -> tuple[int, int]:
-        """(iterations per round, rounds per block) for a call of `call_s` seconds."""
-        iterations = max(1, math.ceil(self.min_time / max(call_s, 1e-9)))
-        block_time = self.max_time / self.blocks
-        rounds = max(math.ceil(self.min_rounds / self.blocks), int(block_time / (iterations * call_s or 1e-9) + 1e-9))
+    def iterations(self, call_s: float) -> int:
+        """Calls per round: enough for a round of --benchmark-min-time."""
+        return max(1, math.ceil(self.min_time / max(call_s, 1e-9)))
+
+    def plan(self, call_s: float, blocks: int | None = None) -> tuple[int, int]:
+        """(iterations per round, rounds per block) for a call of `call_s` seconds in `blocks` blocks (default: all)."""
+        blocks = blocks or self.blocks
+        iterations = self.iterations(call_s)
+        block_time = self.max_time / blocks
+        rounds = max(math.ceil(self.min_rounds / blocks), int(block_time / (iterations * call_s or 1e-9) + 1e-9))
         return iterations, rounds
+
+    def blocks_for(self, slowest_call_s: float) -> int:
+        """Blocks for a problem whose slowest case takes `slowest_call_s` per call (MIN_BLOCKS above)."""
+        round_s = self.iterations(slowest_call_s) * slowest_call_s
+        fill = int(self.max_time / (ROUNDS_PER_BLOCK * max(round_s, 1e-9)) + 1e-9)
+        return max(min(self.blocks, MIN_BLOCKS), min(self.blocks, fill))
+
+
+def timed_in(step: int, blocks: int, steps: int) -> bool:
+    """Whether block step `step` (1..steps) is one of the `blocks` a problem is timed in, spread evenly."""
+    return step * blocks // steps > (step - 1) * blocks // steps
 
 
 @dataclass
@@ -77,6 +101,7 @@ class OpenCase:
     row: dict
     iterations: int
     rounds: int
+    call_s: float  # one call, as calibrated: the problem's block count follows its slowest case
     blocks: list = field(default_factory=list)  # each block's seconds per call, one per round
     other_threads_cpu: list = field(default_factory=list)  # per block: CPU seconds of other threads per second
     minor_faults: list = field(default_factory=list)  # per block: minor page faults per call
@@ -130,6 +155,7 @@ class BenchSession:
         self._open: dict[str, OpenCase] = {}  # case id -> its state between its preparation and last block
         self._finished: list = []  # prepared cases whose blocks are done, released at the end or before a compiled problem
         self._not_timed: dict[str, str] = {}  # case id -> why its later blocks do not run
+        self._problem_blocks: dict[tuple, int] = {}  # (group, compile) -> blocks its cases are timed in
         self._last_problem: tuple | None = None
         self.results_dir = Path(results_dir)
         self.references = References()
@@ -166,9 +192,8 @@ class BenchSession:
         self._start()
         from .runtime import keep_memory_maps_in_bounds
 
-        if step == PREPARE or case.compile != "on":  # a compiled case's blocks keep the executable they timed
-            self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
         if step == PREPARE:
+            self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
             try:
                 self._open_case(benchmark, case)
             except Exception as e:  # an error, not a skip: its blocks say so instead of running
@@ -180,6 +205,16 @@ class BenchSession:
         if case.id not in self._open:
             _skip(f"{case.id}: its preparation did not run in this session, so no block of it does")
         state = self._open[case.id]
+        blocks = self.blocks_of_problem(case)
+        if not timed_in(step, blocks, self.timing.blocks):
+            _skip(f"a problem whose slowest call cannot fill {self.timing.blocks} blocks within --benchmark-max-time "
+                  f"is timed in fewer, spread over the run (at least {MIN_BLOCKS})")
+        if not state.blocks:  # its first block: the rounds for the blocks its problem is timed in
+            state.iterations, state.rounds = self.timing.plan(state.call_s, blocks)
+        # Only blocks that run: reading /proc/self/maps costs milliseconds in a process this size,
+        # on every item, and half the block items of a machine without a GPU are skips.
+        if case.compile != "on":  # a compiled case's blocks keep the executable they timed
+            self.jax_cache_clears += keep_memory_maps_in_bounds()
         benchmark.group = case.group
         benchmark.extra_info.update(state.extra_info, block=step)
         clocks, faults = _clocks(), _minor_faults()
@@ -192,8 +227,17 @@ class BenchSession:
         state.other_threads_cpu.append(_other_threads_cpu(clocks, _clocks()))
         calls = (len(state.blocks[-1]) + 1) * state.iterations  # the warm-up round included
         state.minor_faults.append(round((_minor_faults() - faults) / calls, 2))
-        if len(state.blocks) == self.timing.blocks:
+        if len(state.blocks) == blocks:
             self._close(case.id)
+
+    def blocks_of_problem(self, case: Case) -> int:
+        """The blocks `case`'s problem is timed in, fixed at its first block: every case of the problem is
+        prepared by then (bench/conftest.py block_order), and its Keras and torch blocks must pair up."""
+        key = (case.group, case.compile)
+        if key not in self._problem_blocks:
+            calls = [s.call_s for s in self._open.values() if (s.case.group, s.case.compile) == key]
+            self._problem_blocks[key] = self.timing.blocks_for(max(calls))
+        return self._problem_blocks[key]
 
     def _open_case(self, benchmark, case: Case) -> None:
         reason = device_unavailable(case.framework, case.device)
@@ -222,12 +266,13 @@ class BenchSession:
             if not benchmark.disabled:
                 self.rows.append(row)
             raise
-        iterations, rounds = self.timing.plan(calibrate(prepared.call))
+        call_s = calibrate(prepared.call)
+        iterations, rounds = self.timing.plan(call_s)
         extra = dict(
             max_abs_diff=prepared.max_abs_diff, first_call_s=prepared.first_call_s,
             kernel=prepared.kernel, graph_breaks=prepared.graph_breaks,
         )
-        self._open[case.id] = OpenCase(case, prepared, row, iterations, rounds, extra_info=extra)
+        self._open[case.id] = OpenCase(case, prepared, row, iterations, rounds, call_s, extra_info=extra)
 
     def _close(self, case_id: str, timed: bool = True) -> None:
         """The case's row and raw rounds, from all its blocks. Its models stay in memory until the
