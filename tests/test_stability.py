@@ -187,11 +187,14 @@ def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the
 def test_block_ratio_sd_is_the_median_spread_of_a_ratio_between_blocks_of_one_run():
     from bench.analysis import prose
 
-    # within-run variance 0.02^2 / 10 from 10 blocks: 0.02 between blocks; 0.04 and 0.03 likewise
-    runs = [SimpleNamespace(pairs={"a": Estimate(0.0, sd * sd / 10, 10), "one block": Estimate(0.0, 1.0, 1)})
-            for sd in (0.02, 0.04, 0.03)]
-    assert stability.block_ratio_sd(runs) == pytest.approx(0.03)  # one-block estimates have no between-block spread
-    assert math.isnan(stability.block_ratio_sd([SimpleNamespace(pairs={"a": Estimate(0.0, 1e-6, 1)})] * 2))
+    from bench.analysis.stats import paired_block_sd
+
+    keras, torch = [[1.0, 1.0], [2.0, 2.0], [4.0]], [[1.0], [1.0, 1.0], [1.0]]  # block ratios 1, 2, 4
+    assert paired_block_sd(keras, torch) == pytest.approx(math.log(2))  # log ratios 0, log 2, 2 log 2
+    assert paired_block_sd(keras[:1], torch[:1]) is None and paired_block_sd(keras, torch[:2]) is None
+    runs = [SimpleNamespace(pairs={}, block_sds={"a": sd, "b": 0.01}) for sd in (0.02, 0.04, 0.03)]
+    assert stability.block_ratio_sd(runs) == pytest.approx(0.015)  # median of 0.01 x3, 0.02, 0.03, 0.04
+    assert math.isnan(stability.block_ratio_sd([SimpleNamespace(pairs={})] * 2))  # runs without paired blocks
     assert (prose._sd("0.0312"), prose._sd("")) == ("0.031", "not recorded")  # older history rows lack it
 
 

@@ -220,6 +220,13 @@ def paired_log_ratio(top_blocks, bottom_blocks) -> float | None:
     return float(np.median((d[i] + d[j]) / 2))
 
 
+def paired_block_sd(top_blocks, bottom_blocks) -> float | None:
+    """sd of the per-block log ratios of blocks timed side by side; None unless paired, 2+ blocks."""
+    if len(top_blocks) < 2 or len(top_blocks) != len(bottom_blocks):
+        return None
+    return float(np.std(_log_block_medians(top_blocks) - _log_block_medians(bottom_blocks), ddof=1))
+
+
 def ratio(top_row: dict, bottom_row: dict, raw: dict) -> float:
     """top / bottom of two benchmarks rows: from their paired blocks (module docstring), else their medians."""
     from ..store.raw import case_key

@@ -38,10 +38,10 @@ from .command_args import UsageError
 from .compare import parse_threshold
 from ..store.machine import OtherMachine, check_same_machine, fingerprint
 from ..suite.options import add_argparse_options
-from ..analysis.pairs import PAIR_KEY, pair_measurements, pair_name
+from ..analysis.pairs import PAIR_KEY, pair_key, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
-from ..store.results import COMMAND_FILES, FILES, is_timed, load_benchmarks, save_run
-from ..analysis.stats import case_estimate, changed, compare_z, interval, pooled_run_var, z95
+from ..store.results import COMMAND_FILES, FILES, comparison_row, is_timed, keras_torch_pairs, load_benchmarks, save_run
+from ..analysis.stats import case_estimate, changed, compare_z, interval, paired_block_sd, pooled_run_var, z95
 from ..store.storage import read_csv, write_csv
 
 STABILITY_FILE = COMMAND_FILES["stability"]
@@ -100,7 +100,12 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
     # the same ratios as the quotient of the two medians over all rounds, which the paired estimate replaced
     quotients = {key: math.log(p["keras_median_s"] / p["torch_median_s"]) for key, (_, p) in measured.items()}
     cases = {key: (case_estimate(r, rounds), r["framework"]) for key, r in by_key.items() if is_timed(r)}
-    return SimpleNamespace(pairs=pairs, cases=cases, quotients=quotients)
+    block_sds = {}  # key -> sd of the pair's per-block log ratios
+    for k, t in keras_torch_pairs(rows):
+        sd = paired_block_sd(rounds.get(raw.case_key(k)) or [], rounds.get(raw.case_key(t)) or [])
+        if sd is not None:
+            block_sds[pair_key(comparison_row(k, t))] = sd
+    return SimpleNamespace(pairs=pairs, cases=cases, quotients=quotients, block_sds=block_sds)
 
 
 # --- the analysis (pure: tested on synthetic runs) ---------------------------------------------
@@ -154,10 +159,10 @@ def median_changes(runs: list) -> dict:
 
 
 def block_ratio_sd(runs: list) -> float:
-    """How far a ratio moves between the blocks of one run: sqrt(within-run variance x blocks), the
-    spread of the per-block log ratios (floored by the rounds'), median over pairs and runs. What a
-    noisier hour of the host shows first, while the run-to-run term may stay 0."""
-    spreads = [math.sqrt(e.var * e.blocks) for r in runs for e in r.pairs.values() if e.blocks >= 2 and e.var == e.var]
+    """How far a ratio moves between the blocks of one run: the sd of its per-block log ratios, median
+    over pairs and runs. What a noisier hour of the host shows first, while the run-to-run term may stay 0;
+    and the figure that says whether shorter blocks pair better (docs/methods.md, "Why 40 blocks")."""
+    spreads = [sd for r in runs for sd in getattr(r, "block_sds", {}).values()]
     return statistics.median(spreads) if spreads else float("nan")
 
 
