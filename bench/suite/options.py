@@ -32,11 +32,13 @@ def blocks_type(value) -> int:
 
 # Blocks each case is timed in, alternating with the other cases of its problem
 # (bench/suite/session.py). 1 is one stretch per case, as pytest-benchmark times.
-# 40, not 10: the machine's noise moves between the blocks, not within them, so a
-# ratio's error falls with the number of blocks rather than their length (docs/methods.md,
-# "Why 40 blocks"; the README's stability history). A problem whose calls are too long
-# to fill 40 blocks within its time budget gets fewer, never under MIN_BLOCKS (session.Timing.blocks_for).
-DEFAULT_BLOCKS = 40
+# 10: a ratio's error falls with the number of blocks rather than their length, but
+# blocks of only a round or two after their warm-up measure a case colder than a
+# training loop runs it: at 40 blocks the ratios of the mid-size looped-head cases
+# rose while their spread between reruns fell (docs/methods.md, "Why 10 blocks").
+# With --blocks N above 10, a problem whose calls are too long to fill N blocks within
+# its time budget gets fewer, never under MIN_BLOCKS (session.Timing.blocks_for).
+DEFAULT_BLOCKS = 10
 MIN_BLOCKS = 10
 
 
