@@ -5,8 +5,8 @@ calibration: rounds of at least --benchmark-min-time, the
 --benchmark-max-time budget split over the blocks, at least
 --benchmark-min-rounds rounds in all) and is then timed in `blocks` blocks
 (--blocks; fewer, spread over the run, for a problem whose slowest call
-cannot fill them: Timing.blocks_for). bench/conftest.py makes one pytest item per case and step and
-orders them: every case prepared, then block 1 of every case, block 2 of
+cannot fill them: Timing.blocks_for). bench/conftest.py makes one pytest
+item per case and step and orders them: every case prepared, then block 1 of every case, block 2 of
 every case..., a problem's Keras and torch cases side by side in each. The
 machine's speed moves between moments of a run (a case's rounds agree
 within a few percent while its level moves far more from one moment or
