@@ -78,7 +78,8 @@ def _blocks(config) -> int:
 def _timing(config) -> Timing:
     option = config.option
     return Timing(min_time=float(option.benchmark_min_time), max_time=float(option.benchmark_max_time),
-                  min_rounds=int(option.benchmark_min_rounds), blocks=_blocks(config))
+                  min_rounds=int(option.benchmark_min_rounds), blocks=_blocks(config),
+                  disable_gc=bool(getattr(option, "benchmark_disable_gc", False)))
 
 
 def block_order(cases: list, blocks: int) -> list[tuple]:

@@ -195,6 +195,11 @@ def _sd(value) -> str:
 HISTORY_SHOWN = 12  # the README's table keeps the newest sets; the file keeps every set
 
 
+def _gc(row: dict) -> str:
+    """', GC off' for a set timed with the garbage collector off during rounds (the default since it was recorded)."""
+    return ", GC off" if row.get("gc") == "off" else ""
+
+
 def stability_history(results_dir: Path) -> str:
     """The newest HISTORY_SHOWN sets of stability runs analysed into results/ (stability_history.csv), oldest first."""
     path = results_dir / COMMAND_FILES["stability_history"]
@@ -206,7 +211,7 @@ def stability_history(results_dir: Path) -> str:
               "median change: paired / quotient", "sd between blocks, log ratio", "coverage", "run-to-run sd, log time",
               "compare on times: A/A, caught", "compare on ratios: A/A, caught"]
     body = [[_when(r["runs_taken"]), r["code"] or "not recorded",
-             f"{r['profile']}, {r['keras_backend']}, {r['threads']} thread(s), {r['blocks'] or 1} blocks, {r['runs']} runs",
+             f"{r['profile']}, {r['keras_backend']}, {r['threads']} thread(s), {r['blocks'] or 1} blocks{_gc(r)}, {r['runs']} runs",
              _pct(r["within_5pct"]), _pct(r["within_10pct"]), f"{float(r['worst_max_over_min']):.3f}",
              _changes(r), _sd(r.get("block_ratio_sd")), _pct(r["coverage"]), f"{float(r['time_run_sd']):.3f}",
              f"{_pct(r['aa_flag_rate'], 1)}, {_pct(r['detect_rate'], 1)}",  # as the lines above print them

@@ -53,9 +53,14 @@ HISTORY_FILE = COMMAND_FILES["stability_history"]
 HISTORY_SUMMARY = ["pairs", "within_5pct", "within_10pct", "median_max_over_min", "worst_pair", "worst_max_over_min",
                    "coverage", "within_only_coverage", "median_change", "median_change_quotient", "block_ratio_sd"]
 HISTORY_RATES = ["aa_flag_rate", "detect_rate", "pair_aa_flag_rate", "pair_detect_rate"]
-NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks")  # sets pooled into noise.json
-HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs",
+NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks", "gc")  # sets pooled into noise.json
+HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "gc", "runs",
                    *HISTORY_SUMMARY, "ratio_run_sd", "time_run_sd", *HISTORY_RATES, "analysed"]
+
+
+# Whether Python's garbage collector ran during timed rounds (environment.json "gc_in_rounds"):
+# slices and history rows from before the suite recorded it had it on, pytest-benchmark's default.
+GC_BEFORE_RECORDED = "on"
 
 
 def parse_runs(value: str) -> int:
@@ -256,7 +261,8 @@ def runs_provenance(dirs: list[Path]) -> dict:
             codes += [env["code"]] if env.get("code") else []
             key = dict(part.split("=", 1) for part in name.split() if "=" in part)
             settings.append({**{c: key.get(c) for c in ("profile", "keras_backend", "compile")},
-                             "threads": env.get("threads"), "blocks": env.get("blocks")})
+                             "threads": env.get("threads"), "blocks": env.get("blocks"),
+                             "gc": env.get("gc_in_rounds", GC_BEFORE_RECORDED)})
     shared = {c: settings[0][c] for c in settings[0] if all(s[c] == settings[0][c] for s in settings)} if settings else {}
     return {"runs_taken": f"{min(dates)} .. {max(dates)}" if dates else "", "code": ", ".join(dict.fromkeys(codes)),
             "settings": {c: v for c, v in shared.items() if v is not None}}
@@ -265,7 +271,7 @@ def runs_provenance(dirs: list[Path]) -> dict:
 def history_row(record: dict) -> dict:
     """noise.json's record as one row of the history."""
     s, rates = record["summary"], record["compare_rates"]
-    settings = ("runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "runs")
+    settings = ("runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "gc", "runs")
     return {**{c: record.get(c) for c in settings},
             **{c: s.get(c) for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["set"]["ratio_run_var"]),
             "time_run_sd": math.sqrt(record["set"]["time_run_var"]), **{c: rates.get(c) for c in HISTORY_RATES},
@@ -348,7 +354,7 @@ def run(args) -> int:
     provenance = runs_provenance(dirs)  # the runs' own settings win over the options (--runs-from)
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
               "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None),
-              **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
+              "gc": GC_BEFORE_RECORDED, **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
               "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), "set": model,
               "checked_with": source, "inject": args.inject, "threshold": args.threshold,
               "multiplier": "Student t, 97.5%, blocks - 1 degrees of freedom (1.96 without blocks)",
@@ -356,7 +362,8 @@ def run(args) -> int:
     history_path = results_dir / HISTORY_FILE
     try:
         # a row written before a column was added reads that column as empty
-        earlier = [{c: r.get(c, "") for c in HISTORY_COLUMNS} for r in read_csv(history_path)] if history_path.exists() else []
+        earlier = [{c: r.get(c, GC_BEFORE_RECORDED if c == "gc" else "") for c in HISTORY_COLUMNS}
+                   for r in read_csv(history_path)] if history_path.exists() else []
     except ValueError as e:
         raise UsageError(f"{history_path}: {e}") from e
     history = updated_history(earlier, history_row(record))

@@ -68,6 +68,7 @@ class Timing:
     max_time: float = 1.5
     min_rounds: int = 15
     blocks: int = 1
+    disable_gc: bool = False  # --benchmark-disable-gc: Python's collector off during timed rounds
 
     def iterations(self, call_s: float) -> int:
         """Calls per round: enough for a round of --benchmark-min-time."""
@@ -320,6 +321,7 @@ class BenchSession:
         environment = collect(self.threads, self.keras_backend, self.code)
         environment["noise_floor"] = self.noise_floor
         environment["blocks"] = self.timing.blocks
+        environment["gc_in_rounds"] = "off" if self.timing.disable_gc else "on"
         environment["jax_cache_clears"] = self.jax_cache_clears
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
         import pytest_benchmark
