@@ -17,7 +17,7 @@ work=$(mktemp -d)
 mkdir -p "$out" "$work/results"
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 # GPU timings vary little between rounds: 7 rounds of at least 5 ms, up to 0.5 s per case, in
-# 10 blocks (as on CPU; a lent GPU's minutes were sized for 10, and each block adds a warm-up).
+# 10 blocks (a lent GPU's minutes were sized for 10, and each block adds a warm-up; the CPU default is 40).
 timing=(--benchmark-min-rounds=7 --benchmark-max-time=0.5 --blocks 10)
 
 { nvidia-smi -L; python3 -c 'import sys, torch, jax, keras; print(sys.version.split()[0], "torch", torch.__version__, "jax", jax.__version__, "keras", keras.__version__)'; } > "$work/versions.txt" 2>&1

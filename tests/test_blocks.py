@@ -134,6 +134,7 @@ def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_
     # the timed process ran on one CPU (the last it could use)
     assert slice_env["pinned_cpus"] == (allowed[-1:] if len(allowed) > 1 else None)
     assert slice_env["cores_available"] == len(allowed) and slice_env["blocks"] == 3
+    assert slice_env["gc_in_rounds"] == "off"  # pyproject.toml's --benchmark-disable-gc, recorded
     if (Path(__file__).resolve().parents[1] / ".git").exists():  # the commit timed, "+changes" if edited
         assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", slice_env["code"])
     if platform.libc_ver()[0] == "glibc":  # malloc's thresholds were fixed, and recorded

@@ -398,6 +398,10 @@ def test_the_readme_shows_the_newest_sets_of_a_long_history_and_names_the_file_f
     assert f"The newest {prose.HISTORY_SHOWN} sets" in text and "and 2 older set(s)" in text
     write_csv(tmp_path / "stability_history.csv", rows[:3], stability.HISTORY_COLUMNS)
     assert "Every set" in prose.stability_history(tmp_path)
+    rows[2].update(blocks="40", gc="off")  # the setting shows only where the collector was off
+    write_csv(tmp_path / "stability_history.csv", rows[:3], stability.HISTORY_COLUMNS)
+    text = prose.stability_history(tmp_path)
+    assert text.count("GC off") == 1 and "1 thread(s), 40 blocks, GC off, 3 runs" in text
 
 
 def test_a_history_written_before_a_column_was_added_is_read_with_that_column_empty(tmp_path, capsys):
@@ -405,12 +409,13 @@ def test_a_history_written_before_a_column_was_added_is_read_with_that_column_em
     results = tmp_path / "results"
     assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
     (row,) = read_csv(results / "stability_history.csv")
-    older = [c for c in stability.HISTORY_COLUMNS if c not in ("median_change", "median_change_quotient")]
+    older = [c for c in stability.HISTORY_COLUMNS if c not in ("median_change", "median_change_quotient", "gc")]
     a_day_before = "2026-11-27T09:00:00+00:00 .. 2026-11-27T09:02:00+00:00"
     write_csv(results / "stability_history.csv", [{**row, "runs_taken": a_day_before}], older)
     assert main(["stability", "--runs-from", *map(str, runs), "--results-dir", str(results)]) == 0
     old, new = read_csv(results / "stability_history.csv")
     assert (old["runs_taken"], old["median_change"]) == (a_day_before, "") and float(new["median_change"]) > 0
+    assert old["gc"] == "on"  # sets from before the setting was recorded ran with the collector on
 
 
 def test_the_published_noise_is_pooled_over_every_set_of_the_history_with_the_same_settings(tmp_path, capsys):
@@ -428,4 +433,8 @@ def test_the_published_noise_is_pooled_over_every_set_of_the_history_with_the_sa
     # another thread count is another noise: not pooled with these
     rows = read_csv(results / "stability_history.csv")
     assert stability.pooled_noise([*rows, {**rows[0], "threads": "2", "ratio_run_sd": "1"}], model)["ratio_run_var"] \
+        == pytest.approx(model["ratio_run_var"])
+    # nor is a set timed with the garbage collector off during rounds
+    assert model["gc"] == "on" and {r["gc"] for r in rows} == {"on"}
+    assert stability.pooled_noise([*rows, {**rows[0], "gc": "off", "ratio_run_sd": "1"}], model)["ratio_run_var"] \
         == pytest.approx(model["ratio_run_var"])

@@ -166,7 +166,7 @@ def median_changes(runs: list) -> dict:
 def block_ratio_sd(runs: list) -> float:
     """How far a ratio moves between the blocks of one run: the sd of its per-block log ratios, median
     over pairs and runs. What a noisier hour of the host shows first, while the run-to-run term may stay 0;
-    and the figure that says whether shorter blocks pair better (docs/methods.md, "Why 10 blocks")."""
+    and the figure that says whether shorter blocks pair better (docs/methods.md, "Why 40 blocks")."""
     spreads = [sd for r in runs for sd in getattr(r, "block_sds", {}).values()]
     return statistics.median(spreads) if spreads else float("nan")
 

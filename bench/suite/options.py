@@ -36,8 +36,9 @@ def blocks_type(value) -> int:
 # the garbage collector on during rounds, 40 blocks had raised the mid-size looped-head
 # ratios (every block item adds objects a full collection must walk, and the arm that
 # allocates more pays); pyproject.toml turns it off, as timeit does (docs/methods.md,
-# "Why 40 blocks, GC off"). A problem whose calls are too long to fill 40 blocks within
-# its time budget gets fewer, never under MIN_BLOCKS (session.Timing.blocks_for).
+# "Why 40 blocks, with the garbage collector off"). A problem whose calls are too long
+# to fill 40 blocks within its time budget gets fewer, never under MIN_BLOCKS
+# (session.Timing.blocks_for).
 DEFAULT_BLOCKS = 40
 MIN_BLOCKS = 10
 
