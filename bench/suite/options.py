@@ -32,12 +32,9 @@ def blocks_type(value) -> int:
 
 # Blocks each case is timed in, alternating with the other cases of its problem
 # (bench/suite/session.py). 1 is one stretch per case, as pytest-benchmark times.
-# 40: a ratio's error falls with the number of blocks rather than their length. With
-# the garbage collector on during rounds, 40 blocks had raised the mid-size looped-head
-# ratios (every block item adds objects a full collection must walk, and the arm that
-# allocates more pays); pyproject.toml turns it off, as timeit does (docs/methods.md,
-# "Why 40 blocks, with the garbage collector off"). A problem whose calls are too long
-# to fill 40 blocks within its time budget gets fewer, never under MIN_BLOCKS
+# 40: a ratio's error falls with the number of blocks rather than their length
+# (docs/methods.md, "Why 40 blocks"). A problem whose calls are too long to fill 40
+# blocks within its time budget gets fewer, never under MIN_BLOCKS
 # (session.Timing.blocks_for).
 DEFAULT_BLOCKS = 40
 MIN_BLOCKS = 10
