@@ -438,3 +438,58 @@ def test_the_published_noise_is_pooled_over_every_set_of_the_history_with_the_sa
     assert model["gc"] == "on" and {r["gc"] for r in rows} == {"on"}
     assert stability.pooled_noise([*rows, {**rows[0], "gc": "off", "ratio_run_sd": "1"}], model)["ratio_run_var"] \
         == pytest.approx(model["ratio_run_var"])
+
+
+def set_row(taken, mean, run_var=0.0, runs=3, head="broadcast", **settings):
+    base = {"profile": "quick", "keras_backend": "tensorflow", "compile": "off", "threads": "1", "blocks": "40", "gc": "off"}
+    key = {c: "" for c in stability.PAIR_KEY}
+    key.update(topology="many_to_many", mode="train", size="mid", keras_head="timedistributed", torch_head=head)
+    return {"runs_taken": taken, **base, **settings, **key, "runs": str(runs), "mean_log_ratio": str(mean),
+            "run_var": str(run_var)}
+
+
+def test_the_between_set_term_is_the_spread_of_set_means_beyond_what_their_runs_explain():
+    settings = set_row("", 0)
+    two_heads = [set_row("9h", 0.0), set_row("10h", 0.1), set_row("9h", 0.0, head="loop"), set_row("10h", 0.1, head="loop")]
+    term = stability.between_set_var(two_heads, settings)
+    assert term["ratio_set_var"] == pytest.approx(0.005) and term["sets_compared"] == ["10h", "9h"]
+    # the runs' own spread explains part of it: their variance over their number is taken off
+    noisy = [set_row("9h", 0.0, run_var=0.003), set_row("10h", 0.1, run_var=0.003)]
+    assert stability.between_set_var(noisy, settings)["ratio_set_var"] == pytest.approx(0.005 - 0.001)
+    # all of it, and more: floored at zero, not negative
+    assert stability.between_set_var([set_row("9h", 0.0, 0.03), set_row("10h", 0.01, 0.03)], settings)["ratio_set_var"] == 0
+    # sets of other settings are not compared with these; one set alone measures nothing
+    other = [set_row("9h", 0.0), set_row("10h", 0.5, blocks="10")]
+    assert stability.between_set_var(other, settings) == {"ratio_set_var": 0.0, "sets_compared": []}
+
+
+def test_a_second_set_widens_every_published_interval_by_how_far_the_sets_disagree(tmp_path, capsys):
+    first = [write_run(tmp_path / f"a-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0040, 0.0041])]
+    later = [write_run(tmp_path / f"b-{i}", k, 0.002, i) for i, k in enumerate([0.0046, 0.0046, 0.0047])]
+    for i, d in enumerate(first):
+        write_environment(d, f"2026-11-28T09:0{i}:00+00:00")
+    for i, d in enumerate(later):
+        write_environment(d, f"2026-11-28T10:0{i}:00+00:00")
+    results = write_run(tmp_path / "results", 0.004, 0.002, 9)
+    assert main(["stability", "--runs-from", *map(str, first), "--results-dir", str(results)]) == 0
+    (before,) = read_csv(results / "comparison.csv")
+    assert noise.load(results)["ratio_set_var"] == 0 and "not measured yet (one set" in capsys.readouterr().out
+    assert main(["stability", "--runs-from", *map(str, later), "--results-dir", str(results)]) == 0
+    model = noise.load(results)
+    shift = math.log(0.0046 / 0.0040)  # the sets' means differ by about this, far beyond their runs' spread
+    assert model["ratio_set_var"] == pytest.approx(shift ** 2 / 2, rel=0.3) and len(model["sets_compared"]) == 2
+    assert "(2 sets compared)" in capsys.readouterr().out
+    (after,) = read_csv(results / "comparison.csv")
+    width = lambda row: math.log(float(row["ci_high"]) / float(row["ci_low"]))
+    assert width(after) > width(before) * 1.5
+    # analysed again, a set replaces its rows in stability_sets.csv rather than adding a third set
+    assert main(["stability", "--runs-from", *map(str, later), "--results-dir", str(results)]) == 0
+    assert len({r["runs_taken"] for r in read_csv(results / "stability_sets.csv")}) == 2
+
+
+def test_noise_file_without_the_between_set_term_reads_as_zero_and_a_negative_one_is_refused(tmp_path):
+    (tmp_path / "noise.json").write_text(json.dumps({"ratio_run_var": 0.001, "time_run_var": 0.002}))
+    assert noise.rerun_ratio_var(noise.load(tmp_path)) == 0.001
+    (tmp_path / "noise.json").write_text(json.dumps({"ratio_run_var": 0.001, "time_run_var": 0, "ratio_set_var": -1}))
+    with pytest.raises(ValueError, match="noise.json: ratio_set_var must be a non-negative number"):
+        noise.load(tmp_path)

@@ -164,7 +164,8 @@ def stability_summary(results_dir: Path) -> str:
         lines.append(
             f"- Every interval in these results uses the run-to-run noise pooled over {len(model['pooled_sets'])} set(s) "
             f"with these settings (below): sd of log ratio {math.sqrt(model['ratio_run_var']):.4f}, of log time "
-            f"{math.sqrt(model['time_run_var']):.4f}; with it, a run's ratio falls inside another run's interval for "
+            f"{math.sqrt(model['time_run_var']):.4f}; and a ratio's move between those sets beyond it: sd of log ratio "
+            f"{noise.set_sd_text(model)}. With both, a run's ratio falls inside another run's interval for "
             f"{model['pooled_coverage']:.0%} of pairs of the newest set."
         )
     return "\n".join(lines) + "\n" + stability_history(results_dir)

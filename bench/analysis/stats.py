@@ -42,14 +42,18 @@ stability` times the profile in several processes and estimates that extra
 term once per machine (`pooled_run_var`): the variance of log(ratio) across
 runs, less the part the run's own variance already explains, pooled over all
 pairs. It is stored in results/noise.json (bench/commands/stability.py).
+Sets of runs taken an hour apart differ by more again; noise.json's
+between-set term (ratio_set_var, bench/commands/stability.py
+between_set_var) is added to var_run for every published interval
+(bench/store/noise.py rerun_ratio_var).
 
 The published interval (`interval`) is for the ratio a rerun on this machine
 would measure, at 95%:
 
     log r  +-  t * sqrt(2 * (var_within + var_run))
 
-The factor 2: the ratio at hand and the rerun's each carry their own
-within-run and run-to-run error. t (`z95`) is Student's 97.5% quantile with
+with var_run the run-to-run term plus the between-set one. The factor 2: the
+ratio at hand and the rerun's each carry their own within-run and rerun error. t (`z95`) is Student's 97.5% quantile with
 blocks - 1 degrees of freedom (2.26 for 10 blocks) rather than the normal
 1.96: var_within is estimated from the spread of a handful of blocks, so it
 is itself uncertain, and a run whose blocks happened to agree got too narrow

@@ -19,6 +19,11 @@ The noise term is estimated from the same runs it is then checked on; with
 --noise-from DIR the check uses an earlier run's noise.json instead, an
 out-of-sample test. --runs-from DIR DIR ... analyses runs already taken.
 
+Each set's per-pair means go to RESULTS/stability_sets.csv, and noise.json's
+between-set term (between_set_var) compares the sets taken with the same
+settings: how far a ratio moves from one set (one hour) to another beyond
+what the runs inside each set explain. Every published interval includes it.
+
 RESULTS/comparison.csv and onnx.csv, if present, are written again with the new intervals.
 """
 
@@ -61,6 +66,12 @@ HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", 
 # Whether Python's garbage collector ran during timed rounds (environment.json "gc_in_rounds"):
 # slices and history rows from before the suite recorded it had it on, pytest-benchmark's default.
 GC_BEFORE_RECORDED = "on"
+
+
+# One row per set and Keras/torch pair: the mean of the pair's log ratio over the set's runs and
+# their variance, what between_set_var compares across sets.
+SETS_FILE = COMMAND_FILES["stability_sets"]
+SETS_COLUMNS = ["runs_taken", *NOISE_SETTINGS, *PAIR_KEY, "runs", "mean_log_ratio", "run_var"]
 
 
 def parse_runs(value: str) -> int:
@@ -243,7 +254,8 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f"{rates['pair_detect_rate']:.1%} of {rates['pair_detect_pairs']}",
         f"published noise model (noise.json, every interval in results/): the mean over {len(record['pooled_sets'])} "
         f"set(s) with these settings in {HISTORY_FILE}: run-to-run sd of log ratio {math.sqrt(record['ratio_run_var']):.4f}, "
-        f"of log time {math.sqrt(record['time_run_var']):.4f}; with it, coverage on these runs {record['pooled_coverage']:.0%}",
+        f"of log time {math.sqrt(record['time_run_var']):.4f}; between sets, sd of log ratio {noise.set_sd_text(record)}; "
+        f"with both, coverage on these runs {record['pooled_coverage']:.0%}",
     ])
 
 
@@ -286,6 +298,45 @@ def pooled_noise(history: list[dict], settings: dict) -> dict:
     return {"ratio_run_var": statistics.fmean(float(r["ratio_run_sd"]) ** 2 for r in same),
             "time_run_var": statistics.fmean(float(r["time_run_sd"]) ** 2 for r in same),
             "pooled_sets": [r["runs_taken"] for r in same]}
+
+
+def set_rows(runs: list, record: dict) -> list[dict]:
+    """This set's rows of stability_sets.csv: per pair timed in two or more runs, the mean log ratio and its runs' variance."""
+    out = []
+    for key, values in _by_key(runs, "pairs").items():
+        if len(values) >= 2:
+            logs = [e.log for e in values]
+            out.append({"runs_taken": record["runs_taken"], **{c: record.get(c) for c in NOISE_SETTINGS},
+                        **dict(zip(PAIR_KEY, key)), "runs": len(logs), "mean_log_ratio": statistics.fmean(logs),
+                        "run_var": statistics.variance(logs)})
+    return out
+
+
+def between_set_var(rows: list[dict], settings: dict) -> dict:
+    """How far a pair's ratio moves between sets beyond what their runs explain, pooled over pairs.
+
+    For each pair in two or more sets with these settings: the variance of the
+    sets' mean log ratios less the part their runs' spread predicts (each set's
+    run variance over its runs); the mean over pairs, floored at 0. Runs of one
+    set are taken back to back, in one state of the host; a set an hour later
+    meets another, and a user's rerun is more like that one.
+    """
+    same = [r for r in rows if all(str(r.get(c)) == str(settings.get(c)) for c in NOISE_SETTINGS)]
+    by_pair: dict = {}
+    for r in same:
+        by_pair.setdefault(tuple(str(r[c]) for c in PAIR_KEY), []).append(r)
+    terms = [statistics.variance([float(r["mean_log_ratio"]) for r in sets])
+             - statistics.fmean(float(r["run_var"]) / int(r["runs"]) for r in sets)
+             for sets in by_pair.values() if len(sets) >= 2]
+    compared = sorted({r["runs_taken"] for sets in by_pair.values() if len(sets) >= 2 for r in sets})
+    return {"ratio_set_var": max(0.0, statistics.fmean(terms)) if terms else 0.0, "sets_compared": compared}
+
+
+def updated_sets(rows: list[dict], new: list[dict]) -> list[dict]:
+    """stability_sets.csv with a set's rows added; a set analysed again (same runs_taken) replaces its rows."""
+    taken = new[0]["runs_taken"] if new else ""
+    keep = [r for r in rows if not (taken and r.get("runs_taken") == taken)]
+    return sorted(keep + new, key=lambda r: (not r.get("runs_taken"), r.get("runs_taken") or ""))
 
 
 def updated_history(rows: list[dict], new: dict) -> list[dict]:
@@ -346,7 +397,7 @@ def run(args) -> int:
         if used is None:
             raise UsageError(f"{args.noise_from / noise.NOISE_FILE}: no such file")
         source = f"from {args.noise_from / noise.NOISE_FILE}"
-    rows = stability_rows(runs, used["ratio_run_var"])
+    rows = stability_rows(runs, noise.rerun_ratio_var(used))
     if not rows:
         raise UsageError("no Keras/torch pair was timed in two runs")
     s = {**summary(rows), **median_changes(runs), "block_ratio_sd": block_ratio_sd(runs)}
@@ -368,12 +419,19 @@ def run(args) -> int:
         raise UsageError(f"{history_path}: {e}") from e
     history = updated_history(earlier, history_row(record))
     record.update(pooled_noise(history, record))
-    record["pooled_coverage"] = summary(stability_rows(runs, record["ratio_run_var"]))["coverage"]
+    sets_path = results_dir / SETS_FILE
+    try:
+        sets = updated_sets(read_csv(sets_path) if sets_path.exists() else [], set_rows(runs, record))
+    except ValueError as e:
+        raise UsageError(f"{sets_path}: {e}") from e
+    record.update(between_set_var(sets, record))
+    record["pooled_coverage"] = summary(stability_rows(runs, noise.rerun_ratio_var(record)))["coverage"]
     print(format_summary(s, rates, record, used))
     write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
     noise.save(results_dir, record)
     write_csv(history_path, history, HISTORY_COLUMNS)
-    written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE]
+    write_csv(sets_path, sets, SETS_COLUMNS)
+    written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE, SETS_FILE]
     if (results_dir / FILES["benchmarks"]).exists():  # every derived interval follows the new noise model
         try:
             save_run(results_dir, [], {})  # no new rows: comparison.csv, onnx.csv, td_tax.csv written again

@@ -4,16 +4,21 @@
      "profile": "quick", "keras_backend": "tensorflow", "threads": 1, "runs": 3, "date": "...",
      "ratio_run_var": 0.0004,   # run-to-run variance of log(keras/torch), beyond the rounds
      "time_run_var": 0.002,     # the same for log(one case's median time)
+     "ratio_set_var": 0.0003,   # variance of log(keras/torch) between sets, beyond their runs
      "set": {"ratio_run_var": ..., "time_run_var": ...},  # the newest set's own estimate
      "pooled_sets": ["<runs_taken>", ...], "pooled_coverage": 0.93, ...}
 
-The two top-level terms are the mean over every set in stability_history.csv
+The two run-to-run terms are the mean over every set in stability_history.csv
 with the same settings (bench/commands/stability.py pooled_noise), not the
-newest set's own: one set measures one hour of the host.
+newest set's own: one set measures one hour of the host. The between-set
+term compares those sets with each other (stability_sets.csv,
+bench/commands/stability.py between_set_var): runs of one set are taken back
+to back, and a rerun an hour later moves a ratio further than they show.
 
-bench/store/results.py widens every Keras/torch interval by ratio_run_var; `bench
-compare` widens its test by time_run_var (bench/analysis/stats.py). A file that does
-not parse is a ValueError naming it.
+bench/store/results.py widens every Keras/torch interval by ratio_run_var +
+ratio_set_var (rerun_ratio_var); `bench compare` widens its test by
+time_run_var (bench/analysis/stats.py). A file that does not parse is a
+ValueError naming it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from .storage import write_json
 
 NOISE_FILE = COMMAND_FILES["noise"]
 REQUIRED = ("ratio_run_var", "time_run_var")
+OPTIONAL = ("ratio_set_var",)  # absent in files written before it was measured: 0
 
 
 def load(location: Path) -> dict | None:
@@ -38,11 +44,26 @@ def load(location: Path) -> dict | None:
         model = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from e
-    for field in REQUIRED:
+    for field in REQUIRED + OPTIONAL:
         value = model.get(field) if isinstance(model, dict) else None
+        if field in OPTIONAL and value is None:
+            continue
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{path}: {field} must be a non-negative number, got {value!r}")
     return model
+
+
+def set_sd_text(model: dict) -> str:
+    """The between-set term as the summaries write it: its sd and how many sets it compared."""
+    compared = model.get("sets_compared") or []
+    if len(compared) < 2:
+        return "not measured yet (one set with these settings)"
+    return f"{math.sqrt(model['ratio_set_var']):.4f} ({len(compared)} sets compared)"
+
+
+def rerun_ratio_var(model: dict) -> float:
+    """The variance a rerun adds to log(keras/torch) beyond the run's own: run-to-run plus between sets."""
+    return model["ratio_run_var"] + (model.get("ratio_set_var") or 0.0)
 
 
 def save(location: Path, model: dict) -> Path:

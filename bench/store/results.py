@@ -73,7 +73,8 @@ FILES = dict(
 # The files that commands write beside them, each on its own.
 COMMAND_FILES = dict(
     parity="parity.csv", params="params.csv", seed="seed.csv", noise="noise.json", stability="stability.csv",
-    stability_history="stability_history.csv", memory="memory.csv", memory_comparison="memory_comparison.csv",
+    stability_history="stability_history.csv", stability_sets="stability_sets.csv", memory="memory.csv",
+    memory_comparison="memory_comparison.csv",
 )
 
 
@@ -214,11 +215,12 @@ def load_environment(results_dir: Path) -> dict:
 
 
 def interval_inputs(results_dir: Path) -> tuple[dict, float | None]:
-    """The raw rounds and the run-to-run variance that comparison_rows needs, from `results_dir`."""
+    """The raw rounds and the rerun variance that comparison_rows needs, from `results_dir`: noise.json's
+    run-to-run term plus its between-set term (a rerun in another hour, bench/store/noise.py)."""
     from . import noise, raw
 
     model = noise.load(results_dir)
-    return raw.load(results_dir), None if model is None else model["ratio_run_var"]
+    return raw.load(results_dir), None if model is None else noise.rerun_ratio_var(model)
 
 
 def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None:
