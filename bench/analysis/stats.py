@@ -53,8 +53,8 @@ would measure, at 95%:
     log r  +-  t * sqrt(2 * (var_within + var_run))
 
 with var_run the run-to-run term plus the between-set one. The factor 2: the
-ratio at hand and the rerun's each carry their own within-run and rerun error. t (`z95`) is Student's 97.5% quantile with
-blocks - 1 degrees of freedom (2.26 for 10 blocks) rather than the normal
+ratio at hand and the rerun's each carry their own within-run and rerun
+error. t (`z95`) is Student's 97.5% quantile with blocks - 1 degrees of freedom (2.26 for 10 blocks) rather than the normal
 1.96: var_within is estimated from the spread of a handful of blocks, so it
 is itself uncertain, and a run whose blocks happened to agree got too narrow
 an interval (seen in the stability sets' coverage once the ratio came from

@@ -290,11 +290,16 @@ def history_row(record: dict) -> dict:
             "analysed": record["date"]}
 
 
+def _with_settings(rows: list[dict], settings: dict) -> list[dict]:
+    """The rows (history or stability_sets.csv) taken with `settings`' NOISE_SETTINGS, compared as the CSV's strings."""
+    return [r for r in rows if all(str(r.get(c)) == str(settings.get(c)) for c in NOISE_SETTINGS)]
+
+
 def pooled_noise(history: list[dict], settings: dict) -> dict:
     """The run-to-run terms every published interval uses: the mean variance over all sets in the
     history taken with these settings. One set measures one hour of the host; a quiet hour's
     near-zero term would narrow every interval for the busy ones (history rows, README)."""
-    same = [r for r in history if all(str(r.get(c)) == str(settings.get(c)) for c in NOISE_SETTINGS)]
+    same = _with_settings(history, settings)
     return {"ratio_run_var": statistics.fmean(float(r["ratio_run_sd"]) ** 2 for r in same),
             "time_run_var": statistics.fmean(float(r["time_run_sd"]) ** 2 for r in same),
             "pooled_sets": [r["runs_taken"] for r in same]}
@@ -321,15 +326,14 @@ def between_set_var(rows: list[dict], settings: dict) -> dict:
     set are taken back to back, in one state of the host; a set an hour later
     meets another, and a user's rerun is more like that one.
     """
-    same = [r for r in rows if all(str(r.get(c)) == str(settings.get(c)) for c in NOISE_SETTINGS)]
     by_pair: dict = {}
-    for r in same:
+    for r in _with_settings(rows, settings):
         by_pair.setdefault(tuple(str(r[c]) for c in PAIR_KEY), []).append(r)
+    in_several = [sets for sets in by_pair.values() if len(sets) >= 2]
     terms = [statistics.variance([float(r["mean_log_ratio"]) for r in sets])
-             - statistics.fmean(float(r["run_var"]) / int(r["runs"]) for r in sets)
-             for sets in by_pair.values() if len(sets) >= 2]
-    compared = sorted({r["runs_taken"] for sets in by_pair.values() if len(sets) >= 2 for r in sets})
-    return {"ratio_set_var": max(0.0, statistics.fmean(terms)) if terms else 0.0, "sets_compared": compared}
+             - statistics.fmean(float(r["run_var"]) / int(r["runs"]) for r in sets) for sets in in_several]
+    return {"ratio_set_var": max(0.0, statistics.fmean(terms)) if terms else 0.0,
+            "sets_compared": sorted({r["runs_taken"] for sets in in_several for r in sets})}
 
 
 def updated_sets(rows: list[dict], new: list[dict]) -> list[dict]:
