@@ -1,19 +1,31 @@
-"""Which machine a result set belongs to: a fingerprint per slice, and the refusal to mix two.
+"""Which machine a result set belongs to: a fingerprint per slice, a short name per fingerprint,
+and the refusal to mix two machines in one set.
 
-Timings from two CPUs are two result sets (DESIGN.md, "Noise on these
-machines"). Every slice in environment.json records the fingerprint of the
-machine that measured it (CPU model, cores, memory, GPU); a run into a
-results directory whose slices came from another machine is refused before
-anything is measured or written. Use another --results-dir per machine.
+Timings from two CPUs are two result sets (docs/methods.md, "Machines"). Every
+slice in environment.json records the fingerprint of the machine that
+measured it (CPU model, cores, memory, GPU); a run into a results directory
+whose slices came from another machine is refused before anything is
+measured or written. By default each machine gets its own directory,
+results/<machine name>/ (bench/store/layout.py), so that refusal only meets
+a user who names a directory by hand.
 
 Nothing here imports a framework: the check runs in pytest_configure, before
 threads are fixed.
+
+TDBENCH_TEST_MACHINE (a JSON fingerprint) stands in for this machine's, for
+tdbench's own tests only: it is honoured only inside a pytest process and only
+for a fingerprint whose cpu starts with "Test ", so it can never pass for a
+real machine and mix two machines' timings.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
+import re
+import sys
 from pathlib import Path
 
 FIELDS = ("cpu", "cores", "memory_gib", "gpu")
@@ -59,8 +71,61 @@ def gpu_model() -> str:
     return "none"
 
 
+TEST_MACHINE_VARIABLE = "TDBENCH_TEST_MACHINE"
+TEST_CPU_PREFIX = "Test "
+
+
+def _test_fingerprint(text: str) -> dict:
+    """The fingerprint TDBENCH_TEST_MACHINE gives, or OtherMachine saying why it is refused."""
+    if "pytest" not in sys.modules:
+        raise OtherMachine(f"{TEST_MACHINE_VARIABLE} is for tdbench's own tests (a pytest process); unset it")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not (isinstance(value, dict) and set(value) == set(FIELDS)
+            and str(value["cpu"]).startswith(TEST_CPU_PREFIX)):
+        raise OtherMachine(f"{TEST_MACHINE_VARIABLE}: expected a JSON object with exactly {', '.join(FIELDS)} "
+                           f"and a cpu starting with {TEST_CPU_PREFIX!r}, got {text!r}")
+    return value
+
+
 def fingerprint() -> dict:
+    override = os.environ.get(TEST_MACHINE_VARIABLE)
+    if override:
+        return _test_fingerprint(override)
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "memory_gib": memory_gib(), "gpu": gpu_model()}
+
+
+# Words of a CPU or GPU model that name no model: "Intel(R) Xeon(R) CPU @ 2.20GHz" -> intel-xeon.
+_NOISE_WORDS = {"r", "tm", "cpu", "processor", "core", "with", "radeon", "graphics", "ghz"}
+
+
+def _slug(model: str, words: int = 3) -> str:
+    """A model string as a few lower-case words joined by '-' (at most `words`; clock speeds dropped)."""
+    model = re.sub(r"\(r\)|\(tm\)|@.*$|\d+(\.\d+)?\s*ghz", " ", str(model).lower())
+    kept = [w for w in re.split(r"[^a-z0-9]+", model) if w and w not in _NOISE_WORDS]
+    return "-".join(kept[:words]) or "unknown"
+
+
+def machine_name(machine: dict) -> str:
+    """A short readable name for a fingerprint: GPU (or CPU) model, cores, memory.
+
+    intel-xeon-2c-24g, amd-epyc-2c-24g, nvidia-h200-16c-126g. Two fingerprints
+    that differ only where the name cannot show (two CPU models with the same
+    first words) get the same base name; layout.machine_dir tells them apart
+    with name_with_digest.
+    """
+    gpu = machine.get("gpu")
+    model = gpu if gpu not in (None, "", "none") else machine.get("cpu", "unknown")
+    memory = machine.get("memory_gib")
+    return f"{_slug(model)}-{machine.get('cores', '?')}c" + (f"-{memory}g" if memory is not None else "")
+
+
+def name_with_digest(machine: dict) -> str:
+    """machine_name with a digest of the whole fingerprint: unique to it whatever else shares the base name."""
+    canonical = json.dumps({k: machine.get(k) for k in FIELDS}, sort_keys=True)
+    return f"{machine_name(machine)}-{hashlib.sha256(canonical.encode()).hexdigest()[:6]}"
 
 
 def describe(machine: dict) -> str:
