@@ -13,13 +13,15 @@ import pytest
 
 from bench.suite import runtime
 from bench.suite.cases import all_cases
-from bench.store.machine import OtherMachine, check_same_machine
+from bench.store import layout
+from bench.store.machine import OtherMachine, check_same_machine, gpu_model
 from bench.suite.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
 from bench.suite.session import PREPARE, BenchSession, Timing
 from bench.store.validate import ResultsError, check_results_dir
 
 SESSION = pytest.StashKey[BenchSession]()
 STARTED = pytest.StashKey[float]()
+WRITING_NOTE = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser):
@@ -54,20 +56,34 @@ def pytest_configure(config):
     if not option.collectonly and not getattr(option, "benchmark_disable", False):
         runtime.pin_cpus(threads)  # a timed process: both arms on the same CPUs,
         runtime.fix_malloc()  # and on an allocator whose state does not depend on the cases before
-    results_dir = config.rootpath / option.tdbench_results_dir
-    # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
-    # and so is the machine they were measured on (bench/store/machine.py).
-    if not option.collectonly:
-        try:
+    timed = not option.collectonly and not getattr(option, "benchmark_disable", False)
+    try:
+        results_dir = _results_dir(config, claim=timed)
+        # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
+        # and so is the machine they were measured on (bench/store/machine.py).
+        if not option.collectonly:
             check_results_dir(results_dir, writing=True)
-            if not getattr(option, "benchmark_disable", False):
+            if timed:
                 check_same_machine(results_dir)
-        except (ResultsError, OtherMachine, OSError) as e:
-            _stop(str(e))
+    except (ResultsError, OtherMachine, layout.LayoutError, OSError) as e:
+        _stop(str(e))
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir, _timing(config))
     _note_interrupts(config.stash[SESSION])
     if option.tdbench_progress:
         config.pluginmanager.register(ProgressLines(config), "tdbench-progress")
+
+
+def _results_dir(config, claim: bool):
+    """--results-dir, else this machine's directory under results/ (created for a timed run, which says so)."""
+    given = config.option.tdbench_results_dir
+    if given is not None:
+        return config.rootpath / given
+    root = config.rootpath / layout.RESULTS_ROOT
+    if not claim:  # nothing will be written: no directory made for it
+        return layout.this_machine_dir(root)
+    chosen = layout.set_to_write(None, root)
+    config.stash[WRITING_NOTE] = chosen.note
+    return chosen.directory
 
 
 def _blocks(config) -> int:
@@ -163,12 +179,19 @@ class ProgressLines:
     """One line per finished case, `tdbench-progress K N OUTCOME CASE`, for `python -m bench run`."""
 
     def __init__(self, config):
-        self.config, self.done, self.total = config, 0, 0
+        self.config, self.done, self.total, self.counted = config, 0, 0, set()
 
     def pytest_collection_finish(self, session):
-        self.total = len(session.items)
+        # Steps of a device this machine lacks skip at once: not counted, so the bar's time left holds.
+        has_gpu = gpu_model() != "none"
+        self.counted = {item.nodeid for item in session.items
+                        if has_gpu or getattr(getattr(item, "callspec", None), "params", {}).get("case") is None
+                        or item.callspec.params["case"].device == "cpu"}
+        self.total = len(self.counted)
 
     def pytest_runtest_logreport(self, report):
+        if report.nodeid not in self.counted:
+            return
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.done += 1
             case_id = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
@@ -180,6 +203,13 @@ class ProgressLines:
 def pytest_sessionfinish(session, exitstatus):
     # Interrupted, crashed or misused runs keep the previous files as they were.
     if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.stash[SESSION].interrupted:
+        option = session.config.option
+        # What `python -m bench run` estimates the next run's duration from (bench/analysis/run_estimate.py).
+        session.config.stash[SESSION].run_record = {
+            "compile": option.tdbench_compile, "wall_s": round(time.monotonic() - session.config.stash[STARTED], 1),
+            "steps": len(session.items),
+            "profile_steps": len(all_cases(option.tdbench_profile, option.tdbench_compile)) * (_blocks(session.config) + 1),
+        }
         session.config.stash[SESSION].save()
 
 
@@ -188,3 +218,8 @@ def pytest_terminal_summary(terminalreporter, config):
     if message:
         terminalreporter.write_sep("-", "tdbench")
         terminalreporter.write_line(message)
+
+
+def pytest_report_header(config):
+    note = config.stash.get(WRITING_NOTE, "")
+    return f"tdbench: {note}" if note else None

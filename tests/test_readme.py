@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 from bench.cli import main
+from bench.store import layout
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -13,7 +14,7 @@ FIRST_SCREEN = 60  # lines
 
 def test_generated_blocks_match_the_committed_results(tmp_path):
     readme = shutil.copy(README, tmp_path / "README.md")
-    assert main(["table", "--results-dir", str(ROOT / "results"), "--readme", str(readme)]) == 0
+    assert main(["table", "--results-dir", str(layout.reference_dir(ROOT / layout.RESULTS_ROOT)), "--readme", str(readme)]) == 0
     assert Path(readme).read_text() == README.read_text(), "run: python -m bench table --readme README.md"
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from bench.store import storage
 from bench.cli import main
+from bench.store import layout
 from bench.store.machine import fingerprint, same_machine, slice_machine
 from bench.store.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
 from bench.store.validate import ResultsError, check_csv, check_results_dir
@@ -26,7 +27,7 @@ from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
 from tests.helpers import benchmark_row
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "results"
+COMMITTED = layout.reference_dir(ROOT / layout.RESULTS_ROOT)  # the committed reference set
 
 
 def row(framework="keras", head="timedistributed", median=0.002, status="ok", **extra):
@@ -38,7 +39,7 @@ def snapshot(directory: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def prepared_set(tmp_path_factory):
+def committed_copy(tmp_path_factory):
     """The committed result set, copied and rewritten once per module (save_run's intervals take seconds)."""
     target = tmp_path_factory.mktemp("committed") / "results"
     target.mkdir()
@@ -48,8 +49,14 @@ def prepared_set(tmp_path_factory):
     if (COMMITTED / "raw").is_dir():
         shutil.copytree(COMMITTED / "raw", target / "raw")
     save_run(target, [], {})  # in today's columns, should columns have been added since the reference run
-    # Re-labelled as measured on this machine: a run over the copy must not be refused because
-    # the reference run came from another CPU (bench/store/machine.py; that refusal is tested elsewhere).
+    return target
+
+
+@pytest.fixture(scope="module")
+def prepared_set(tmp_path_factory, committed_copy):
+    """The copy re-labelled as measured on this machine: a run over it must not be refused because the
+    reference run came from another CPU (bench/store/machine.py; that refusal is tested elsewhere)."""
+    target = Path(shutil.copytree(committed_copy, tmp_path_factory.mktemp("relabelled") / "results"))
     env, here = json.loads((target / "environment.json").read_text()), fingerprint()
     other = [e for e in env["slices"].values() if not same_machine(slice_machine(e) or here, here)]
     for slice_environment in other:
@@ -79,7 +86,9 @@ def test_merge_replaces_measured_cases_in_place_and_keeps_failed_cases_old_rows(
     assert merge_rows([row(status="could not run: X", median=None)], [row(status="could not run: Y", median=None)])[0]["status"] == "could not run: Y"
 
 
-def test_the_committed_results_validate_and_rewrite_byte_for_byte(full_set):
+def test_the_committed_results_validate_and_rewrite_byte_for_byte(tmp_path, committed_copy):
+    # Not re-labelled: what is compared with the committed files is what was committed, on any machine.
+    full_set = Path(shutil.copytree(committed_copy, tmp_path / "results"))
     check_results_dir(COMMITTED)  # read only; the committed set must stay valid under these checks
     committed, copied = (list(csv.DictReader(io.StringIO((d / "benchmarks.csv").read_text()))) for d in (COMMITTED, full_set))
     # every committed value kept as written, in order; columns added since the reference run blank

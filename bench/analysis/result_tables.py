@@ -21,7 +21,7 @@ from ..store.results import COMMAND_FILES, FILES
 from ..store.units import ms
 from ..suite.tolerances import TRAINING_STEPS
 from .seed_data import seed_data
-from ..store.storage import read_csv
+from ..store.storage import number, read_csv
 from ..store.validate import ResultsError
 
 # Head pairs, as columns: the seed's literal form on both sides, the fused form on
@@ -116,6 +116,55 @@ def answer_markdown(results_dir: Path, profile: str) -> str:
         f"Keras time / torch time (from paired blocks), {profile} profile, [95% rerun interval]; \"not timed\": no timed pair "
         f"in the file. Compilers (Keras / torch): {'; '.join(compilers)}.",
     ]) + "\n"
+
+
+def _answer_cells(results_dir: Path, profile: str) -> dict[tuple, dict]:
+    """(topology, size (batch), mode, column) -> its default-head comparison row."""
+    return {(r["topology"], f"{r['size']} (b{r['batch']})", r["mode"], r["column"]): r
+            for r in default_pairs(results_dir, profile)}
+
+
+def _agreement(mine: dict, theirs: dict | None) -> str:
+    """Whether one machine's ratio lies in the other's 95% interval: this machine's interval when it has one
+    (it needs a noise model, `bench stability`), else the reference's."""
+    if theirs is None:
+        return ""
+    for interval, other, whose in ((mine, theirs, "this machine's"), (theirs, mine, "the reference's")):
+        low, high = number(interval.get("ci_low")), number(interval.get("ci_high"))
+        if low is not None and high is not None:
+            inside = low <= float(other["keras_over_torch"]) <= high
+            return f"{'yes' if inside else 'no'} ({whose} interval)"
+    return "no interval to tell"
+
+
+def answer_beside_reference(results_dir: Path, reference_dir: Path | None, profile: str) -> str:
+    """The answer for `results_dir`, a plain table per column, with the reference machine's ratio beside each cell.
+
+    Ratios, not times, are what travel between machines; "agrees" when the
+    reference's ratio falls inside this set's 95% interval.
+    """
+    try:
+        mine = _answer_cells(results_dir, profile)
+    except ResultsError as e:
+        return f"no answer table: {e}\n"
+    theirs = {}
+    if reference_dir is not None and Path(reference_dir).resolve() != Path(results_dir).resolve():
+        try:
+            theirs = _answer_cells(reference_dir, profile)
+        except ResultsError:
+            theirs = {}
+    same = reference_dir is not None and Path(reference_dir).resolve() == Path(results_dir).resolve()
+    reference = "this is the reference machine" if same else Path(reference_dir).name if theirs else "none on record"
+    out = []
+    for column in columns(list(mine.values())):
+        body = [[*key[:3], ratio_cell(row), _num(theirs[key]["keras_over_torch"]) if key in theirs else "",
+                 _agreement(row, theirs.get(key) if theirs else None)]
+                for key, row in mine.items() if key[3] == column]
+        out += [f"Keras time / torch time, Keras on {column}: this machine ({Path(results_dir).name}) "
+                f"against the reference ({reference})", "",
+                *markdown.text_table(["topology", "size (batch)", "mode", "this machine [95% interval]",
+                                      "reference", "agree?"], body, align="<<<<><"), ""]
+    return "\n".join(out)
 
 
 # --- the detail: every head pair, the TimeDistributed tax, parity, parameters, the seed's experiment

@@ -2,8 +2,15 @@
 
 Keras picks its backend once per process, so each backend gets a fresh
 `pytest bench/ --benchmark-only` with KERAS_BACKEND set. Each run merges its
-own slice into the results directory (bench/store/results.py); this command only
-sequences them, relays progress, and says which backend failed.
+own slice into this machine's result set (bench/store/layout.py); this
+command only sequences them, shows a progress bar with the time left, says
+which backend failed, and ends with this machine's answer beside the
+reference machine's.
+
+By default it runs what `pytest bench/ --benchmark-only` runs (Keras's default
+backend, compile off, the quick profile): the newcomer's first run.
+`--backends all --compile both` is the long run over every backend and
+compile setting; it says how long it expects to take before it starts.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ import sys
 import time
 from pathlib import Path
 
-from .command_args import UsageError
-from ..suite.options import PROGRESS_PREFIX, add_argparse_options
+from ..analysis import run_estimate
+from ..analysis.result_tables import answer_beside_reference
+from ..store import layout
 from ..store.machine import OtherMachine, check_same_machine
-from ..suite.runtime import KERAS_BACKENDS, available_cores
 from ..store.validate import ResultsError, check_results_dir
+from ..suite.options import PROGRESS_PREFIX, add_argparse_options
+from ..suite.runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores
+from .command_args import UsageError, results_to_write
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 # What each backend needs importable (found without importing it).
@@ -29,11 +39,13 @@ BACKEND_MODULES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "tor
 
 
 def parse_backends(value: str) -> list[str]:
+    if value.strip() == "all":
+        return list(KERAS_BACKENDS)
     names = [b.strip() for b in value.split(",") if b.strip()]
     bad = [b for b in names if b not in KERAS_BACKENDS]
     if bad or not names:
         raise UsageError(
-            f"--backends takes a comma-separated list of {', '.join(KERAS_BACKENDS)}; got {value!r}"
+            f"--backends takes 'all' or a comma-separated list of {', '.join(KERAS_BACKENDS)}; got {value!r}"
         )
     return list(dict.fromkeys(names))
 
@@ -42,10 +54,10 @@ def missing_modules(backend: str) -> list[str]:
     return [m for m in BACKEND_MODULES[backend] if importlib.util.find_spec(m) is None]
 
 
-def add_run_arguments(parser, default_profile: str, default_compile: str) -> None:
+def add_run_arguments(parser, default_profile: str, default_compile: str, default_backends: str) -> None:
     parser.add_argument(
-        "--backends", default=",".join(KERAS_BACKENDS),
-        help="comma-separated Keras backends (default: %(default)s; missing ones are skipped)",
+        "--backends", default=default_backends,
+        help="comma-separated Keras backends, or all (default: %(default)s; missing ones are skipped)",
     )
     add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--threads"))
     parser.set_defaults(profile=default_profile, compile=default_compile)
@@ -53,7 +65,7 @@ def add_run_arguments(parser, default_profile: str, default_compile: str) -> Non
 
 
 def add_arguments(parser) -> None:
-    add_run_arguments(parser, default_profile="quick", default_compile="both")
+    add_run_arguments(parser, default_profile="quick", default_compile="off", default_backends=DEFAULT_KERAS_BACKEND)
 
 
 def pytest_command(backend: str, args) -> list[str]:
@@ -66,21 +78,24 @@ def pytest_command(backend: str, args) -> list[str]:
 
 
 def run_backend(backend: str, args, log_path: Path) -> int:
-    """Run one backend's suite; relay its progress lines; keep its full output in `log_path`."""
-    start = time.perf_counter()
+    """Run one backend's suite with a progress bar (steps done, time left); keep its full output in `log_path`."""
+    from tqdm import tqdm  # a dependency of the suite, loaded by the one command that draws a bar
+
     env = dict(os.environ, KERAS_BACKEND=backend)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log, subprocess.Popen(
         pytest_command(backend, args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env=env, bufsize=1,
-    ) as child:
+    ) as child, tqdm(desc=f"{backend}, compile {args.compile}", unit="step", dynamic_ncols=True,
+                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} steps [{elapsed}<{remaining}] {postfix}") as bar:
         try:
             for line in child.stdout:
                 log.write(line)
                 if line.startswith(PROGRESS_PREFIX):
                     _, done, total, outcome, case_id = line.split(maxsplit=4)
-                    elapsed = time.perf_counter() - start
-                    print(f"[{backend}] case {done} of {total}  {elapsed:6.0f} s  {outcome:7s} {case_id.strip()}", flush=True)
+                    bar.total = int(total)
+                    bar.update(int(done) - bar.n)
+                    bar.set_postfix_str(case_id.strip() if outcome == "passed" else f"{outcome}: {case_id.strip()}")
         except KeyboardInterrupt:
             # A SIGINT sent to this process alone would let pytest finish and save: pass it on,
             # and return only once pytest has stopped (an interrupted session saves nothing).
@@ -106,6 +121,7 @@ def thread_counts(args) -> list[int]:
 
 def run_backends(args) -> int:
     backends = parse_backends(args.backends)
+    args.results_dir = results_to_write(args)
     # The result files on record are checked before hours of timing, not after (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).
     try:
@@ -114,12 +130,18 @@ def run_backends(args) -> int:
     except (ResultsError, OtherMachine) as e:
         raise UsageError(str(e)) from None
     counts = thread_counts(args)
-    if len(counts) == 1:
-        return _run_backends(args, backends)
+    installed = [b for b in backends if not missing_modules(b)]
+    print(run_estimate.expected(args.results_dir, layout.reference_dir(), installed, args.profile, args.compile, counts),
+          flush=True)
+    start = time.perf_counter()
     status = 0
     for n in counts:
-        print(f"--- {n} thread(s) ---", flush=True)
+        if len(counts) > 1:
+            print(f"--- {n} thread(s) ---", flush=True)
         status = max(status, _run_backends(argparse.Namespace(**{**vars(args), "threads": n}), backends))
+    print(f"took {run_estimate.minutes(time.perf_counter() - start)} in all", flush=True)
+    if status == 0:
+        print(answer_beside_reference(args.results_dir, layout.reference_dir(), args.profile), end="", flush=True)
     return status
 
 

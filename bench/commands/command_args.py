@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 
+from pathlib import Path
+
 from impls import TOPOLOGIES, ModelSpec
 from impls.spec import SIZE_FIELDS
 
+from ..store import layout
 from ..suite.options import add_argparse_options
 
 
@@ -48,3 +51,34 @@ def add_topology_argument(parser, choices=TOPOLOGIES) -> None:
 def add_threads_argument(parser) -> None:
     """--threads, as the suite takes it (bench/suite/options.py): same check, same default."""
     add_argparse_options(parser, ("--threads",))
+
+
+def add_results_arguments(parser, writes: bool = False) -> None:
+    """--results-dir DIR and --machine NAME: which result set a command uses (bench/store/layout.py)."""
+    default = "this machine's directory under results/" if writes else (
+        "this machine's directory under results/ if it has one, else the reference machine's")
+    parser.add_argument("--results-dir", type=Path, default=None, metavar="DIR",
+                        help=f"the result set to use (default: {default})")
+    if not writes:
+        parser.add_argument("--machine", default=None, metavar="NAME",
+                            help="the result set of machine NAME under results/ (`ls results/`)")
+
+
+def results_to_read(args, default_to_reference: bool = False) -> Path:
+    """The set a reading command uses, said on stderr when the user did not name it."""
+    try:
+        if default_to_reference and args.results_dir is None and args.machine is None:
+            reference = layout.reference_dir()
+            if reference is not None:
+                return layout.Chosen(reference, f"reading {reference}/ (the reference machine's results)").tell()
+        return layout.set_to_read(args.results_dir, getattr(args, "machine", None)).tell()
+    except layout.LayoutError as e:
+        raise UsageError(str(e)) from None
+
+
+def results_to_write(args) -> Path:
+    """The set a measuring command writes: --results-dir, else this machine's (created, said on stderr)."""
+    try:
+        return layout.set_to_write(args.results_dir).tell()
+    except layout.LayoutError as e:
+        raise UsageError(str(e)) from None

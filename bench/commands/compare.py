@@ -1,7 +1,7 @@
 """`python -m bench compare OLD NEW [--threshold 10%]`: what got slower between two result sets.
 
-OLD and NEW are results directories (their benchmarks.csv) or benchmarks.csv
-files. Rows are matched by their case key (bench/store/results.py CASE_KEY). A row
+OLD and NEW are results directories (their benchmarks.csv), benchmarks.csv
+files, or the names of machine directories under results/ (`ls results/`). Rows are matched by their case key (bench/store/results.py CASE_KEY). A row
 that was not timed (status other than "ok", or no median) is listed and left
 out; so is a case present on one side only.
 
@@ -40,6 +40,13 @@ when the single times move too much between processes to tell.
 (its medians and raw rounds, in memory; no file changes), to check what the
 rule catches on real runs.
 
+Two machines: when OLD and NEW were measured on different machines (their
+fingerprints, bench/store/machine.py), the output is labelled "different
+machines". Times do not travel between machines, so the per-case table is
+printed for information only, with no verdicts, and the exit status is set
+by the Keras/torch ratio test alone: a ratio compares two frameworks on one
+machine, and is the figure that can be set beside another machine's.
+
 Exit status: 0 without a regression, 1 with one or more (a case slower or a
 ratio changed), 2 on bad input (a
 missing file, missing columns, a cell that is not a number, two rows with one
@@ -56,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..store import noise, raw
+from ..store import layout, machine, noise, raw
 from .command_args import UsageError
 from ..store.frames import case_names, frame_of, timed
 from ..store.markdown import text_table
@@ -186,7 +193,11 @@ def compare(old_location: Path, new_location: Path, threshold: float, noise_dir:
             "verdict": verdicts(matched, threshold, run_var), "case": matched["name_old"],
         }
     ).sort_values("ratio", ascending=False, kind="stable")
-    lines = text_table(["new/old", "old ms", "new ms", "verdict", "case"],
+    machines = _machines(old_location, new_location)
+    if machines:  # times of two machines differ by the machine: listed, never judged
+        table["verdict"] = ""
+    lines = [machines] if machines else []
+    lines += text_table(["new/old", "old ms", "new ms", "verdict", "case"],
                        [[f"{r.ratio:.3f}", f"{r.old_ms:.4g}", f"{r.new_ms:.4g}", r.verdict, r.case] for r in table.itertuples()])
     lines += _listing(f"not timed in {old_location}, left out", _untimed(paired, "old"))
     lines += _listing(f"not timed in {new_location}, left out", _untimed(paired, "new"))
@@ -198,11 +209,19 @@ def compare(old_location: Path, new_location: Path, threshold: float, noise_dir:
     if inject:
         lines.append(f"injected: {inject[0]} cases of {new_location} slowed by {inject[1]:.0%} (in memory)")
     lines.append(noise_note)
-    lines.append(
-        f"{slower} of {len(table)} case(s) slower by more than {threshold * 100:g}% beyond their noise, "
-        f"{faster} faster; {ratios_changed} Keras/torch ratio(s) changed by more than {threshold * 100:g}% beyond their noise"
-    )
+    times = ("times not judged (different machines)" if machines else
+             f"{slower} of {len(table)} case(s) slower by more than {threshold * 100:g}% beyond their noise, {faster} faster")
+    lines.append(f"{times}; {ratios_changed} Keras/torch ratio(s) changed by more than {threshold * 100:g}% beyond their noise")
     return lines, slower > 0 or ratios_changed > 0
+
+
+def _machines(old_location: Path, new_location: Path) -> str:
+    """"different machines: ..." when the two sides were measured on different machines, else ""."""
+    recorded = [layout.recorded_machine(p if p.is_dir() else p.parent) for p in (old_location, new_location)]
+    if None in recorded or machine.same_machine(recorded[0], recorded[1]):
+        return ""
+    return (f"different machines: OLD {machine.describe(recorded[0])}, NEW {machine.describe(recorded[1])}; "
+            "times are listed, not judged, and the exit status comes from the Keras/torch ratios alone")
 
 
 def _ratio_changes(old: dict, new: dict, threshold: float, ratio_run_var: float) -> tuple[list[str], int]:
@@ -244,7 +263,19 @@ def _benchmarks_file(location: Path) -> Path:
     return location / FILES["benchmarks"] if location.is_dir() else location
 
 
+def _location(given: Path) -> Path:
+    """A path as given, or the machine directory of that name under results/."""
+    if given.exists() or given.parent != Path("."):
+        return given
+    try:
+        return layout.named_dir(layout.RESULTS_ROOT, str(given))
+    except layout.LayoutError:
+        known = ", ".join(layout.machine_dirs()) or "none"
+        raise UsageError(f"{given}: no such file, directory or machine (machine directories: {known})") from None
+
+
 def run(args) -> int:
+    args.old, args.new = _location(args.old), _location(args.new)
     old, new = _benchmarks_file(args.old), _benchmarks_file(args.new)
     if old.exists() and new.exists() and old.samefile(new) and not args.inject:
         raise UsageError(f"OLD and NEW are the same file ({old}): give the baseline and the run to check")

@@ -30,8 +30,8 @@ How the peak is read (`mem_method`):
   `get_memory_info` peak, JAX `memory_stats` peak_bytes_in_use (which cannot
   be reset: on JAX, `peak_mem_bytes` is the largest call so far).
 
-Writes RESULTS_DIR/memory.csv (one row per case; a case measured again
-replaces its old row, every other row stays) and RESULTS_DIR/memory_comparison.csv (Keras over torch per
+Writes memory.csv in the result set (this machine's by default) (one row per case; a case measured again
+replaces its old row, every other row stays) and memory_comparison.csv (Keras over torch per
 problem).
 """
 
@@ -50,7 +50,7 @@ from ..suite.cases import COMPILE_CHOICES, DEVICES, PROFILES, Case, Size, all_ca
 # ONNX Runtime's memory is not measured: its sessions allocate through ORT's own arenas, which
 # this command does not yet read on a GPU (CPU RSS would see them; not yet wired up).
 MEASURED_FRAMEWORKS = ("keras", "torch")
-from ..store.results import CASE_KEY, COMMAND_FILES, RESULTS_DIR, SIZE_COLUMNS, SLICE_COLUMNS
+from ..store.results import CASE_KEY, COMMAND_FILES, SIZE_COLUMNS, SLICE_COLUMNS
 from ..store.storage import number, read_csv, write_csv
 from ..store.units import mib
 
@@ -271,7 +271,7 @@ def save_memory(results_dir: Path, new_rows: list[dict]) -> None:
 
 
 def add_arguments(parser) -> None:
-    from .command_args import add_threads_argument, add_topology_argument
+    from .command_args import add_results_arguments, add_threads_argument, add_topology_argument
     from ..suite.runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS
 
     parser.add_argument(
@@ -287,15 +287,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--size", metavar="LABEL", help="one size label of the profile, e.g. mid or batch=256")
     add_topology_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--results-dir", type=Path, default=Path(RESULTS_DIR), metavar="DIR",
-                        help="where memory.csv and memory_comparison.csv are merged (default: %(default)s)")
+    add_results_arguments(parser, writes=True)  # memory.csv and memory_comparison.csv are merged there
 
 
 def run(args) -> int:
     from .backend_runs import missing_modules, parse_backends
-    from .command_args import UsageError, selected_topologies
+    from .command_args import UsageError, results_to_write, selected_topologies
 
     backends = parse_backends(args.backends)
+    args.results_dir = results_to_write(args)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))
     if args.mode:
         cases = [c for c in cases if c.mode == args.mode]

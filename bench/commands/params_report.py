@@ -13,7 +13,8 @@ from impls import layer_formulas
 
 from .command_args import UsageError, add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
 from ..store.markdown import text_table
-from ..store.results import COMMAND_FILES, RESULTS_DIR
+from ..store.layout import RESULTS_ROOT
+from ..store.results import COMMAND_FILES
 from ..store.storage import write_csv
 
 COLUMNS = [
@@ -35,7 +36,8 @@ def add_arguments(parser) -> None:
     add_topology_argument(parser)
     add_size_arguments(parser)
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["params"]), help="CSV to write (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=RESULTS_ROOT / COMMAND_FILES["params"],
+                        help="CSV to write (default: %(default)s; counts do not depend on the machine, so one file for all)")
 
 
 def params_rows(spec) -> list[dict]:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from impls import KERAS_HEADS, TORCH_HEADS
 
-from .command_args import add_threads_argument, add_topology_argument
-from ..store.results import COMMAND_FILES, RESULTS_DIR
+from .command_args import add_results_arguments, add_threads_argument, add_topology_argument, results_to_write
+from ..store.results import COMMAND_FILES
 from ..store.storage import write_csv
 from ..suite.tolerances import TOLERANCES, TRAINING_STEPS
 
@@ -25,7 +25,10 @@ COLUMNS = [
 def add_arguments(parser) -> None:
     add_topology_argument(parser)
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["parity"]), help="CSV to write (default: %(default)s)")
+    add_results_arguments(parser, writes=True)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"CSV to write (default: {COMMAND_FILES['parity']} in the result set; float differences "
+                        "depend on the machine's kernels, so each machine has its own)")
 
 
 def case_rows(case: str, spec, batch: int) -> list[dict]:
@@ -57,6 +60,8 @@ def case_rows(case: str, spec, batch: int) -> list[dict]:
 
 def run(args) -> int:
     from ..suite import runtime
+
+    args.out = args.out or results_to_write(args) / COMMAND_FILES["parity"]
 
     runtime.configure(args.threads)
     runtime.apply_thread_limits(args.threads)

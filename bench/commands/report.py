@@ -1,4 +1,4 @@
-"""`python -m bench report [RESULTS_DIR]`: RESULTS_DIR/report.md, with its PNG plots beside it.
+"""`python -m bench report [--results-dir DIR | --machine NAME]`: report.md in that result set, with its PNG plots beside it.
 
 The report says how to read it, lists every slice's machine and versions
 (environment.json), gives the README's answer (Keras over PyTorch with each
@@ -25,7 +25,7 @@ from ..store import markdown
 
 from ..analysis import plots, result_tables
 from ..suite.cases import SWEEPS
-from .command_args import UsageError
+from .command_args import UsageError, add_results_arguments, results_to_read
 from ..store.frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
 from ..store.results import COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, load_environment
 from ..analysis.scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
@@ -307,18 +307,16 @@ def write_report(results_dir: Path) -> list[Path]:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument(
-        "results_dir", nargs="?", type=Path, default=Path("results"), metavar="RESULTS_DIR",
-        help="directory holding benchmarks.csv and the other result files (default: %(default)s)",
-    )
+    add_results_arguments(parser)
 
 
 def run(args) -> int:
-    if not args.results_dir.is_dir():
-        raise UsageError(f"{args.results_dir}: no such directory")
-    check_writable(args.results_dir)  # report.md and the plots go there
+    results_dir = results_to_read(args)
+    if not results_dir.is_dir():
+        raise UsageError(f"{results_dir}: no such directory")
+    check_writable(results_dir)  # report.md and the plots go there
     try:
-        written = write_report(args.results_dir)
+        written = write_report(results_dir)
     except ValueError as e:
         raise UsageError(str(e)) from e
     print(f"wrote {written[0]} and {len(written) - 1} plot(s) beside it")

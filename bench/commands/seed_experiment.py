@@ -33,9 +33,9 @@ from impls import ModelSpec
 from impls.runners import KerasRunner, TorchRunner
 from impls.spec import KERAS_ADAM_LEARNING_RATE
 
-from .command_args import UsageError, add_threads_argument, add_topology_argument
+from .command_args import UsageError, add_results_arguments, add_threads_argument, add_topology_argument, results_to_write
 from ..store.markdown import text_table
-from ..store.results import COMMAND_FILES, RESULTS_DIR
+from ..store.results import COMMAND_FILES
 from ..analysis.seed_data import seed_data
 from ..store.storage import write_csv
 
@@ -81,8 +81,9 @@ def add_arguments(parser) -> None:
                         help="torch.optim.Adam with Keras's lr and epsilon, or Keras's exact "
                              "update rule (default: %(default)s)")
     add_threads_argument(parser)
-    parser.add_argument("--out", type=Path, default=Path(RESULTS_DIR, COMMAND_FILES["seed"]),
-                        help="CSV to write (default: %(default)s)")
+    add_results_arguments(parser, writes=True)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"CSV to write (default: {COMMAND_FILES['seed']} in the result set; it holds training times)")
 
 
 @dataclass
@@ -272,6 +273,7 @@ def run(args) -> int:
     from ..suite import runtime
 
     topologies = (args.topology,) if args.topology else SEED_TOPOLOGIES
+    args.out = args.out or results_to_write(args) / COMMAND_FILES["seed"]
     if args.out.is_dir():
         raise UsageError(f"argument --out: {args.out} is a directory; give a CSV file name")
     runtime.configure(args.threads)

@@ -39,7 +39,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..store import noise, raw
-from .command_args import UsageError
+from .command_args import UsageError, results_to_write
 from .compare import parse_threshold
 from ..store.machine import OtherMachine, check_same_machine, fingerprint
 from ..suite.options import add_argparse_options
@@ -375,7 +375,7 @@ def take_runs(args, n: int) -> list[Path]:
 
 
 def run(args) -> int:
-    results_dir = Path(args.results_dir)
+    results_dir = args.results_dir = results_to_write(args)
     n = None if args.runs_from else parse_runs(args.runs)
     try:
         check_same_machine(results_dir)

@@ -13,27 +13,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..analysis import result_tables
-from .command_args import UsageError
+from .command_args import UsageError, add_results_arguments, results_to_read
 from ..store.results import FILES
 from ..store.storage import atomic_write_text
 from ..store.validate import check_results_dir
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results-dir", type=Path, default=Path("results"), help="default: %(default)s")
+    add_results_arguments(parser)
     parser.add_argument("--profile", default="quick", help="the comparison tables' profile (default: %(default)s)")
     parser.add_argument("--readme", type=Path, help="rewrite the generated blocks of this README in place")
 
 
 def run(args) -> int:
-    if not (args.results_dir / FILES["comparison"]).exists():
-        raise UsageError(f"{args.results_dir / FILES['comparison']}: no such file; run the benchmarks first")
     if args.readme and not args.readme.is_file():
         raise UsageError(f"--readme {args.readme}: no such file")
-    check_results_dir(args.results_dir)
-    blocks = result_tables.readme_blocks(args.results_dir, args.profile)
+    # The README quotes the reference machine's set, whichever machine rewrites it.
+    results_dir = results_to_read(args, default_to_reference=bool(args.readme))
+    if not (results_dir / FILES["comparison"]).exists():
+        raise UsageError(f"{results_dir / FILES['comparison']}: no such file; run the benchmarks first")
+    check_results_dir(results_dir)
+    blocks = result_tables.readme_blocks(results_dir, args.profile)
     if not args.readme:
-        details = result_tables.detail_blocks(args.results_dir, args.profile)
+        details = result_tables.detail_blocks(results_dir, args.profile)
         print("\n".join([*blocks.values(), *(text for _, text in details.values())]), end="")
         return 0
     text = args.readme.read_text()

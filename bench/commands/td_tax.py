@@ -20,7 +20,7 @@ from ..store.units import ms
 
 
 def add_arguments(parser) -> None:
-    add_run_arguments(parser, default_profile="tdtax", default_compile="off")
+    add_run_arguments(parser, default_profile="tdtax", default_compile="off", default_backends="all")
 
 
 def format_tax(rows: list[dict]) -> str:

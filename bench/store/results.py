@@ -30,8 +30,6 @@ from impls.spec import SIZE_FIELDS
 
 from .storage import cells, csv_text, json_text, number, write_set
 
-# Where every command reads and writes result files unless told otherwise.
-RESULTS_DIR = "results"
 SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
 SIZE_COLUMNS = ["batch", *SIZE_FIELDS]  # the batch, then every ModelSpec size
 # What identifies a case across runs (and across versions, for `bench compare`).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .cases import COMPILE_CHOICES, PROFILES
-from ..store.results import FILES, RESULTS_DIR
+from ..store.results import FILES
 from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores, parse_positive, parse_threads
 
 
@@ -70,8 +70,9 @@ OPTIONS = {
         f"is timed in fewer (at least {MIN_BLOCKS})",
     ),
     "--results-dir": dict(
-        dest="tdbench_results_dir", default=RESULTS_DIR, metavar="DIR",
-        help=f"where {FILES['benchmarks']}, {FILES['comparison']} and {FILES['environment']} are merged (default: %(default)s)",
+        dest="tdbench_results_dir", default=None, metavar="DIR",
+        help=f"where {FILES['benchmarks']}, {FILES['comparison']} and {FILES['environment']} are merged "
+        "(default: results/<this machine>/, bench/store/layout.py)",
     ),
 }
 
