@@ -200,16 +200,18 @@ class ProgressLines:
             )
 
 
+def pytest_collection_finish(session):
+    # What `python -m bench run` estimates the next run's duration from (bench/analysis/run_estimate.py).
+    option = session.config.option
+    session.config.stash[SESSION].run_record = {
+        "compile": option.tdbench_compile, "steps": len(session.items),
+        "profile_steps": len(all_cases(option.tdbench_profile, option.tdbench_compile)) * (_blocks(session.config) + 1),
+    }
+
+
 def pytest_sessionfinish(session, exitstatus):
     # Interrupted, crashed or misused runs keep the previous files as they were.
     if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.stash[SESSION].interrupted:
-        option = session.config.option
-        # What `python -m bench run` estimates the next run's duration from (bench/analysis/run_estimate.py).
-        session.config.stash[SESSION].run_record = {
-            "compile": option.tdbench_compile, "wall_s": round(time.monotonic() - session.config.stash[STARTED], 1),
-            "steps": len(session.items),
-            "profile_steps": len(all_cases(option.tdbench_profile, option.tdbench_compile)) * (_blocks(session.config) + 1),
-        }
         session.config.stash[SESSION].save()
 
 

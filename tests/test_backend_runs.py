@@ -1,18 +1,26 @@
-"""`python -m bench run`: backends validated, missing ones skipped, failures named."""
+"""`python -m bench run`: backends validated, missing ones skipped, failures named, duration and answer told."""
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bench.analysis import run_estimate
 from bench.commands import backend_runs
 from bench.cli import UsageError, main
+from bench.store import layout
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_backends_are_validated():
     assert backend_runs.parse_backends("jax, tensorflow,jax") == ["jax", "tensorflow"]
+    assert backend_runs.parse_backends("all") == ["tensorflow", "jax", "torch"]
     for bad in ("tensorflow,mxnet", "", " , "):
-        with pytest.raises(UsageError, match="--backends takes a comma-separated list of tensorflow, jax, torch"):
+        with pytest.raises(UsageError, match="--backends takes 'all' or a comma-separated list of tensorflow, jax, torch"):
             backend_runs.parse_backends(bad)
 
 
@@ -32,4 +40,35 @@ def test_a_failing_backend_run_is_named_and_exits_1(tmp_path):
     assert done.returncode == 1
     assert "torch: FAILED (pytest exit 5" in done.stdout
     assert "failed backend(s): torch" in done.stderr
-    assert (tmp_path / "logs" / "seed-torch-compile-both-t1.log").exists() and not (tmp_path / "benchmarks.csv").exists()
+    assert (tmp_path / "logs" / "seed-torch-compile-off-t1.log").exists() and not (tmp_path / "benchmarks.csv").exists()
+
+
+def test_a_run_says_what_it_expects_then_ends_with_the_answer_beside_the_reference(monkeypatch, tmp_path, capsys):
+    # The suite itself is not started (run_backend stands in): what the command says around it.
+    shutil.copy(layout.reference_dir(ROOT / layout.RESULTS_ROOT) / "comparison.csv", tmp_path)
+    monkeypatch.setattr(backend_runs, "run_backend", lambda backend, args, log: 0)
+    assert main(["run", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1 backend(s) (tensorflow), quick profile, compile off: ")
+    assert "took " in out and "tensorflow: ok" in out
+    assert "Keras on tensorflow, compile off: this machine" in out and "against the reference (intel-xeon-2c-24g)" in out
+    assert "yes (" in out  # the same set beside itself agrees in every cell it has an interval for
+
+
+def environment_with_run(directory: Path, backend: str, wall_s: float, steps: int, profile_steps: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"keras_backend={backend} device=cpu profile=quick compile=off threads=1"
+    run = {"compile": "off", "wall_s": wall_s, "steps": steps, "profile_steps": profile_steps}
+    (directory / "environment.json").write_text(json.dumps({"slices": {name: {"run": run}}}))
+
+
+def test_the_expected_duration_comes_from_this_machine_else_the_reference_and_says_which(tmp_path):
+    mine, reference = tmp_path / "mine", tmp_path / "reference"
+    environment_with_run(reference, "tensorflow", 300.0, 100, 100)
+    line = run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1])
+    assert line.endswith("about 5.0 min on the reference machine (reference); an estimate only, "
+                         "this machine has no run of these slices yet")
+    environment_with_run(mine, "tensorflow", 60.0, 50, 100)  # a -k run of half the profile: scaled up
+    assert run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1]).endswith(
+        "expected about 2.0 min, from this machine's earlier runs")
+    assert run_estimate.expected(mine, reference, ["jax"], "quick", "off", [1]).endswith("so no estimate yet")

@@ -122,7 +122,7 @@ def test_memory_command_writes_both_files_with_the_method(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["memory", "--backends", "theano"], "--backends takes a comma-separated list of tensorflow, jax, torch; got 'theano'"),
+    (["memory", "--backends", "theano"], "--backends takes 'all' or a comma-separated list of tensorflow, jax, torch; got 'theano'"),
     (["memory", "--profile", "huge"], "argument --profile: invalid choice: 'huge'"),
     (["memory", "--profile", "quick", "--size", "batch=4"], "--size batch=4: no such size in this selection; sizes: mid, seed"),
 ])

@@ -76,7 +76,7 @@ def quick_results(results_dir: Path, topologies=("many_to_many",)) -> Path:
 
 
 def report(results_dir: Path) -> str:
-    assert main(["report", str(results_dir)]) == 0
+    assert main(["report", "--results-dir", str(results_dir)]) == 0
     return (results_dir / "report.md").read_text()
 
 
@@ -154,7 +154,7 @@ def test_bad_results_dir_is_one_line_and_status_2(tmp_path, capsys):
         ("empty", "empty: no benchmarks.csv or td_tax.csv to report on"),
         ("broken", "benchmarks.csv: line 2, column median_s: 'fast' is not a number"),
     ]:
-        assert main(["report", str(tmp_path / name)]) == 2
+        assert main(["report", "--results-dir", str(tmp_path / name)]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
 

@@ -193,7 +193,7 @@ def _sd(value) -> str:
     return f"{float(value):.3f}" if value not in ("", None) else "not recorded"
 
 
-HISTORY_SHOWN = 12  # the README's table keeps the newest sets; the file keeps every set
+HISTORY_SHOWN = 6  # the README's table keeps the newest sets; the file keeps every set
 
 
 def _gc(row: dict) -> str:

@@ -167,6 +167,26 @@ def answer_beside_reference(results_dir: Path, reference_dir: Path | None, profi
     return "\n".join(out)
 
 
+def machines_markdown(machine_dirs: dict[str, Path], profile: str) -> str:
+    """Every machine's answer side by side: a row per problem and column of the answer, a column per machine.
+
+    Ratios only: they compare two frameworks on one machine, so they can stand beside another machine's.
+    """
+    cells = {}
+    for name, directory in machine_dirs.items():
+        try:
+            cells[name] = _answer_cells(directory, profile)
+        except ResultsError:
+            continue  # a machine with no comparison.csv of this profile has no column
+    # the file's problem order within each answer column
+    keys = sorted(dict.fromkeys(k for c in cells.values() for k in c), key=lambda k: k[3])
+    body = [[f"Keras on {k[3]}", *k[:3], *(ratio_cell(c[k]) if k in c else "not timed" for c in cells.values())]
+            for k in keys]
+    return "\n".join([*markdown.table(["answer column", "topology", "size (batch)", "mode", *cells], body), "",
+                      f"Keras time / torch time per machine (each framework's default head, {profile} profile), "
+                      "[95% rerun interval] where the machine has a noise model."]) + "\n"
+
+
 # --- the detail: every head pair, the TimeDistributed tax, parity, parameters, the seed's experiment
 
 

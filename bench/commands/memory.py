@@ -295,7 +295,6 @@ def run(args) -> int:
     from .command_args import UsageError, results_to_write, selected_topologies
 
     backends = parse_backends(args.backends)
-    args.results_dir = results_to_write(args)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))
     if args.mode:
         cases = [c for c in cases if c.mode == args.mode]
@@ -304,6 +303,7 @@ def run(args) -> int:
         cases = [c for c in cases if c.size.label == args.size]
         if not cases:
             raise UsageError(f"--size {args.size}: no such size in this selection; sizes: {', '.join(labels)}")
+    args.results_dir = results_to_write(args)
     rows, start, failed = [], time.perf_counter(), 0
     for backend in backends:
         missing = missing_modules(backend)

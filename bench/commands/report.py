@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..store import markdown
+from ..store import layout, markdown
 
 from ..analysis import plots, result_tables
 from ..suite.cases import SWEEPS
@@ -286,6 +286,16 @@ def memory_section(results_dir: Path, figures: Figures) -> list[str]:
     return lines
 
 
+def machines_section(results_dir: Path) -> list[str]:
+    """Every machine's ratios beside this set's, when it sits in a results root with other machines' sets."""
+    machines = layout.machine_dirs(results_dir.parent)
+    if len(machines) < 2 or results_dir.name not in machines:
+        return []
+    return ["", "## Every machine", "", "The answer's ratios of every machine directory beside this one "
+            f"(`{results_dir.parent}/`); times stay per machine.", "",
+            result_tables.machines_markdown(machines, ANSWER_PROFILE).rstrip()]
+
+
 def write_report(results_dir: Path) -> list[Path]:
     """Write report.md and its plots into `results_dir`; the paths written, report first."""
     inputs = load_inputs(results_dir)
@@ -300,6 +310,7 @@ def write_report(results_dir: Path) -> list[Path]:
         *td_tax_section(inputs.td_tax, figures), "",
         *memory_section(results_dir, figures), "",
         *result_tables.report_sections(results_dir, ANSWER_PROFILE),
+        *machines_section(results_dir),
     ]
     report = results_dir / REPORT
     atomic_write_text(report, "\n".join(lines).rstrip() + "\n")

@@ -168,7 +168,8 @@ class BenchSession:
         self._saved: str | None = None
         self.noise_floor: dict | None = None
         self.interrupted = False  # set on Ctrl-C (bench/conftest.py): such a session saves nothing
-        self.run_record: dict | None = None  # this process's compile choice, wall time, steps (bench/conftest.py)
+        self.run_record: dict | None = None  # this process's compile choice and steps (bench/conftest.py)
+        self.started = time.monotonic()
         self.jax_cache_clears = 0  # runtime.keep_memory_maps_in_bounds, recorded in environment.json
         from .environment import code_version
 
@@ -325,7 +326,7 @@ class BenchSession:
         environment["gc_in_rounds"] = "off" if self.timing.disable_gc else "on"
         environment["jax_cache_clears"] = self.jax_cache_clears
         if self.run_record is not None:
-            environment["run"] = self.run_record
+            environment["run"] = {**self.run_record, "wall_s": round(time.monotonic() - self.started, 1)}
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
         import pytest_benchmark
 
