@@ -13,6 +13,7 @@ import pytest
 
 from bench.suite import runtime
 from bench.suite.cases import all_cases
+from bench.store import lock
 from bench.store.machine import OtherMachine, check_same_machine
 from bench.suite.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
 from bench.suite.session import PREPARE, BenchSession, Timing
@@ -20,6 +21,7 @@ from bench.store.validate import ResultsError, check_results_dir
 
 SESSION = pytest.StashKey[BenchSession]()
 STARTED = pytest.StashKey[float]()
+LOCKED = pytest.StashKey[object]()  # the results directory whose lock this session holds
 
 
 def pytest_addoption(parser):
@@ -56,9 +58,12 @@ def pytest_configure(config):
         runtime.fix_malloc()  # and on an allocator whose state does not depend on the cases before
     results_dir = config.rootpath / option.tdbench_results_dir
     # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
-    # and so is the machine they were measured on (bench/store/machine.py).
+    # and so is the machine they were measured on (bench/store/machine.py). The directory's lock
+    # is held from here to the end of the save: no other run writes into it meanwhile (bench/store/lock.py).
     if not option.collectonly:
         try:
+            lock.acquire(results_dir)
+            config.stash[LOCKED] = results_dir
             check_results_dir(results_dir, writing=True)
             if not getattr(option, "benchmark_disable", False):
                 check_same_machine(results_dir)
@@ -179,8 +184,20 @@ class ProgressLines:
 
 def pytest_sessionfinish(session, exitstatus):
     # Interrupted, crashed or misused runs keep the previous files as they were.
-    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.stash[SESSION].interrupted:
-        session.config.stash[SESSION].save()
+    bench = session.config.stash[SESSION]
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not bench.interrupted:
+        try:
+            bench.save()
+        except (ResultsError, OSError) as e:  # a full disk, a file size limit: which file, not a traceback
+            where = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+            bench.save_failed(f"nothing saved: {where}")
+            session.exitstatus = 2
+
+
+def pytest_unconfigure(config):
+    if LOCKED in config.stash:
+        lock.release(config.stash[LOCKED])
+        del config.stash[LOCKED]
 
 
 def pytest_terminal_summary(terminalreporter, config):
