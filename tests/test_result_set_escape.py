@@ -15,14 +15,8 @@ from bench.cli import main
 from bench.store import lock, raw, storage
 from bench.store.results import BENCHMARK_COLUMNS, save_run
 from bench.store.validate import ResultsError, check_results_dir
+from tests.helpers import raw_entry
 from tests.test_results_safety import ROOT, row, snapshot
-
-SLICE = "keras_backend=tensorflow device=cpu profile=quick compile=off threads=1"
-
-
-def raw_entry(median=0.123, **fields):
-    key_row = row(median=median, **fields)
-    return raw.entry("case", "group", key_row, {"block_rounds": [2]}, {"data": [median, median]})
 
 
 @pytest.fixture
@@ -129,7 +123,7 @@ import os, signal, sys
 from bench.store import storage
 from bench.store.results import save_run
 from tests.test_results_safety import row
-from tests.test_result_set_escape import raw_entry
+from tests.helpers import raw_entry
 real = storage.atomic_write_text
 def pause_at_the_marker(path, text):
     if path.name == storage.COMMIT_MARKER:  # every file staged, nothing committed: as paused by SIGSTOP
