@@ -30,11 +30,6 @@ def pytest_addoption(parser):
     group.addoption(
         "--tdbench-progress", action="store_true", help="print a progress line per case (for python -m bench run)"
     )
-    group.addoption(
-        "--time-budget", type=float, default=None, metavar="SECONDS",
-        help="start no case after this many seconds; the rest skip with the reason and what was "
-        "measured is saved (for runs on a lent machine, e.g. bench/gpu_slice.sh)",
-    )
 
 
 def _stop(message: str):

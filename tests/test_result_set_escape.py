@@ -193,3 +193,30 @@ def test_a_runs_raw_rounds_are_committed_with_its_csvs(small_set):
     rounds = raw.load(small_set)
     assert [[0.004, 0.004]] in rounds.values()
     assert "0.004" in (small_set / "benchmarks.csv").read_text()
+
+
+# 6. Bounds on every count and time.
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--blocks", "99999999999999999999", "--blocks must be at most 1000"),
+    ("--time-budget", "-5", "--time-budget must be a number of seconds above 0"),
+    ("--time-budget", "inf", "--time-budget must be a number of seconds above 0"),
+])
+def test_an_out_of_range_suite_option_stops_collection_at_once(tmp_path, flag, value, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--collect-only", "-q", flag, value,
+         "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert message in done.stdout + done.stderr and len((done.stdout + done.stderr).strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["seed", "--epochs", "10000000000000"], "--epochs must be at most 1000000"),
+    (["stability", "--runs", "1000"], "--runs must be at most 100"),
+    (["run", "--blocks", "1001"], "--blocks must be at most 1000"),
+])
+def test_an_out_of_range_command_option_is_one_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in one_line_error(capsys)

@@ -34,6 +34,7 @@ from impls.runners import KerasRunner, TorchRunner
 from impls.spec import KERAS_ADAM_LEARNING_RATE
 
 from .command_args import UsageError, add_threads_argument, add_topology_argument
+from ..suite.options import argparse_type, parse_count
 from ..store.markdown import text_table
 from ..store.results import COMMAND_FILES, RESULTS_DIR
 from ..analysis.seed_data import seed_data
@@ -73,7 +74,7 @@ def _int_at_least(minimum: int):
 
 def add_arguments(parser) -> None:
     add_topology_argument(parser, choices=SEED_TOPOLOGIES)
-    parser.add_argument("--epochs", type=_int_at_least(1), default=1000,
+    parser.add_argument("--epochs", type=argparse_type(parse_count, "--epochs", "epochs"), default=1000,
                         help="epochs, one step each (default: %(default)s, the seed's)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0,
                         help="weight-initialisation seed (default: %(default)s)")
