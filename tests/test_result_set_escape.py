@@ -220,3 +220,68 @@ def test_an_out_of_range_suite_option_stops_collection_at_once(tmp_path, flag, v
 def test_an_out_of_range_command_option_is_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     assert message in one_line_error(capsys)
+
+
+# 8. Messages that name the file and the problem.
+
+FILE_TOO_LARGE = """
+import resource, sys
+from bench.store.results import save_run
+from tests.helpers import benchmark_row
+resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))  # as `ulimit -f` does; Python ignores SIGXFSZ
+try:
+    save_run(sys.argv[1], [benchmark_row(units=n) for n in range(1, 40)], {})
+except OSError as e:
+    print(f"{e.filename}: {e.strerror}")
+"""
+
+
+def test_a_write_over_the_file_size_limit_names_the_file_and_keeps_the_old_set(small_set):
+    before = snapshot(small_set)
+    done = subprocess.run([sys.executable, "-c", FILE_TOO_LARGE, str(small_set)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == f"{small_set / 'benchmarks.csv'}: File too large; nothing replaced", done.stderr
+    assert snapshot(small_set) == before
+
+
+def test_parity_out_a_directory_and_memory_results_dir_a_file_say_so(tmp_path, capsys):
+    assert main(["parity", "--topology", "one_to_one", "--out", str(tmp_path)]) == 2
+    assert f"--out {tmp_path}: is a directory; give a file name" in one_line_error(capsys)
+    (tmp_path / "file").write_text("")
+    assert main(["memory", "--topology", "one_to_one", "--results-dir", str(tmp_path / "file")]) == 2
+    assert f"{tmp_path / 'file'} is not a directory" in one_line_error(capsys)
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(small_set, capsys):
+    for name in ("benchmarks.csv", "comparison.csv"):
+        path = small_set / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    check_results_dir(small_set, writing=True)
+    assert storage.read_csv(small_set / "comparison.csv", required=["topology"])
+    assert main(["table", "--results-dir", str(small_set)]) == 0
+    assert "many_to_many" in capsys.readouterr().out
+
+
+SIGTERM_RUN = """
+import signal, sys
+from bench.commands import backend_runs
+from bench.cli import main
+# pytest stands in for a child that prints a progress line, then runs long until told to stop
+backend_runs.pytest_command = lambda backend, args: [
+    sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
+sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
+"""
+
+
+def test_sigterm_to_bench_run_stops_pytest_with_one_line_and_exit_2(small_set):
+    before = snapshot(small_set)
+    child = subprocess.Popen([sys.executable, "-c", SIGTERM_RUN, str(small_set)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "case 1 of 9" in child.stdout.readline()
+    start = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 2 and time.monotonic() - start < 30
+    assert err.startswith("interrupted: the backend running saved nothing") and len(err.strip().splitlines()) == 1
+    assert {k: v for k, v in snapshot(small_set).items() if not k.startswith("logs/")} == before

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .command_args import UsageError
@@ -65,12 +66,26 @@ def pytest_command(backend: str, args) -> list[str]:
     ]
 
 
+@contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (kill, a CI timeout) handled as Ctrl-C: by default it would end this process alone
+    and leave its pytest child running on, with nobody reading its output."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_backend(backend: str, args, log_path: Path) -> int:
     """Run one backend's suite; relay its progress lines; keep its full output in `log_path`."""
     start = time.perf_counter()
     env = dict(os.environ, KERAS_BACKEND=backend)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log, subprocess.Popen(
+    with _sigterm_as_ctrl_c(), open(log_path, "w") as log, subprocess.Popen(
         pytest_command(backend, args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env=env, bufsize=1,
     ) as child:

@@ -48,3 +48,9 @@ def add_topology_argument(parser, choices=TOPOLOGIES) -> None:
 def add_threads_argument(parser) -> None:
     """--threads, as the suite takes it (bench/suite/options.py): same check, same default."""
     add_argparse_options(parser, ("--threads",))
+
+
+def check_out_file(path, example_name: str) -> None:
+    """--out must name a file: a directory is refused now, not after every case was measured."""
+    if path.is_dir():
+        raise UsageError(f"--out {path}: is a directory; give a file name, e.g. {path / example_name}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from impls import KERAS_HEADS, TORCH_HEADS
 
-from .command_args import add_threads_argument, add_topology_argument
+from .command_args import add_threads_argument, add_topology_argument, check_out_file
 from ..store.results import COMMAND_FILES, RESULTS_DIR
 from ..store.storage import write_csv
 from ..suite.tolerances import TOLERANCES, TRAINING_STEPS
@@ -58,6 +58,7 @@ def case_rows(case: str, spec, batch: int) -> list[dict]:
 def run(args) -> int:
     from ..suite import runtime
 
+    check_out_file(args.out, COMMAND_FILES["parity"])
     runtime.configure(args.threads)
     runtime.apply_thread_limits(args.threads)
     from ..analysis.parity import PARITY_CASES
