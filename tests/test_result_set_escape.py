@@ -177,6 +177,20 @@ def test_a_second_writer_refuses_naming_the_paused_holder_and_no_row_is_lost(sma
     assert not list(small_set.rglob(f"*{storage.STAGED_SUFFIX}")) and not (small_set / lock.HOLDER_FILE).exists()
 
 
+def test_bench_run_refuses_before_starting_a_backend_while_another_run_writes(small_set, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.store import lock; "
+                               "lock.acquire(sys.argv[1]); print('held', flush=True); time.sleep(60)", str(small_set)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["run", "--backends", "torch", "--results-dir", str(small_set)]) == 2
+        assert f"another tdbench process is writing here (PID {holder.pid}, started" in one_line_error(capsys)
+        assert not (small_set / "logs").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_killed_holder_leaves_no_lock(small_set):
     killed = subprocess.run([sys.executable, "-c", "import os, sys; from bench.store import lock; "
                              "lock.acquire(sys.argv[1]); os._exit(9)", str(small_set)], cwd=ROOT, timeout=60)
@@ -284,4 +298,4 @@ def test_sigterm_to_bench_run_stops_pytest_with_one_line_and_exit_2(small_set):
     out, err = child.communicate(timeout=60)
     assert child.returncode == 2 and time.monotonic() - start < 30
     assert err.startswith("interrupted: the backend running saved nothing") and len(err.strip().splitlines()) == 1
-    assert {k: v for k, v in snapshot(small_set).items() if not k.startswith("logs/")} == before
+    assert snapshot(small_set) == before

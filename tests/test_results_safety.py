@@ -36,8 +36,9 @@ def row(framework="keras", head="timedistributed", median=0.002, status="ok", **
 
 
 def snapshot(directory: Path) -> dict:
-    """Every file under `directory` (raw/ included), by relative path."""
-    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    """Every result file under `directory` (raw/ included, `bench run`'s logs/ not), by relative path."""
+    files = {p.relative_to(directory).as_posix(): p for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {name: p.read_bytes() for name, p in files.items() if not name.startswith("logs/")}
 
 
 @pytest.fixture(scope="module")

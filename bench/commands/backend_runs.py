@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .command_args import UsageError
 from ..suite.options import PROGRESS_PREFIX, add_argparse_options
+from ..store import lock
 from ..store.machine import OtherMachine, check_same_machine
 from ..suite.runtime import KERAS_BACKENDS, available_cores
 from ..store.validate import ResultsError, check_results_dir
@@ -124,7 +125,8 @@ def run_backends(args) -> int:
     # The result files on record are checked before hours of timing, not after (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).
     try:
-        check_results_dir(args.results_dir, writing=True)
+        with lock.held(args.results_dir):  # another run writing there: said now, naming it (bench/store/lock.py)
+            check_results_dir(args.results_dir, writing=True)
         check_same_machine(Path(args.results_dir))
     except (ResultsError, OtherMachine) as e:
         raise UsageError(str(e)) from None
