@@ -227,7 +227,7 @@ def test_an_out_of_range_suite_option_stops_collection_at_once(tmp_path, flag, v
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["seed", "--epochs", "10000000000000"], "--epochs must be at most 1000000"),
+    (["seed", "--epochs", "10000000000000"], "argument --epochs: must be at most 1000000"),
     (["stability", "--runs", "1000"], "--runs must be at most 100"),
     (["run", "--blocks", "1001"], "--blocks must be at most 1000"),
 ])
