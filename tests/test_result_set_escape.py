@@ -2,7 +2,6 @@
 no path from file contents, no symbolic links, one writer at a time, raw rounds in the atomic set."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
