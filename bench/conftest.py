@@ -13,7 +13,7 @@ import pytest
 
 from bench.suite import runtime
 from bench.suite.cases import all_cases
-from bench.store import layout
+from bench.store import layout, lock
 from bench.store.machine import OtherMachine, check_same_machine, gpu_model
 from bench.suite.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
 from bench.suite.session import PREPARE, BenchSession, Timing
@@ -22,6 +22,7 @@ from bench.store.validate import ResultsError, check_results_dir
 SESSION = pytest.StashKey[BenchSession]()
 STARTED = pytest.StashKey[float]()
 WRITING_NOTE = pytest.StashKey[str]()
+LOCKED = pytest.StashKey[object]()  # the results directory whose lock this session holds
 
 
 def pytest_addoption(parser):
@@ -29,11 +30,6 @@ def pytest_addoption(parser):
     group = parser.getgroup("tdbench")
     group.addoption(
         "--tdbench-progress", action="store_true", help="print a progress line per case (for python -m bench run)"
-    )
-    group.addoption(
-        "--time-budget", type=float, default=None, metavar="SECONDS",
-        help="start no case after this many seconds; the rest skip with the reason and what was "
-        "measured is saved (for runs on a lent machine, e.g. bench/gpu_slice.sh)",
     )
 
 
@@ -60,7 +56,11 @@ def pytest_configure(config):
     try:
         results_dir = _results_dir(config, claim=timed)
         # Existing result files are checked now, not after hours of timing (bench/store/validate.py),
-        # and so is the machine they were measured on (bench/store/machine.py).
+        # and so is the machine they were measured on (bench/store/machine.py). The directory's lock
+        # is held from here to the end of the save: no other run writes into it meanwhile (bench/store/lock.py).
+        if timed:  # a run that will save: no other writes into its directory meanwhile
+            lock.acquire(results_dir)
+            config.stash[LOCKED] = results_dir
         if not option.collectonly:
             check_results_dir(results_dir, writing=True)
             if timed:
@@ -211,8 +211,20 @@ def pytest_collection_finish(session):
 
 def pytest_sessionfinish(session, exitstatus):
     # Interrupted, crashed or misused runs keep the previous files as they were.
-    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.stash[SESSION].interrupted:
-        session.config.stash[SESSION].save()
+    bench = session.config.stash[SESSION]
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not bench.interrupted:
+        try:
+            bench.save()
+        except (ResultsError, OSError) as e:  # a full disk, a file size limit: which file, not a traceback
+            where = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+            bench.save_failed(f"nothing saved: {where}")
+            session.exitstatus = 2
+
+
+def pytest_unconfigure(config):
+    if LOCKED in config.stash:
+        lock.release(config.stash[LOCKED])
+        del config.stash[LOCKED]
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -26,3 +26,11 @@ def benchmark_row(framework="keras", head="timedistributed", median=0.002, keras
     )
     row.update(fields)
     return row
+
+
+def raw_entry(median=0.123, **fields) -> dict:
+    """The raw rounds (bench/store/raw.py entry) of benchmark_row(**fields): one block of two rounds of `median`."""
+    from bench.store import raw
+
+    return raw.entry("case", "group", benchmark_row(median=median, **fields), {"block_rounds": [2]},
+                     {"data": [median, median]})

@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,9 +25,10 @@ from bench.store.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
 from bench.store.validate import ResultsError, check_csv, check_results_dir
 from impls import ModelSpec
 from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
-from tests.helpers import benchmark_row
+from tests.helpers import benchmark_row, raw_entry
 
 ROOT = Path(__file__).resolve().parents[1]
+RAW_FILE = "raw/tensorflow-cpu-quick-off-t1.json"
 COMMITTED = layout.reference_dir(ROOT / layout.RESULTS_ROOT)  # the committed reference set
 
 
@@ -35,7 +37,9 @@ def row(framework="keras", head="timedistributed", median=0.002, status="ok", **
 
 
 def snapshot(directory: Path) -> dict:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+    """Every result file under `directory` (raw/ included, `bench run`'s logs/ not), by relative path."""
+    files = {p.relative_to(directory).as_posix(): p for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {name: p.read_bytes() for name, p in files.items() if not name.startswith("logs/")}
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +142,17 @@ def not_a_number(text: str) -> str:
     return "".join(lines)
 
 
+def median_cell(value: str):
+    def put(text: str) -> str:
+        lines = text.splitlines(keepends=True)
+        cells = lines[1].split(",")
+        cells[BENCHMARK_COLUMNS.index("median_s")] = value
+        lines[1] = ",".join(cells)
+        return "".join(lines)
+
+    return put
+
+
 def repeat_a_row(text: str) -> str:
     lines = text.splitlines(keepends=True)
     return "".join([*lines, lines[1]])
@@ -156,6 +171,13 @@ MALFORMED = {
     "environment cut short": ("environment.json", cut, "not valid JSON"),
     "environment a list": ("environment.json", lambda t: "[]\n", "expected an object with a 'slices' object, found list"),
     "environment slice not an object": ("environment.json", lambda t: '{"slices": {"a": 1}}\n', "slices['a'] is a int"),
+    "a median NaN": ("benchmarks.csv", median_cell("nan"), "line 2, column median_s: 'nan' is not a finite number of at least 0"),
+    "a median inf": ("benchmarks.csv", median_cell("inf"), "line 2, column median_s: 'inf' is not a finite number"),
+    "a negative median": ("benchmarks.csv", median_cell("-0.5"), "line 2, column median_s: '-0.5' is not a finite number of at least 0"),
+    "noise.json cut short": ("noise.json", cut, "noise.json: not valid JSON"),
+    "noise.json a negative variance": ("noise.json", lambda t: '{"ratio_run_var": -1, "time_run_var": 0}\n', "ratio_run_var must be a non-negative number"),
+    "a raw file cut short": (RAW_FILE, cut, "not a readable raw-timings file"),
+    "a raw file without benchmarks": (RAW_FILE, lambda t: "{}\n", "not a raw-timings file (no 'benchmarks' list)"),
 }
 
 
@@ -203,7 +225,8 @@ def test_an_older_file_without_an_optional_column_validates_and_reads_it_as_empt
     assert len(check_csv(tmp_path / "benchmarks.csv", "benchmarks")) == 2
 
 
-@pytest.mark.parametrize("name, how, message", [MALFORMED["truncated"], MALFORMED["no header"], MALFORMED["environment a list"]])
+@pytest.mark.parametrize("name, how, message", [MALFORMED[k] for k in (
+    "truncated", "no header", "environment a list", "noise.json cut short", "a raw file cut short", "a median NaN")])
 def test_the_suite_stops_before_timing_with_one_line_and_exit_2(full_set, name, how, message):
     spoil(full_set, name, how)
     before = snapshot(full_set)
@@ -238,6 +261,18 @@ def test_an_unusable_results_dir_is_refused_before_timing(tmp_path, monkeypatch)
         monkeypatch.setattr("bench.store.validate.tempfile", SimpleNamespace(TemporaryFile=refused))
     with pytest.raises(ResultsError, match=r"locked: results directory is not writable \(Permission denied\)$"):
         check_results_dir(locked, writing=True)
+    monkeypatch.undo()
+    (tmp_path / "set" / "raw").mkdir(parents=True)
+    real = tempfile.TemporaryFile
+
+    def refused_in_raw(dir=None, **kwargs):  # raw/ alone read-only, as chmod 555 does for a user
+        if Path(dir).name == "raw":
+            raise PermissionError(13, "Permission denied")
+        return real(dir=dir, **kwargs)
+
+    monkeypatch.setattr("bench.store.validate.tempfile", SimpleNamespace(TemporaryFile=refused_in_raw))
+    with pytest.raises(ResultsError, match=r"set/raw: results directory is not writable \(Permission denied\)$"):
+        check_results_dir(tmp_path / "set", writing=True)
 
 
 # 3. A result set is written as one unit.
@@ -257,47 +292,60 @@ def test_a_failure_while_staging_a_later_file_leaves_the_whole_old_set(full_set,
     assert snapshot(full_set) == before  # no new file, no staged file, no marker
 
 
-KILL_AFTER_RENAMES = """
+KILL_AT = """
 import os, sys
 from bench.store import storage
 from bench.store.results import save_run
 from tests.test_results_safety import row
-renames, limit = [0], int(sys.argv[2])
-real = os.replace
+from tests.helpers import raw_entry
+point, arg = sys.argv[2].split(":")
+renames = [0]
+real_replace, real_write, real_sync = os.replace, storage._write_temp, storage._sync_directory
 def replace(src, dst):
     if str(src).endswith(storage.STAGED_SUFFIX):
-        if renames[0] == limit:
-            os._exit(9)  # killed between two files of the set
+        if point == "rename" and renames[0] == int(arg):
+            os._exit(9)  # killed between two files of the set (the first is raw/'s)
         renames[0] += 1
-    real(src, dst)
-storage.os.replace = replace
-if limit < 0:  # killed while staging, before the commit marker
-    real_write = storage._write_temp
-    def write(path, text, suffix):
-        if path.name == "environment.json":
-            os._exit(9)
-        return real_write(path, text, suffix)
-    storage._write_temp = write
-save_run(sys.argv[1], [row(median=0.123)], {"new": True})
+    real_replace(src, dst)
+def write(path, text, suffix):
+    if point == "stage" and path.name == arg:
+        os._exit(9)  # killed while staging, before the commit marker
+    return real_write(path, text, suffix)
+def sync(directory):
+    if point == "sync":
+        os._exit(9)  # every file renamed, the marker not yet removed
+    real_sync(directory)
+storage.os.replace, storage._write_temp, storage._sync_directory = replace, write, sync
+save_run(sys.argv[1], [row(median=0.123)], {"new": True}, [raw_entry(0.123)])
 """
+KILL_POINTS = ["stage:tensorflow-cpu-quick-off-t1.json", "stage:environment.json", "rename:0", "rename:1", "rename:2",
+               "rename:4", "sync:0"]
 
 
-@pytest.mark.parametrize("renames_before_kill", [-1, 0, 1, 2])
-def test_a_process_killed_between_files_leaves_all_old_or_all_new(full_set, renames_before_kill):
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
+def test_a_process_killed_between_files_leaves_all_old_or_all_new(full_set, kill_at):
     before = snapshot(full_set)
-    done = subprocess.run([sys.executable, "-c", KILL_AFTER_RENAMES, str(full_set), str(renames_before_kill)],
+    done = subprocess.run([sys.executable, "-c", KILL_AT, str(full_set), kill_at],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 9, done.stderr
     check_results_dir(full_set)  # every reader recovers first
     after = snapshot(full_set)
-    assert set(after) == set(before)  # no marker, no staged file
+    assert set(after) == set(before)  # no marker, no staged file, no lock holder's note
     changed = {name for name in before if after[name] != before[name]}
-    if renames_before_kill < 0:
+    if kill_at.startswith("stage"):
         assert changed == set()
-    else:  # committed: every file of the set is the new one
-        assert changed == {"benchmarks.csv", "comparison.csv", "environment.json"}
+    else:  # committed: every file of the set is the new one, raw rounds included
+        assert changed == {"benchmarks.csv", "comparison.csv", "environment.json", RAW_FILE}
         assert json.loads(after["environment.json"])["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off threads=1"] == {"new": True}
-        assert b"0.123" in after["benchmarks.csv"]
+        assert b"0.123" in after["benchmarks.csv"] and b"0.123" in after[RAW_FILE]
+
+
+def test_a_corrupt_noise_json_stops_the_save_before_any_file_is_written(full_set):
+    (full_set / "noise.json").write_text('{"ratio_run_var": "NaN"')
+    before = snapshot(full_set)
+    with pytest.raises(ResultsError, match="noise.json: not valid JSON"):
+        save_run(full_set, [row(median=0.123)], {"new": True}, [raw_entry(0.123)])
+    assert snapshot(full_set) == before
 
 
 # 4. Written files keep the permissions of the file they replace.

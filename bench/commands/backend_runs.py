@@ -22,11 +22,12 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..analysis import run_estimate
 from ..analysis.result_tables import answer_beside_reference
-from ..store import layout
+from ..store import layout, lock
 from ..store.machine import OtherMachine, check_same_machine
 from ..store.validate import ResultsError, check_results_dir
 from ..suite.options import PROGRESS_PREFIX, add_argparse_options
@@ -77,13 +78,27 @@ def pytest_command(backend: str, args) -> list[str]:
     ]
 
 
+@contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (kill, a CI timeout) handled as Ctrl-C: by default it would end this process alone
+    and leave its pytest child running on, with nobody reading its output."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_backend(backend: str, args, log_path: Path) -> int:
     """Run one backend's suite with a progress bar (steps done, time left); keep its full output in `log_path`."""
     from tqdm import tqdm  # a dependency of the suite, loaded by the one command that draws a bar
 
     env = dict(os.environ, KERAS_BACKEND=backend)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log, subprocess.Popen(
+    with _sigterm_as_ctrl_c(), open(log_path, "w") as log, subprocess.Popen(
         pytest_command(backend, args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env=env, bufsize=1,
     ) as child, tqdm(desc=f"{backend}, compile {args.compile}", unit="step", dynamic_ncols=True,
@@ -125,7 +140,8 @@ def run_backends(args) -> int:
     # The result files on record are checked before hours of timing, not after (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).
     try:
-        check_results_dir(args.results_dir, writing=True)
+        with lock.held(args.results_dir):  # another run writing there: said now, naming it (bench/store/lock.py)
+            check_results_dir(args.results_dir, writing=True)
         check_same_machine(Path(args.results_dir))
     except (ResultsError, OtherMachine) as e:
         raise UsageError(str(e)) from None

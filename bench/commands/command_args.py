@@ -82,3 +82,9 @@ def results_to_write(args) -> Path:
         return layout.set_to_write(args.results_dir).tell()
     except layout.LayoutError as e:
         raise UsageError(str(e)) from None
+
+
+def check_out_file(path, example_name: str) -> None:
+    """--out must name a file: a directory is refused now, not after every case was measured."""
+    if path.is_dir():
+        raise UsageError(f"--out {path}: is a directory; give a file name, e.g. {path / example_name}")

@@ -294,6 +294,9 @@ def run(args) -> int:
     from .backend_runs import missing_modules, parse_backends
     from .command_args import UsageError, results_to_write, selected_topologies
 
+    from ..store.validate import check_writable
+
+    check_writable(args.results_dir)  # a file given as --results-dir, or a read-only one: said now, not after every case
     backends = parse_backends(args.backends)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))
     if args.mode:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from impls import layer_formulas
 
-from .command_args import UsageError, add_size_arguments, add_threads_argument, add_topology_argument, make_spec, selected_topologies
+from .command_args import add_size_arguments, check_out_file, add_threads_argument, add_topology_argument, make_spec, selected_topologies
 from ..store.markdown import text_table
 from ..store.layout import RESULTS_ROOT
 from ..store.results import COMMAND_FILES
@@ -95,8 +95,7 @@ def run(args) -> int:
     from ..suite import runtime
 
     specs = [make_spec(t, args) for t in selected_topologies(args)]
-    if args.out.is_dir():  # found now, not after every model was built
-        raise UsageError(f"--out {args.out}: is a directory; give a file name, e.g. {args.out / COMMAND_FILES['params']}")
+    check_out_file(args.out, COMMAND_FILES["params"])
     runtime.configure(args.threads)
     runtime.apply_thread_limits(args.threads)
     all_rows = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from impls import KERAS_HEADS, TORCH_HEADS
 
-from .command_args import add_results_arguments, add_threads_argument, add_topology_argument, results_to_write
+from .command_args import add_results_arguments, add_threads_argument, add_topology_argument, check_out_file, results_to_write
 from ..store.results import COMMAND_FILES
 from ..store.storage import write_csv
 from ..suite.tolerances import TOLERANCES, TRAINING_STEPS
@@ -62,6 +62,7 @@ def run(args) -> int:
     from ..suite import runtime
 
     args.out = args.out or results_to_write(args) / COMMAND_FILES["parity"]
+    check_out_file(args.out, COMMAND_FILES["parity"])
 
     runtime.configure(args.threads)
     runtime.apply_thread_limits(args.threads)

@@ -29,7 +29,7 @@ from .command_args import UsageError, add_results_arguments, results_to_read
 from ..store.frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
 from ..store.results import COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, load_environment
 from ..analysis.scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
-from ..store.storage import atomic_write_text
+from ..store.storage import atomic_write_text, member_path
 from ..store.units import MIB, MS
 from ..store.validate import ResultsError, check_results_dir, check_writable
 
@@ -95,7 +95,7 @@ class Figures:
     paths: list[Path] = field(default_factory=list)
 
     def add(self, name: str, title: str, draw, rows: pd.DataFrame, *args) -> str:
-        path = self.directory / name
+        path = member_path(self.directory, name)  # built from cells: a plain name, inside the set, or refused
         draw(rows, *args, title=title, path=path)
         self.paths.append(path)
         return f"![{title}]({name})"

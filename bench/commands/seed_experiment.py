@@ -34,6 +34,7 @@ from impls.runners import KerasRunner, TorchRunner
 from impls.spec import KERAS_ADAM_LEARNING_RATE
 
 from .command_args import UsageError, add_results_arguments, add_threads_argument, add_topology_argument, results_to_write
+from ..suite.options import LIMITS
 from ..store.markdown import text_table
 from ..store.results import COMMAND_FILES
 from ..analysis.seed_data import seed_data
@@ -58,7 +59,8 @@ LEARNED_WITHIN = 0.05  # a topology is learned when every prediction is this clo
 KERAS_WAYS_REL_TOL, KERAS_WAYS_ABS_TOL = 1e-4, 1e-13
 
 
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, limit: str | None = None):
+    """An argparse type: an integer of at least `minimum`, and at most LIMITS[limit] (bench/suite/options.py)."""
     def parse(text):
         try:
             value = int(text)
@@ -66,6 +68,8 @@ def _int_at_least(minimum: int):
             value = None
         if value is None or value < minimum:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        if limit and value > LIMITS[limit]:
+            raise argparse.ArgumentTypeError(f"must be at most {LIMITS[limit]} (bench/suite/options.py LIMITS), got {text!r}")
         return value
 
     return parse
@@ -73,7 +77,7 @@ def _int_at_least(minimum: int):
 
 def add_arguments(parser) -> None:
     add_topology_argument(parser, choices=SEED_TOPOLOGIES)
-    parser.add_argument("--epochs", type=_int_at_least(1), default=1000,
+    parser.add_argument("--epochs", type=_int_at_least(1, "epochs"), default=1000,
                         help="epochs, one step each (default: %(default)s, the seed's)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0,
                         help="weight-initialisation seed (default: %(default)s)")

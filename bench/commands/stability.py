@@ -42,7 +42,7 @@ from ..store import noise, raw
 from .command_args import UsageError, results_to_write
 from .compare import parse_threshold
 from ..store.machine import OtherMachine, check_same_machine, fingerprint
-from ..suite.options import add_argparse_options
+from ..suite.options import LIMITS, add_argparse_options
 from ..analysis.pairs import PAIR_KEY, pair_key, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
 from ..store.results import COMMAND_FILES, FILES, comparison_row, is_timed, keras_torch_pairs, load_benchmarks, save_run
@@ -81,6 +81,8 @@ def parse_runs(value: str) -> int:
         n = 0
     if n < 2:
         raise UsageError(f"--runs must be an integer of 2 or more (one run cannot show a rerun); got {value!r}")
+    if n > LIMITS["runs"]:
+        raise UsageError(f"--runs must be at most {LIMITS['runs']} (bench/suite/options.py LIMITS), got {n}")
     return n
 
 

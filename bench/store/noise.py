@@ -18,7 +18,7 @@ to back, and a rerun an hour later moves a ratio further than they show.
 bench/store/results.py widens every Keras/torch interval by ratio_run_var +
 ratio_set_var (rerun_ratio_var); `bench compare` widens its test by
 time_run_var (bench/analysis/stats.py). A file that does not parse is a
-ValueError naming it.
+ResultsError naming it (one line, exit 2 in the commands).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import math
 from pathlib import Path
 
 from .results import COMMAND_FILES
-from .storage import write_json
+from .storage import ResultsError, write_json
 
 NOISE_FILE = COMMAND_FILES["noise"]
 REQUIRED = ("ratio_run_var", "time_run_var")
@@ -43,13 +43,13 @@ def load(location: Path) -> dict | None:
     try:
         model = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+        raise ResultsError(f"{path}: not valid JSON ({e})") from None
     for field in REQUIRED + OPTIONAL:
         value = model.get(field) if isinstance(model, dict) else None
         if field in OPTIONAL and value is None:
             continue
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{path}: {field} must be a non-negative number, got {value!r}")
+            raise ResultsError(f"{path}: {field} must be a non-negative number, got {value!r}")
     return model
 
 

@@ -33,8 +33,9 @@ blocks sample the machine at different moments. A file without
 `extra_info.case_key` holds the case's bench/store/results.py CASE_KEY columns
 (cells normalised by `key_cell`), the join to benchmarks.csv. A run merges
 its cases into its slice's file case by case, as the CSV rows are merged.
-A file that cannot be read is a ValueError naming the file (exit 2 in the
-commands).
+A file that cannot be read is a ResultsError naming the file (exit 2 in the
+commands). A suite run's raw files are written in the same set write as its
+CSVs (bench/store/results.py save_run): all old or all new together.
 """
 
 from __future__ import annotations
@@ -43,9 +44,8 @@ import json
 import math
 from pathlib import Path
 
-from .storage import write_json
-
-RAW_DIR = "raw"
+from .results import RAW_DIR
+from .storage import ResultsError, json_text, write_set
 
 
 def key_cell(value) -> str:
@@ -70,11 +70,11 @@ def case_key(row: dict) -> tuple:
     return tuple(key_cell(row.get(c)) for c in CASE_KEY)
 
 
-def slice_file(results_dir: Path, row: dict) -> Path:
-    """results/raw/tensorflow-cpu-quick-off-t1.json for a row (or a case key dict) of that slice."""
+def slice_member(row: dict) -> str:
+    """raw/tensorflow-cpu-quick-off-t1.json (relative to the results directory) for a row or case key dict of that slice."""
     parts = [key_cell(row.get(c)) or "none" for c in ("keras_backend", "device", "profile", "compile")]
     threads = key_cell(row.get("threads"))
-    return Path(results_dir) / RAW_DIR / ("-".join(parts) + (f"-t{threads}" if threads else "") + ".json")
+    return f"{RAW_DIR}/" + "-".join(parts) + (f"-t{threads}" if threads else "") + ".json"
 
 
 def entry(name: str, group: str, key_row: dict, extra_info: dict, stats_dict: dict) -> dict:
@@ -91,14 +91,14 @@ def entry(name: str, group: str, key_row: dict, extra_info: dict, stats_dict: di
 
 
 def read_file(path: Path) -> dict:
-    """A raw file, checked: raises ValueError naming the file and what is wrong."""
+    """A raw file, checked: raises ResultsError naming the file and what is wrong."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a readable raw-timings file ({e})") from e
+        raise ResultsError(f"{path}: not a readable raw-timings file ({e})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
-        raise ValueError(f"{path}: not a raw-timings file (no 'benchmarks' list)")
+        raise ResultsError(f"{path}: not a raw-timings file (no 'benchmarks' list)")
     for i, b in enumerate(doc["benchmarks"]):
         try:
             data = b["stats"]["data"]
@@ -109,14 +109,14 @@ def read_file(path: Path) -> dict:
         except (KeyError, TypeError):
             ok = False
         if not ok:
-            raise ValueError(
+            raise ResultsError(
                 f"{path}: benchmarks[{i}] needs extra_info.case_key and stats.data, a list of positive seconds"
             )
         sizes = b["extra_info"].get("block_rounds")
         if sizes is not None and not (
             isinstance(sizes, list) and all(isinstance(n, int) and n > 0 for n in sizes) and sum(sizes) == len(data)
         ):
-            raise ValueError(
+            raise ResultsError(
                 f"{path}: benchmarks[{i}] extra_info.block_rounds must be positive round counts adding up to "
                 f"the {len(data)} rounds of stats.data, got {sizes!r}"
             )
@@ -133,35 +133,58 @@ def blocks_of(benchmark: dict) -> list[list[float]]:
     return out
 
 
-def save(results_dir: Path, entries: list[dict], machine_info: dict, version: str = "", when: str = "") -> list[Path]:
-    """Merge `entries` into their slices' files, case by case; returns the files written.
+def merged(results_dir: Path, entries: list[dict], machine_info: dict, version: str = "", when: str = "") -> dict[str, dict]:
+    """The raw files `entries` change, as member name -> document: each slice's file with those cases replaced.
 
-    Every existing file is read (and checked) before any is written.
+    Every existing file of those slices is read (and checked) first; nothing is written.
     """
     from .results import CASE_KEY
 
-    by_file: dict[Path, list[dict]] = {}
+    by_file: dict[str, list[dict]] = {}
     for e in entries:
-        by_file.setdefault(slice_file(results_dir, {**e["extra_info"]["case_key"], "threads": e["extra_info"]["threads"]}), []).append(e)
+        by_file.setdefault(slice_member({**e["extra_info"]["case_key"], "threads": e["extra_info"]["threads"]}), []).append(e)
     docs = {}
-    for path, new in by_file.items():
+    for name, new in by_file.items():
+        path = Path(results_dir) / name
         old = read_file(path)["benchmarks"] if path.exists() else []
         new_keys = {tuple(e["extra_info"]["case_key"][c] for c in CASE_KEY) for e in new}
         kept = [e for e in old if tuple(key_cell(e["extra_info"]["case_key"].get(c)) for c in CASE_KEY) not in new_keys]
-        docs[path] = {"version": version, "datetime": when, "machine_info": machine_info, "commit_info": {},
+        docs[name] = {"version": version, "datetime": when, "machine_info": machine_info, "commit_info": {},
                       "benchmarks": kept + new}
-    for path, doc in docs.items():
-        write_json(path, doc)
-    return list(docs)
+    return docs
 
 
-def load(results_dir: Path) -> dict[tuple, list[list[float]]]:
-    """Case key (bench/store/results.py CASE_KEY, normalised) -> its rounds by block, from every raw file of `results_dir`."""
+def texts(docs: dict[str, dict]) -> dict[str, str]:
+    """merged()'s documents as the files' texts, for storage.write_set."""
+    return {name: json_text(doc) for name, doc in docs.items()}
+
+
+def save(results_dir: Path, entries: list[dict], machine_info: dict, version: str = "", when: str = "") -> list[Path]:
+    """Merge `entries` into their slices' files, case by case, as one set write; returns the files written.
+
+    A suite run writes its raw files with its CSVs instead (results.save_run).
+    """
+    docs = merged(results_dir, entries, machine_info, version, when)
+    write_set(results_dir, texts(docs))
+    return [Path(results_dir) / name for name in docs]
+
+
+def rounds(docs) -> dict[tuple, list[list[float]]]:
+    """Case key (bench/store/results.py CASE_KEY, normalised) -> its rounds by block, from read_file() documents."""
     from .results import CASE_KEY
 
     out = {}
-    for path in sorted((Path(results_dir) / RAW_DIR).glob("*.json")):
-        for b in read_file(path)["benchmarks"]:
+    for doc in docs:
+        for b in doc["benchmarks"]:
             key = b["extra_info"]["case_key"]
             out[tuple(key_cell(key.get(c)) for c in CASE_KEY)] = blocks_of(b)
     return out
+
+
+def files(results_dir: Path) -> list[Path]:
+    return sorted((Path(results_dir) / RAW_DIR).glob("*.json"))
+
+
+def load(results_dir: Path) -> dict[tuple, list[list[float]]]:
+    """Every raw file of `results_dir`, as rounds() gives them."""
+    return rounds(read_file(path) for path in files(results_dir))

@@ -17,8 +17,9 @@ row, and a new row that holds no measurement ("could not run") does not
 replace an old one that does. Each slice's entry in environment.json
 describes the latest run that wrote rows into it.
 
-The files are checked before they are read (bench/store/validate.py) and written
-as one set (storage.write_set): all new or all old, whatever fails.
+The files are checked before they are read (bench/store/validate.py) and written,
+raw/ included, as one set (storage.write_set) under the directory's lock
+(bench/store/lock.py): all new or all old, whatever fails, one writer at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from impls.spec import SIZE_FIELDS
 
-from .storage import cells, csv_text, json_text, number, write_set
+from .storage import cells, csv_text, json_text, number, plain_name, write_set
 
 SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
 SIZE_COLUMNS = ["batch", *SIZE_FIELDS]  # the batch, then every ModelSpec size
@@ -68,12 +69,23 @@ FILES = dict(
     benchmarks="benchmarks.csv", comparison="comparison.csv", td_tax="td_tax.csv",
     environment="environment.json", onnx="onnx.csv",
 )
+# Every timed round, one file per slice (bench/store/raw.py), written in the same set.
+RAW_DIR = "raw"
 # The files that commands write beside them, each on its own.
 COMMAND_FILES = dict(
     parity="parity.csv", params="params.csv", seed="seed.csv", noise="noise.json", stability="stability.csv",
     stability_history="stability_history.csv", stability_sets="stability_sets.csv", memory="memory.csv",
     memory_comparison="memory_comparison.csv",
 )
+
+
+def set_member(name: str) -> bool:
+    """Whether a suite run writes `name` (relative to its results directory) in its set: the only
+    names storage.write_set stages and a commit marker may name."""
+    folder, _, base = name.rpartition("/")
+    if folder == RAW_DIR:
+        return base.endswith(".json") and plain_name(base)
+    return not folder and name in FILES.values()
 
 
 def slice_of(row: dict) -> tuple:
@@ -212,17 +224,24 @@ def load_environment(results_dir: Path) -> dict:
     return check_environment(path)
 
 
-def interval_inputs(results_dir: Path) -> tuple[dict, float | None]:
+def interval_inputs(results_dir: Path, rounds: dict | None = None) -> tuple[dict, float | None]:
     """The raw rounds and the rerun variance that comparison_rows needs, from `results_dir`: noise.json's
-    run-to-run term plus its between-set term (a rerun in another hour, bench/store/noise.py)."""
+    run-to-run term plus its between-set term (a rerun in another hour, bench/store/noise.py).
+    `rounds`: raw rounds not yet written (a run's own), in place of those on record for the same cases."""
     from . import noise, raw
 
     model = noise.load(results_dir)
-    return raw.load(results_dir), None if model is None else noise.rerun_ratio_var(model)
+    return raw.load(results_dir) | (rounds or {}), None if model is None else noise.rerun_ratio_var(model)
 
 
-def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None:
-    """Merge a run's rows into the result files. Reads everything before writing anything."""
+def save_run(results_dir: Path, new_rows: list[dict], environment: dict, raw_entries: list[dict] = (),
+             raw_version: str = "") -> None:
+    """Merge a run's rows, and its raw rounds (bench/store/raw.py entries), into the result files, as one set.
+
+    Reads everything before writing anything, under the directory's lock (bench/store/lock.py).
+    """
+    from . import lock, raw
+
     results_dir = Path(results_dir)
     for i, row in enumerate(new_rows):
         missing = [c for c in BENCHMARK_COLUMNS if c not in row]
@@ -230,14 +249,22 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
             raise ValueError(f"new row {i} lacks column(s) {', '.join(missing)}")
     from .validate import check_results_dir
 
-    check_results_dir(results_dir, writing=True)  # every file of the set, not only those read here
+    with lock.held(results_dir):
+        check_results_dir(results_dir, writing=True)  # every file of the set, not only those read here
+        raw_docs = raw.merged(results_dir, list(raw_entries), environment, raw_version, environment.get("date", ""))
+        files = derived_files(results_dir, new_rows, environment, raw.rounds(raw_docs.values()))
+        write_set(results_dir, {**raw.texts(raw_docs), **files})
+
+
+def derived_files(results_dir: Path, new_rows: list[dict], environment: dict, new_rounds: dict) -> dict[str, str]:
+    """The CSVs and environment.json of the set with `new_rows` merged in, as file name -> text."""
     # As the file's strings, so new rows and rows read back compare alike (None is "", 5 is "5").
     new_rows = [cells(r, BENCHMARK_COLUMNS) for r in new_rows]
     merged = merge_rows(load_benchmarks(results_dir), new_rows)
     env = load_environment(results_dir)
     for key in sorted({slice_of(r) for r in new_rows}):
         env["slices"][slice_name(key)] = environment
-    raw, run_var = interval_inputs(results_dir)
+    raw, run_var = interval_inputs(results_dir, new_rounds)
     files = {
         FILES["benchmarks"]: csv_text(merged, BENCHMARK_COLUMNS),
         FILES["comparison"]: csv_text(comparison_rows(merged, raw, run_var), COMPARISON_COLUMNS),
@@ -251,4 +278,4 @@ def save_run(results_dir: Path, new_rows: list[dict], environment: dict) -> None
     if onnx:
         files[FILES["onnx"]] = csv_text(onnx, ONNX_RATIO_COLUMNS)
     files[FILES["environment"]] = json_text(env)
-    write_set(results_dir, files)
+    return files

@@ -2,8 +2,9 @@
 
 A malformed file (cut short, binary, no header, a row with the wrong number
 of fields, a number that is not one, a repeated case, an environment.json
-that is not the expected object) raises ResultsError: one line naming the
-file, the line and the problem. Nothing here writes, except recover(), which
+that is not the expected object, a number that is NaN, infinite or below 0, a
+symbolic link where the set keeps a file) raises ResultsError: one line naming
+the file, the line and the problem. Nothing here writes, except recover(), which
 finishes a set write that a crash interrupted (bench/store/storage.py).
 
 The columns come from bench/store/results.py: a column added there is known here
@@ -18,18 +19,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .results import (
-    BENCHMARK_COLUMNS, CASE_KEY, COMPARISON_COLUMNS, FILES, SIZE_COLUMNS, SLICE_COLUMNS, TD_TAX_COLUMNS,
+    BENCHMARK_COLUMNS, CASE_KEY, COMPARISON_COLUMNS, FILES, RAW_DIR, SIZE_COLUMNS, SLICE_COLUMNS, TD_TAX_COLUMNS,
 )
-from .storage import number, recover
+from .storage import ResultsError, member_path, number, plain_name, recover
 
 
-class ResultsError(ValueError):
-    """A result file or directory that cannot be used as it is; the message is one line."""
+# Cells that become parts of file names (raw/<slice>.json, the report's plots): plain names only.
+NAME_COLUMNS = ["topology", *SLICE_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,20 @@ def _text(path: Path) -> str:
         offset = data.index(b"\0")
         raise ResultsError(f"{path}: binary data (a NUL byte at offset {offset}), not a text file")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a spreadsheet's byte-order mark is not part of the first column's name
     except UnicodeDecodeError as e:
         raise ResultsError(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
+def _check_number(path: Path, line: int, column: str, cell: str) -> None:
+    """Empty, or a finite number of at least 0: every number column holds a time, size, count or ratio."""
+    if not cell.strip():
+        return
+    value = number(cell)
+    if value is None:
+        raise ResultsError(f"{path}: line {line}, column {column}: {cell!r} is not a number")
+    if not math.isfinite(value) or value < 0:
+        raise ResultsError(f"{path}: line {line}, column {column}: {cell!r} is not a finite number of at least 0")
 
 
 def check_csv(path: Path | str, kind: str, writing: bool = False) -> list[dict]:
@@ -104,6 +117,7 @@ def check_csv(path: Path | str, kind: str, writing: bool = False) -> list[dict]:
                 "(written by another version of tdbench?)"
             )
         numbers = [c for c in schema.numbers if c in header and c in schema.columns]
+        names = [c for c in NAME_COLUMNS if c in header]
         rows, seen = [], {}
         for cells in reader:
             line = reader.line_num
@@ -111,9 +125,11 @@ def check_csv(path: Path | str, kind: str, writing: bool = False) -> list[dict]:
                 raise ResultsError(f"{path}: line {line}: {len(cells)} field(s), the header has {len(header)}")
             row = dict(zip(header, cells))
             for column in numbers:
-                cell = row[column].strip()
-                if cell and number(cell) is None:
-                    raise ResultsError(f"{path}: line {line}, column {column}: {row[column]!r} is not a number")
+                _check_number(path, line, column, row[column])
+            for column in names:
+                if row[column] and not plain_name(row[column]):
+                    raise ResultsError(f"{path}: line {line}, column {column}: {row[column]!r} is not a plain name "
+                                       "(letters, digits, _ . -); it would become part of a file name")
             if schema.key:
                 key = tuple(row[c] for c in schema.key)
                 if key in seen:
@@ -156,13 +172,29 @@ def check_writable(directory: Path | str) -> None:
         raise ResultsError(f"{directory}: results directory is not writable ({e.strerror})") from None
 
 
+def _check_members(directory: Path) -> None:
+    """No symbolic link where the set keeps its files: a link would let a read or a write reach outside it."""
+    from . import noise
+
+    names = [*FILES.values(), noise.NOISE_FILE, RAW_DIR]
+    raw = directory / RAW_DIR
+    if raw.is_dir() and not raw.is_symlink():
+        names += [f"{RAW_DIR}/{p.name}" for p in sorted(raw.iterdir()) if p.suffix == ".json"]
+    for name in names:
+        member_path(directory, name)
+
+
 def check_results_dir(directory: Path | str, writing: bool = False, kinds=("benchmarks", "comparison", "td_tax")) -> None:
-    """Every result file of `directory` that exists, checked; with `writing`, the directory must take new files."""
+    """Every result file of `directory` that exists, checked: the CSVs, environment.json, noise.json and
+    every raw/*.json; with `writing`, the directory and raw/ must take new files."""
+    from . import noise, raw
+
     directory = Path(directory)
     if writing:
         check_writable(directory)
     if directory.exists() and not directory.is_dir():
         raise ResultsError(f"{directory}: not a directory")
+    _check_members(directory)
     try:
         recover(directory)
     except (OSError, ValueError) as e:
@@ -173,4 +205,8 @@ def check_results_dir(directory: Path | str, writing: bool = False, kinds=("benc
             check_csv(path, kind, writing=writing)
     if (directory / FILES["environment"]).exists():
         check_environment(directory / FILES["environment"])
-
+    noise.load(directory)
+    for path in raw.files(directory):
+        raw.read_file(path)
+    if writing and (directory / RAW_DIR).is_dir():
+        check_writable(directory / RAW_DIR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from .cases import COMPILE_CHOICES, PROFILES
 from ..store.results import FILES
@@ -23,11 +24,53 @@ def threads_type(value) -> int:
 DEFAULT_THREADS = 1
 
 
-def blocks_type(value) -> int:
+# Upper bounds on every count and time a run is given, beside the defaults they bound. They live
+# here, with the suite's options, rather than beside impls.spec.MAX_SIZES: those bound a model
+# (impls knows nothing of runs), these bound how long and how often the suite and its commands
+# time one. Each is far above any useful value and below what would exhaust the machine before
+# the first case (--blocks 10**20 made pytest build 10**20 items). --threads is bounded by the
+# machine's CPUs (runtime.parse_threads).
+LIMITS = dict(
+    blocks=1_000,  # the default is 40; a case's budget split 1000 ways is already under a round per block
+    epochs=1_000_000,  # `bench seed`: the seed's 1000 takes about a minute per topology on 2 cores
+    runs=100,  # `bench stability`: each run times the whole profile in its own process (minutes)
+    time_budget_s=7 * 24 * 3600.0,  # --time-budget: a week
+)
+
+
+def parse_count(flag: str, value, limit: str) -> int:
+    """A positive integer up to LIMITS[limit]; ValueError naming `flag` otherwise."""
+    n = parse_positive(flag, value)
+    if n > LIMITS[limit]:
+        raise ValueError(f"{flag} must be at most {LIMITS[limit]} (bench/suite/options.py LIMITS), got {n}")
+    return n
+
+
+def parse_seconds(flag: str, value, limit: str) -> float:
+    """A finite number of seconds above 0, up to LIMITS[limit]; ValueError naming `flag` otherwise."""
     try:
-        return parse_positive("--blocks", value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= LIMITS[limit]):
+        raise ValueError(f"{flag} must be a number of seconds above 0 and at most {LIMITS[limit]:g} "
+                         f"(bench/suite/options.py LIMITS), got {value!r}")
+    return seconds
+
+
+def argparse_type(parse, flag: str, limit: str):
+    """`parse(flag, value, limit)` as an argparse type: its ValueError becomes argparse's error."""
+    def convert(value):
+        try:
+            return parse(flag, value, limit)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from e
+
+    return convert
+
+
+blocks_type = argparse_type(parse_count, "--blocks", "blocks")
+time_budget_type = argparse_type(parse_seconds, "--time-budget", "time_budget_s")
 
 
 # Blocks each case is timed in, alternating with the other cases of its problem
@@ -68,6 +111,11 @@ OPTIONS = {
         help=f"time each case in N blocks, alternating with the other cases of its problem (default: {DEFAULT_BLOCKS}); "
         "the --benchmark-max-time budget is split over them, and a problem whose slowest call cannot fill N "
         f"is timed in fewer (at least {MIN_BLOCKS})",
+    ),
+    "--time-budget": dict(
+        dest="time_budget", default=None, type=time_budget_type, metavar="SECONDS",
+        help="start no case after this many seconds; the rest skip with the reason and what was "
+        "measured is saved (for runs on a lent machine, e.g. bench/gpu_slice.sh)",
     ),
     "--results-dir": dict(
         dest="tdbench_results_dir", default=None, metavar="DIR",

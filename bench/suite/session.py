@@ -315,7 +315,6 @@ class BenchSession:
         from .environment import collect
         from ..store.results import save_run
 
-        from ..store import raw
         from .peak import peak_gflops, summarise
 
         for (framework, device), peaks in self._peaks.items():  # again at the end: did the machine change?
@@ -330,9 +329,12 @@ class BenchSession:
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
         import pytest_benchmark
 
-        raw.save(self.results_dir, self.raw_entries, environment, pytest_benchmark.__version__, environment["date"])
-        save_run(self.results_dir, self.rows, environment)
+        save_run(self.results_dir, self.rows, environment, self.raw_entries, pytest_benchmark.__version__)
         self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json, raw/)"
+
+    def save_failed(self, message: str) -> None:
+        """What the summary says instead, when save() raised: the previous files stay as they were."""
+        self._saved = message
 
     def summary(self) -> str | None:
         return self._saved
