@@ -26,10 +26,13 @@ from bench.commands.memory import (
     measure_in_subprocess,
     memory_comparison_rows,
     memory_row,
-    merge_memory_rows,
     save_memory,
 )
 from bench.commands.report import write_report
+from bench.store import layout
+from bench.store.machine import fingerprint
+from bench.store.command_rows import merge_grouped
+from bench.store.validate import ResultsError
 from bench.store.storage import read_csv
 from impls import ModelSpec
 
@@ -162,7 +165,7 @@ def write_report_with_benchmarks(results_dir):
     row = case_row(case, "quick", "tensorflow", 2)
     row.update(compiler="eager", params=146, rounds=5, median_s=1e-3, iqr_s=1e-4, spread=0.1, flops=1580,
                gflops=1.58, status="ok")
-    save_run(results_dir, [row], {"cpu": "synthetic", "threads": 2})
+    save_run(results_dir, [row], {"cpu": "synthetic", "threads": 2, "machine": fingerprint()})
     return write_report(results_dir)
 
 
@@ -175,4 +178,11 @@ def test_a_narrowed_run_replaces_its_cases_and_keeps_the_rest(tmp_path):
         ("keras", "train", "3000000.0"), ("torch", "train", "4000000.0"), ("torch", "infer", "1000000.0")]
     [pair] = read_csv(tmp_path / MEMORY_FILES["comparison"])
     assert float(pair["keras_over_torch_mem"]) == 0.75
-    assert merge_memory_rows(rows, []) == rows
+    assert merge_grouped(rows, [], ("topology",)) == rows
+
+
+def test_memory_is_not_merged_into_another_machines_set(tmp_path):
+    layout.claim_machine_dir(tmp_path, {"cpu": "Test CPU elsewhere", "cores": 64, "memory_gib": 256, "gpu": "none"})
+    with pytest.raises(ResultsError, match="Test CPU elsewhere, 64 cores, 256 GiB.*this machine is"):
+        save_memory(tmp_path, [_row("torch", "broadcast", "train", 4e6)])
+    assert not (tmp_path / MEMORY_FILES["memory"]).exists()

@@ -51,6 +51,8 @@ from ..suite.cases import COMPILE_CHOICES, DEVICES, PROFILES, Case, Size, all_ca
 # this command does not yet read on a GPU (CPU RSS would see them; not yet wired up).
 MEASURED_FRAMEWORKS = ("keras", "torch")
 from ..store.results import CASE_KEY, COMMAND_FILES, SIZE_COLUMNS, SLICE_COLUMNS
+from ..store import lock
+from ..store.command_rows import save_rows
 from ..store.storage import number, read_csv, write_csv
 from ..store.units import mib
 
@@ -246,28 +248,15 @@ def load_memory(results_dir: Path) -> list[dict]:
     return read_csv(path, required=MEMORY_COLUMNS) if path.exists() else []
 
 
-def _case_key(row: dict) -> tuple:
-    return tuple("" if row[c] is None else str(row[c]) for c in CASE_KEY)
-
-
-def merge_memory_rows(old: list[dict], new: list[dict]) -> list[dict]:
-    """Old rows of the cases the new run did not measure, then all new rows.
-
-    By case, not by slice as benchmarks.csv: a run narrowed with --topology,
-    --mode or --size must not drop the rest of its slice.
-    """
-    measured = {_case_key(r) for r in new}
-    return [r for r in old if _case_key(r) not in measured] + list(new)
-
-
 def save_memory(results_dir: Path, new_rows: list[dict]) -> None:
-    """Merge by case, then derive the comparison."""
+    """Merge by case (not by slice: a run narrowed with --topology, --mode or --size keeps the rest of its
+    slice), in this machine's set only, then derive the comparison; one writer at a time."""
     results_dir = Path(results_dir)
-    merged = merge_memory_rows(load_memory(results_dir), new_rows)
-    write_csv(results_dir / MEMORY_FILES["memory"], merged, MEMORY_COLUMNS)
-    # Read back as strings, the form every other reader gets.
-    write_csv(results_dir / MEMORY_FILES["comparison"], memory_comparison_rows(load_memory(results_dir)),
-              MEMORY_COMPARISON_COLUMNS)
+    with lock.held(results_dir):
+        save_rows(results_dir / MEMORY_FILES["memory"], new_rows, MEMORY_COLUMNS, group=tuple(CASE_KEY))
+        # Read back as strings, the form every other reader gets.
+        write_csv(results_dir / MEMORY_FILES["comparison"], memory_comparison_rows(load_memory(results_dir)),
+                  MEMORY_COMPARISON_COLUMNS)
 
 
 def add_arguments(parser) -> None:
@@ -296,7 +285,6 @@ def run(args) -> int:
 
     from ..store.validate import check_writable
 
-    check_writable(args.results_dir)  # a file given as --results-dir, or a read-only one: said now, not after every case
     backends = parse_backends(args.backends)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))
     if args.mode:
@@ -307,6 +295,7 @@ def run(args) -> int:
         if not cases:
             raise UsageError(f"--size {args.size}: no such size in this selection; sizes: {', '.join(labels)}")
     args.results_dir = results_to_write(args)
+    check_writable(args.results_dir)  # a file given as --results-dir, or a read-only one: said now, not after every case
     rows, start, failed = [], time.perf_counter(), 0
     for backend in backends:
         missing = missing_modules(backend)

@@ -15,7 +15,7 @@ from .command_args import add_size_arguments, check_out_file, add_threads_argume
 from ..store.markdown import text_table
 from ..store.layout import RESULTS_ROOT
 from ..store.results import COMMAND_FILES
-from ..store.storage import write_csv
+from ..store.command_rows import save_rows
 
 COLUMNS = [
     "topology",
@@ -105,7 +105,7 @@ def run(args) -> int:
         print(f"{spec.topology}  ({rows[0]['sizes']})")
         print(format_table(rows))
         print()
-    write_csv(args.out, all_rows, COLUMNS)
+    save_rows(args.out, all_rows, COLUMNS, group=("topology", "sizes"), machine_bound=False)
     print(f"wrote {args.out}")
     bad = [f"{r['topology']}.{r['layer']}" for r in all_rows if not r["matches"]]
     if bad:

@@ -13,7 +13,7 @@ from impls import KERAS_HEADS, TORCH_HEADS
 
 from .command_args import add_results_arguments, add_threads_argument, add_topology_argument, check_out_file, results_to_write
 from ..store.results import COMMAND_FILES
-from ..store.storage import write_csv
+from ..store.command_rows import save_rows
 from ..suite.tolerances import TOLERANCES, TRAINING_STEPS
 
 COLUMNS = [
@@ -76,7 +76,7 @@ def run(args) -> int:
         found = case_rows(case, spec, batch)
         rows += found
         print(_summary(case, found, time.perf_counter() - start), flush=True)
-    write_csv(args.out, rows, COLUMNS)
+    save_rows(args.out, rows, COLUMNS, group=("case",))
     print(f"wrote {args.out}")
     failed = [r for r in rows if r["passed"] is False]
     for r in failed:

@@ -38,7 +38,7 @@ from ..suite.options import LIMITS
 from ..store.markdown import text_table
 from ..store.results import COMMAND_FILES
 from ..analysis.seed_data import seed_data
-from ..store.storage import write_csv
+from ..store.command_rows import save_rows
 
 COLUMNS = ["topology", "framework", "method", "steps", "final_loss", "max_abs_error", "train_s", "predictions"]
 
@@ -288,7 +288,7 @@ def run(args) -> int:
         print(results_table(e), extrapolation_table(e), sep="\n\n")
         print(f"  {learning_verdict(e)}\n  {keras_ways_verdict(e)}\n", flush=True)
         experiments.append(e)
-    write_csv(args.out, [row for e in experiments for row in csv_rows(e)], COLUMNS)
+    save_rows(args.out, [row for e in experiments for row in csv_rows(e)], COLUMNS, group=("topology",))
     print(f"wrote {args.out}")
     disagreeing = [e.topology for e in experiments if not keras_ways_agree(e)]
     if disagreeing:

@@ -31,7 +31,7 @@ from . import machine as machines
 from .storage import atomic_write_text, json_text
 
 RESULTS_ROOT = Path("results")
-MACHINE_FILE = "machine.json"
+MACHINE_FILE = machines.MACHINE_FILE
 REFERENCE_FILE = "reference.json"
 # A directory holding one of these at its top is a result set (flat layout, when it is the root).
 SET_MARKERS = ("benchmarks.csv", "environment.json", "comparison.csv", "td_tax.csv")

@@ -1,7 +1,7 @@
 """Which machine a result set belongs to: a fingerprint per slice, a short name per fingerprint,
 and the refusal to mix two machines in one set.
 
-Timings from two CPUs are two result sets (docs/methods.md, "Machines"). Every
+Timings from two CPUs are two result sets (docs/results.md, "One result set per machine"). Every
 slice in environment.json records the fingerprint of the machine that
 measured it (CPU model, cores, memory, GPU); a run into a results directory
 whose slices came from another machine is refused before anything is
@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 FIELDS = ("cpu", "cores", "memory_gib", "gpu")
+MACHINE_FILE = "machine.json"  # in a machine directory: whose it is (bench/store/layout.py)
 
 
 class OtherMachine(Exception):
@@ -151,6 +152,15 @@ def same_machine(recorded: dict, here: dict) -> bool:
     return all(recorded[k] == here.get(k) for k in FIELDS if k in recorded)
 
 
+def _claimed_by(directory: Path) -> dict | None:
+    """The fingerprint a machine directory's machine.json names (bench/store/layout.py), if it has one."""
+    try:
+        data = json.loads((directory / MACHINE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get("fingerprint") if isinstance(data, dict) and isinstance(data.get("fingerprint"), dict) else None
+
+
 def check_same_machine(results_dir: Path, here: dict | None = None) -> None:
     """Raise OtherMachine (one line, naming both machines) if any slice of `results_dir` is from elsewhere."""
     from .results import load_environment
@@ -160,6 +170,12 @@ def check_same_machine(results_dir: Path, here: dict | None = None) -> None:
         slices = load_environment(Path(results_dir))["slices"]
     except ValueError as e:
         raise OtherMachine(str(e)) from e
+    claimed = _claimed_by(Path(results_dir))
+    if claimed and not same_machine(claimed, here):
+        raise OtherMachine(
+            f"{results_dir}: its machine.json says it holds {describe(claimed)}'s results, this machine is "
+            f"{describe(here)}; results from two machines are not merged: use another --results-dir"
+        )
     for name, environment in sorted(slices.items()):
         recorded = slice_machine(environment) if isinstance(environment, dict) else None
         if recorded and not same_machine(recorded, here):
