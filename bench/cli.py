@@ -18,7 +18,7 @@ COMMANDS = {
     "td-tax": ("td_tax", "looped vs fused per-timestep head over timesteps, on every backend"),
     "memory": ("memory", "peak memory of one train step and one infer call per case, a process per case"),
     "seed": ("seed_experiment", "the seed's three experiments, trained in Keras and PyTorch side by side"),
-    "report": ("report", "results/report.md and plots from the result CSVs"),
+    "report": ("report", "report.md and plots in a result set (this machine's, else the reference's)"),
     "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),
     "table": ("table", "the keras_over_torch table (Markdown) from results/comparison.csv"),
     "stability": ("stability", "the profile timed in N processes: how far each ratio moves, interval coverage, compare's error rates"),

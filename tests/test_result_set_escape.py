@@ -68,7 +68,7 @@ def test_a_topology_cell_with_dotdot_stops_report_naming_the_csv(small_set, caps
     (small_set / "benchmarks.csv").write_text(text)
     # The directories such a name would pass through, so that a plot could land outside.
     (small_set / "times-tensorflow-cpu-quick-t1-x").mkdir()
-    assert main(["report", str(small_set)]) == 2
+    assert main(["report", "--results-dir", str(small_set)]) == 2
     err = one_line_error(capsys)
     assert "benchmarks.csv: line 2, column topology" in err and "not a plain name" in err
     assert list((small_set.parent / "outside").iterdir()) == []
@@ -291,10 +291,14 @@ def test_sigterm_to_bench_run_stops_pytest_with_one_line_and_exit_2(small_set):
     before = snapshot(small_set)
     child = subprocess.Popen([sys.executable, "-c", SIGTERM_RUN, str(small_set)], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "case 1 of 9" in child.stdout.readline()
+    assert child.stdout.readline().startswith("1 backend(s) (torch)")  # the expected duration, before it starts
+    bar = ""
+    while "1/9 steps" not in bar and len(bar) < 10_000:  # the progress bar (stderr) has the child's line
+        bar += child.stderr.read(1)
     start = time.monotonic()
     child.send_signal(signal.SIGTERM)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 2 and time.monotonic() - start < 30
-    assert err.startswith("interrupted: the backend running saved nothing") and len(err.strip().splitlines()) == 1
+    said = err.rsplit("\r", 1)[-1].strip().splitlines()[1:]  # after the bar's last state: what was said
+    assert said == [said[0]] and said[0].startswith("interrupted: the backend running saved nothing")
     assert snapshot(small_set) == before

@@ -40,6 +40,7 @@ from types import SimpleNamespace
 
 from ..store import noise, raw
 from .command_args import UsageError, results_to_write
+from ..store import lock
 from .compare import parse_threshold
 from ..store.machine import OtherMachine, check_same_machine, fingerprint
 from ..suite.options import LIMITS, add_argparse_options
@@ -377,8 +378,8 @@ def take_runs(args, n: int) -> list[Path]:
 
 
 def run(args) -> int:
-    results_dir = args.results_dir = results_to_write(args)
     n = None if args.runs_from else parse_runs(args.runs)
+    results_dir = args.results_dir = results_to_write(args)
     try:
         check_same_machine(results_dir)
     except OtherMachine as e:
@@ -416,34 +417,35 @@ def run(args) -> int:
               "checked_with": source, "inject": args.inject, "threshold": args.threshold,
               "multiplier": "Student t, 97.5%, blocks - 1 degrees of freedom (1.96 without blocks)",
               "summary": s, "compare_rates": rates}
-    history_path = results_dir / HISTORY_FILE
-    try:
-        # a row written before a column was added reads that column as empty
-        earlier = [{c: r.get(c, GC_BEFORE_RECORDED if c == "gc" else "") for c in HISTORY_COLUMNS}
-                   for r in read_csv(history_path)] if history_path.exists() else []
-    except ValueError as e:
-        raise UsageError(f"{history_path}: {e}") from e
-    history = updated_history(earlier, history_row(record))
-    record.update(pooled_noise(history, record))
-    sets_path = results_dir / SETS_FILE
-    try:
-        sets = updated_sets(read_csv(sets_path) if sets_path.exists() else [], set_rows(runs, record))
-    except ValueError as e:
-        raise UsageError(f"{sets_path}: {e}") from e
-    record.update(between_set_var(sets, record))
-    record["pooled_coverage"] = summary(stability_rows(runs, noise.rerun_ratio_var(record)))["coverage"]
-    print(format_summary(s, rates, record, used))
-    write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
-    noise.save(results_dir, record)
-    write_csv(history_path, history, HISTORY_COLUMNS)
-    write_csv(sets_path, sets, SETS_COLUMNS)
-    written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE, SETS_FILE]
-    if (results_dir / FILES["benchmarks"]).exists():  # every derived interval follows the new noise model
+    with lock.held(results_dir):  # read, merge and write the history and the set's files as the only writer
+        history_path = results_dir / HISTORY_FILE
         try:
-            save_run(results_dir, [], {})  # no new rows: comparison.csv, onnx.csv, td_tax.csv written again
+            # a row written before a column was added reads that column as empty
+            earlier = [{c: r.get(c, GC_BEFORE_RECORDED if c == "gc" else "") for c in HISTORY_COLUMNS}
+                       for r in read_csv(history_path)] if history_path.exists() else []
         except ValueError as e:
-            raise UsageError(str(e)) from e
-        written.append("the files derived from benchmarks.csv")
+            raise UsageError(f"{history_path}: {e}") from e
+        history = updated_history(earlier, history_row(record))
+        record.update(pooled_noise(history, record))
+        sets_path = results_dir / SETS_FILE
+        try:
+            sets = updated_sets(read_csv(sets_path) if sets_path.exists() else [], set_rows(runs, record))
+        except ValueError as e:
+            raise UsageError(f"{sets_path}: {e}") from e
+        record.update(between_set_var(sets, record))
+        record["pooled_coverage"] = summary(stability_rows(runs, noise.rerun_ratio_var(record)))["coverage"]
+        print(format_summary(s, rates, record, used))
+        write_csv(results_dir / STABILITY_FILE, rows, STABILITY_COLUMNS)
+        noise.save(results_dir, record)
+        write_csv(history_path, history, HISTORY_COLUMNS)
+        write_csv(sets_path, sets, SETS_COLUMNS)
+        written = [STABILITY_FILE, noise.NOISE_FILE, HISTORY_FILE, SETS_FILE]
+        if (results_dir / FILES["benchmarks"]).exists():  # every derived interval follows the new noise model
+            try:
+                save_run(results_dir, [], {})  # no new rows: comparison.csv, onnx.csv, td_tax.csv written again
+            except ValueError as e:
+                raise UsageError(str(e)) from e
+            written.append("the files derived from benchmarks.csv")
     print(f"wrote {', '.join(written)} in {results_dir}/")
     return 0
 

@@ -1,5 +1,5 @@
 # The check behind README.md's gate finding, run on the GPU machine from the repository root:
-#   PYTHONPATH=<keras wheel dir>:$PWD python3 results/gpu-nvidia-h200/gradient_check.py
+#   PYTHONPATH=<keras wheel dir>:$PWD python3 results/nvidia-h200-16c-126g/gradient_check.py
 # Output: gradient_check.txt. Gradients are reference minus weights after one SGD step of lr 1.
 import os, sys
 os.environ["KERAS_BACKEND"] = "jax"; os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
