@@ -140,12 +140,25 @@ def memory_lines(rows: pd.DataFrame, variables: list[str], title: str, path: Pat
                 lambda ax, points: _log_if_spans_decades(ax, points["peak_mem_bytes"]))
 
 
-def ratio_intervals(rows: pd.DataFrame, columns: list[str], title: str, path: Path) -> None:
-    """Keras over torch per case: a column of points per slice, a colour per mode, 95% rerun intervals as bars."""
-    fig = Figure(figsize=(1.6 * len(columns) + 2, 4.5), layout="constrained")
-    ax = fig.subplots()
+# A column whose ratios sit this many times above the rest gets a panel of its own (Keras on JAX without
+# jax.jit recompiles every call, hundreds of times torch): one shared axis would press the others against 1.
+FAR_COLUMN_GAP = 10.0
+
+
+def far_columns(rows: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The columns above the widest gap between the columns' median ratios, if that gap is FAR_COLUMN_GAP or more."""
+    medians = {c: float(rows.loc[rows["column"] == c, "keras_over_torch"].astype(float).median()) for c in columns}
+    ordered = sorted((m, c) for c, m in medians.items() if np.isfinite(m) and m > 0)
+    gaps = [(ordered[i + 1][0] / ordered[i][0], i) for i in range(len(ordered) - 1)]
+    if not gaps or max(gaps)[0] < FAR_COLUMN_GAP:
+        return []
+    cut = max(gaps)[1]
+    far = {c for _, c in ordered[cut + 1:]}
+    return [c for c in columns if c in far]
+
+
+def _ratio_panel(ax, rows: pd.DataFrame, columns: list[str], modes: list[str], legend: bool) -> None:
     ax.axhline(1, color="grey", linewidth=0.8, linestyle="--")
-    modes = [m for m in MODES if m in set(rows["mode"])]
     for i, mode in enumerate(modes):
         of_mode = rows[rows["mode"] == mode]
         for x, column in enumerate(columns):
@@ -156,8 +169,46 @@ def ratio_intervals(rows: pd.DataFrame, columns: list[str], title: str, path: Pa
             low, high = pd.to_numeric(points["ci_low"]), pd.to_numeric(points["ci_high"])
             bars = np.array([(ratio - low).fillna(0), (high - ratio).fillna(0)])
             ax.errorbar(xs, ratio, yerr=bars, fmt=MARKERS[i], markerfacecolor="none", color=f"C{i}", elinewidth=0.8,
-                        markersize=4, label=mode if x == 0 else None)
+                        markersize=4, label=mode if x == 0 and legend else None)
     ax.set_xticks(range(len(columns)), [c.replace(", ", "\n", 1) for c in columns], fontsize="small")
-    ax.set(ylabel="Keras time / torch time (x); 1 = same speed")
+    ax.set_xlim(-0.5, len(columns) - 0.5)
+    _log_scale(ax, "y")
+
+
+def ratio_intervals(rows: pd.DataFrame, columns: list[str], title: str, path: Path) -> None:
+    """Keras over torch per case: a column of points per slice, a colour per mode, 95% rerun intervals as bars.
+
+    Columns far above the rest (far_columns) go to a panel of their own on the right, with its own scale.
+    """
+    modes = [m for m in MODES if m in set(rows["mode"])]
+    far = far_columns(rows, columns)
+    near = [c for c in columns if c not in far]
+    panels = [p for p in (near, far) if p]
+    fig = Figure(figsize=(1.6 * len(columns) + 2 + 0.8 * (len(panels) - 1), 4.5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=[len(p) for p in panels])[0]
+    for ax, panel in zip(axes, panels):
+        _ratio_panel(ax, rows, panel, modes, legend=panel is panels[0])
+    axes[0].set(ylabel="Keras time / torch time (x); 1 = same speed")
+    if far:
+        axes[-1].set_title("own scale: far above the rest", fontsize="small")
+    _finish(fig, list(axes), title, path)
+
+
+def compile_first_calls(rows: pd.DataFrame, title: str, path: Path) -> None:
+    """Per case, the first call with compile on against compile off (ms, log-log), a colour per framework and
+    backend; above the diagonal, compiling made the first call slower."""
+    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
+    ax = fig.subplots()
+    groups = list(dict.fromkeys(zip(rows["framework"], rows["keras_backend"])))
+    for i, (framework, backend) in enumerate(groups):
+        of_group = rows[(rows["framework"] == framework) & (rows["keras_backend"] == backend)]
+        ax.scatter(ms(of_group["first_off_s"].astype(float)), ms(of_group["first_on_s"].astype(float)),
+                   marker=MARKERS[i % len(MARKERS)], facecolors="none", edgecolors=f"C{i}",
+                   label=f"{framework} (Keras on {backend} run)")
+    values = ms(pd.concat([rows["first_off_s"], rows["first_on_s"]]).astype(float))
+    low, high = values.min() / 2, values.max() * 2
+    ax.plot([low, high], [low, high], color="grey", linewidth=0.8, linestyle="--")
+    ax.set(xlabel="first call, compile off (ms)", ylabel="first call, compile on (ms)", xlim=(low, high), ylim=(low, high))
+    _log_scale(ax, "x")
     _log_scale(ax, "y")
     _finish(fig, [ax], title, path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..store import markdown
 
-from . import prose
+from . import compile_cost, prose
 from ..store.results import COMMAND_FILES, FILES
 from ..store.units import ms
 from ..suite.tolerances import TRAINING_STEPS
@@ -290,6 +290,40 @@ def seed_markdown(results_dir: Path) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def compile_cost_markdown(results_dir: Path) -> str:
+    """First call with compile on against off, per framework and backend, then per case (bench/analysis/compile_cost.py)."""
+    rows = compile_cost.compile_cost_rows(read_rows(results_dir, "benchmarks"))
+    if not rows:
+        raise ResultsError(f"{results_dir / FILES['benchmarks']}: no case timed with compile off and on")
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["framework"], r["keras_backend"]), []).append(r)
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+    summary = [[framework, backend, len(g), _ms(median([r["first_off_s"] for r in g])),
+                _ms(median([r["first_on_s"] for r in g])),
+                _num(median([r["median_off_s"] / r["median_on_s"] for r in g])),
+                compile_cost.calls_cell(median([r["break_even_calls"] for r in g])),
+                sum(1 for r in g if r["break_even_calls"] == float("inf"))]
+               for (framework, backend), g in groups.items()]
+    body = [[r["framework"], r["keras_backend"], r["topology"], r["size"], r["mode"], r["head"],
+             _ms(r["first_off_s"]), _ms(r["first_on_s"]), _ms(r["median_off_s"]), _ms(r["median_on_s"]),
+             compile_cost.calls_cell(r["break_even_calls"])] for r in rows]
+    return "\n".join([
+        *markdown.table(["framework", "in the Keras-on run", "cases", "first call off (ms)", "first call on (ms)",
+                         "eager / compiled per call", "break-even calls (median)", "never pays"], summary), "",
+        "Medians over the cases timed both ways. First call: the timed function's first call after the parity "
+        "check (tracing, compiling, autotuning). Break-even: calls after which compiling has cost no more in all; "
+        "never: the compiled call is not faster.", "",
+        *markdown.table(["framework", "Keras backend of the run", "topology", "size", "mode", "head",
+                         "first call off (ms)", "first call on (ms)", "per call off (ms)", "per call on (ms)",
+                         "break-even calls"], body),
+    ]) + "\n"
+
+
 # --- blocks: name -> (the file it needs, how it is written from (results_dir, profile))
 
 README_BLOCKS = {
@@ -306,6 +340,8 @@ DETAIL_BLOCKS = {
                        lambda d, profile: prose.td_tax_figures(d)),
     "td-tax-compiled": ("TimeDistributed over dense3d at the mid size, per compiler", FILES["benchmarks"],
                         lambda d, profile: prose.compiled_tax(d, profile)),
+    "compile-cost": ("Compile cost: the first call, compile on against off, and when compiling pays off",
+                     FILES["benchmarks"], lambda d, profile: compile_cost_markdown(d)),
     "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: prose.peak_share(d)),
     "parity-summary": ("Parity: the largest difference of each check", COMMAND_FILES["parity"],
                        lambda d, profile: parity_markdown(d)),

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..store import layout, markdown
 
-from ..analysis import plots, result_tables
+from ..analysis import compile_cost, plots, result_tables
 from ..suite.cases import SWEEPS
 from .command_args import UsageError, add_results_arguments, results_to_read
 from ..store.frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
@@ -249,6 +249,17 @@ def answer_section(results_dir: Path, figures: Figures) -> list[str]:
     return lines + [figure, "", result_tables.answer_markdown(results_dir, ANSWER_PROFILE).rstrip()]
 
 
+def compile_cost_section(benchmarks: pd.DataFrame | None, figures: Figures) -> list[str]:
+    """The first call with compile on against off per case: the figure (its tables are the detail block)."""
+    lines = ["## Compile cost", ""]
+    rows = compile_cost.compile_cost_rows([] if benchmarks is None else benchmarks.to_dict("records"))
+    if not rows:
+        return lines + ["No case timed with compile off and on; run the suite with `--compile both`."]
+    title = "First call, compile on against off, per case"
+    return lines + [figures.add("compile-first-calls.png", title, plots.compile_first_calls, pd.DataFrame(rows)),
+                    "", "The tables: \"Compile cost\" below."]
+
+
 def memory_section(results_dir: Path, figures: Figures) -> list[str]:
     """Peak memory (`python -m bench memory`): Keras over torch at the mid size, and bytes against the sweeps."""
     from .memory import MEMORY_COLUMNS, MEMORY_COMPARISON_COLUMNS, MEMORY_FILES
@@ -308,6 +319,7 @@ def write_report(results_dir: Path) -> list[Path]:
         *answer_section(results_dir, figures), "",
         *benchmark_sections(inputs.benchmarks, inputs.comparison, figures), "",
         *td_tax_section(inputs.td_tax, figures), "",
+        *compile_cost_section(inputs.benchmarks, figures), "",
         *memory_section(results_dir, figures), "",
         *result_tables.report_sections(results_dir, ANSWER_PROFILE),
         *machines_section(results_dir),

@@ -204,15 +204,19 @@ class Prepared:
 
 
 def forget_compiled_graphs(case: Case) -> None:
-    """Drop torch.compile's in-process graphs before a compiled case that uses torch.
+    """Drop torch.compile's in-process graphs before a compiled problem starts, whichever framework leads it.
 
     Dynamo keys compiled graphs by code object, not by model: without this, a
     case reuses the graph an earlier case of the same class compiled (its
     first call looks free), and after two sizes it switches to a dynamic-shape
-    graph. Each case should compile, and run, what a fresh process would.
+    graph. Each case should compile, and run, what a fresh process would. The
+    torch case of a problem is not its first (Keras leads), so the reset is
+    done for torch whatever framework the problem's first case is.
     """
     if case.compile == "on":
         runner_class(case.framework).reset_compiled()
+        if case.framework != "torch":
+            runner_class("torch").reset_compiled()
 
 
 def prepare(case: Case, reference: Reference, forget_graphs: bool = True) -> Prepared:
