@@ -52,6 +52,7 @@ def collect(threads: int, keras_backend: str, code: str | None) -> dict:
         "threads": threads,
         "gpu": gpu_name(),
         "os": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # at the save: other work on the machine meanwhile
         "python": platform.python_version(),
         "keras_backend": keras_backend,
         "versions": {name: package_version(name) for name in PACKAGES},
