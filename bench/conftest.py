@@ -204,7 +204,8 @@ def pytest_collection_finish(session):
     # What `python -m bench run` estimates the next run's duration from (bench/analysis/run_estimate.py).
     option = session.config.option
     session.config.stash[SESSION].run_record = {
-        "compile": option.tdbench_compile, "steps": len(session.items),
+        "compile": option.tdbench_compile,
+        "steps": sum(1 for item in session.items if "case" in getattr(getattr(item, "callspec", None), "params", {})),
         "profile_steps": len(all_cases(option.tdbench_profile, option.tdbench_compile)) * (_blocks(session.config) + 1),
     }
 
