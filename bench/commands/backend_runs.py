@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from .command_args import UsageError
+from ..cluster import add_cluster_arguments
 from ..suite.options import PROGRESS_PREFIX, add_argparse_options
 from ..store.machine import OtherMachine, check_same_machine
 from ..suite.runtime import KERAS_BACKENDS, available_cores
@@ -48,6 +49,7 @@ def add_run_arguments(parser, default_profile: str, default_compile: str) -> Non
         help="comma-separated Keras backends (default: %(default)s; missing ones are skipped)",
     )
     add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--threads"))
+    add_cluster_arguments(parser)
     parser.set_defaults(profile=default_profile, compile=default_compile)
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")
 
@@ -105,6 +107,10 @@ def thread_counts(args) -> list[int]:
 
 
 def run_backends(args) -> int:
+    if getattr(args, "cluster", None):  # the same work on a Ray cluster, a problem per task (bench/cluster/)
+        from ..cluster.driver import run_on_cluster
+
+        return run_on_cluster(args)
     backends = parse_backends(args.backends)
     # The result files on record are checked before hours of timing, not after (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).
