@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..commands.backend_runs import missing_modules, parse_backends
 from ..commands.command_args import UsageError
-from ..store.layout import machine_dir
+from ..store.layout import claim_machine_dir, machine_dir
 from ..store.machine import describe
 from ..store.storage import read_csv, write_csv
 from ..store.validate import ResultsError, check_results_dir
@@ -141,7 +141,7 @@ def interrupts_after():
 
 def _record(kind: Kind, row: dict) -> None:
     """One line of the kind's task log (logs/cluster-tasks.csv), kept across runs."""
-    path = kind.directory / TASKS_LOG
+    path = claim_machine_dir(kind.directory, kind.fingerprint) / TASKS_LOG
     earlier = read_csv(path) if path.exists() else []
     path.parent.mkdir(parents=True, exist_ok=True)
     write_csv(path, [*earlier, row], TASK_COLUMNS)

@@ -52,7 +52,7 @@ def facts() -> dict:
         machine, problem = fingerprint(), None
     except OtherMachine as e:
         machine, problem = None, str(e)
-    return {**code_facts(), "fingerprint": machine, "problem": problem}
+    return {**code_facts(), "checkout": str(REPO), "fingerprint": machine, "problem": problem}
 
 
 def pytest_configure(config):
