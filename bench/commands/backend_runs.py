@@ -28,6 +28,7 @@ from pathlib import Path
 from ..analysis import run_estimate
 from ..analysis.result_tables import answer_beside_reference
 from ..store import layout, lock
+from ..cluster import add_cluster_arguments
 from ..store.machine import OtherMachine, check_same_machine
 from ..store.validate import ResultsError, check_results_dir
 from ..suite.options import PROGRESS_PREFIX, add_argparse_options
@@ -61,6 +62,7 @@ def add_run_arguments(parser, default_profile: str, default_compile: str, defaul
         help="comma-separated Keras backends, or all (default: %(default)s; missing ones are skipped)",
     )
     add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--threads"))
+    add_cluster_arguments(parser)
     parser.set_defaults(profile=default_profile, compile=default_compile)
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")
 
@@ -135,6 +137,10 @@ def thread_counts(args) -> list[int]:
 
 
 def run_backends(args) -> int:
+    if getattr(args, "cluster", None):  # the same work on a Ray cluster, a problem per task (bench/cluster/)
+        from ..cluster.driver import run_on_cluster
+
+        return run_on_cluster(args)
     backends = parse_backends(args.backends)
     args.results_dir = results_to_write(args)
     # The result files on record are checked before hours of timing, not after (bench/store/validate.py),

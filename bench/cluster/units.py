@@ -1,0 +1,85 @@
+"""The units of work on a cluster: one problem of one slice, and the pytest `-k` that selects exactly it.
+
+A problem is what bench/conftest.py block_order keeps together: the cases of one
+pytest-benchmark group with one compile setting (every framework and head of
+one topology, mode, device and size). Its Keras and torch blocks alternate in
+one process, so a problem is never split: one unit, one `pytest bench/` on one
+node. A unit also fixes the slice's Keras backend and thread count (each is
+one per process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..suite.cases import Case, all_cases
+
+
+@dataclass(frozen=True)
+class Unit:
+    keras_backend: str
+    threads: int
+    profile: str
+    compile: str  # "off" or "on": the problem's own setting
+    group: str  # the pytest-benchmark group (bench/suite/cases.py Case.group)
+    device: str
+    cases: tuple[Case, ...]
+
+    @property
+    def case_ids(self) -> tuple[str, ...]:
+        return tuple(case.id for case in self.cases)
+
+    @property
+    def label(self) -> str:
+        jit = " jit" if self.compile == "on" else ""
+        return f"{self.group}{jit} [{self.keras_backend} t{self.threads}]"
+
+    def k_expression(self) -> str:
+        """Every item of the problem's cases and nothing else.
+
+        An item's name is test_case[CASE_ID-prepare], [CASE_ID-blockN] or, with one block,
+        [CASE_ID]; matching "[CASE_ID-" and "[CASE_ID]" keeps timesteps10 from matching timesteps100.
+        """
+        return " or ".join(f"[{case_id}- or [{case_id}]" for case_id in self.case_ids)
+
+
+def split_k(pytest_args: list[str]) -> tuple[str | None, list[str]]:
+    """(the -k expression in `pytest_args`, the other arguments): a unit brings its own -k."""
+    expression, rest, args = None, [], iter(pytest_args)
+    for arg in args:
+        if arg == "-k":
+            expression = next(args, "")
+        elif arg.startswith("-k"):
+            expression = arg[2:].lstrip("=")
+        else:
+            rest.append(arg)
+    return expression, rest
+
+
+def selects(expression: str | None, case: Case) -> bool:
+    """Whether pytest's -k `expression` keeps `case` (matched, as pytest does, as substrings of its item's names)."""
+    if not expression:
+        return True
+    from _pytest.mark.expression import Expression  # pytest's own -k grammar
+
+    names = (f"test_case[{case.id}]".lower(), "test_benchmarks.py", "bench")
+    return Expression.compile(expression).evaluate(lambda word: any(word.lower() in name for name in names))
+
+
+def problems(profile: str, compile: str, expression: str | None = None, gpu: bool = False) -> list[list[Case]]:
+    """The cases of every problem of the profile, in the registry's order; cuda problems only where `gpu`."""
+    out: dict[tuple, list[Case]] = {}
+    for case in all_cases(profile, compile):
+        if (case.device == "cpu" or gpu) and selects(expression, case):
+            out.setdefault((case.group, case.compile), []).append(case)
+    return list(out.values())
+
+
+def units(profile: str, compile: str, keras_backends: list[str], thread_counts: list[int],
+          expression: str | None = None, gpu: bool = False) -> list[Unit]:
+    return [
+        Unit(backend, threads, profile, cases[0].compile, cases[0].group, cases[0].device, tuple(cases))
+        for backend in keras_backends
+        for threads in thread_counts
+        for cases in problems(profile, compile, expression, gpu)
+    ]

@@ -1,0 +1,373 @@
+"""`python -m bench run --cluster` on a local Ray cluster: exclusive slots, one set per machine kind, faults.
+
+One cluster for the module, bound to 127.0.0.1 only: a head without a timing
+slot (the driver's node), node A (this machine) and node B, which the tests'
+machine override (bench/store/machine.py TDBENCH_TEST_MACHINE) makes a
+second machine kind. Each driver is a `python -m bench` subprocess, at seed
+size, torch backend, with short timing; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from importlib.util import find_spec
+
+from bench.analysis.cluster_plan import format_plan, overheads, plan_rows, projected_wall
+from bench.cluster import SLOT
+from bench.cluster.connect import LOOPBACK_SWITCH
+from bench.cluster.units import Unit, selects, split_k, units
+from bench.store.machine import TEST_MACHINE_VARIABLE
+
+REPO = Path(__file__).resolve().parents[1]
+OTHER_MACHINE = {"cpu": "Test Cluster CPU B", "cores": 2, "memory_gib": 1, "gpu": "none"}
+# Seed size, one topology, torch backend, a few short rounds: each task is one pytest process of ~15-25 s here.
+QUICK_TIMING = ["--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--benchmark-min-time=0.001"]
+DRIVER_TIMEOUT_S = 300
+WAIT_S = 120  # any other wait for the cluster
+
+# Skipped before their fixtures start a cluster; `-m "not slow"` leaves them out.
+needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason="Ray is not installed (pip install -e \".[ray]\")")
+slow = pytest.mark.slow
+
+
+
+
+
+# --- without a cluster ---------------------------------------------------------------------------
+
+
+def test_a_run_without_cluster_parses_and_imports_no_ray():
+    code = ("import sys; from bench.cli import build_parser; "
+            "a = build_parser('run').parse_args(['run', '--profile', 'seed']); "
+            "assert a.cluster is None; print('ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr
+
+
+def _bench(*args, env=None, timeout=60):
+    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_an_unreachable_address_is_one_line_and_exit_2(tmp_path):
+    start = time.monotonic()
+    rc, out, err = _bench("run", "--cluster", "127.0.0.1:9", "--results-dir", str(tmp_path / "r"))
+    assert rc == 2 and err.count("\n") == 1 and "no Ray cluster reachable at 127.0.0.1:9" in err, out + err
+    assert time.monotonic() - start < 30 and not (tmp_path / "r").exists()
+
+
+def test_cluster_without_ray_installed_is_one_line_and_exit_2(tmp_path):
+    fake = tmp_path / "no_ray"
+    (fake / "ray").mkdir(parents=True)
+    (fake / "ray" / "__init__.py").write_text("raise ImportError('No module named ray')\n")
+    with socket_listening() as address:  # reachable, so the missing Ray is what is reported
+        rc, out, err = _bench("run", "--cluster", address, "--results-dir", str(tmp_path / "r"),
+                              env={"PYTHONPATH": f"{fake}{os.pathsep}{REPO}"})
+    assert rc == 2 and err.count("\n") == 1 and "--cluster needs Ray" in err, out + err
+
+
+@contextlib.contextmanager
+def socket_listening():
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+
+
+def test_a_unit_is_one_whole_problem_and_its_k_selects_exactly_it():
+    every = units("tdtax", "off", ["torch"], [1])
+    by_label = {u.label: u for u in every}
+    t5 = next(u for u in every if "timesteps=5 " in u.group and u.group.startswith("many_to_many train"))
+    from _pytest.mark.expression import Expression
+
+    k = Expression.compile(t5.k_expression())
+    item = lambda case_id, step: f"test_case[{case_id}-{step}]"
+    for unit in every:
+        for case_id in unit.case_ids:
+            for step in ("prepare", "block3"):
+                assert k.evaluate(lambda w: w.lower() in item(case_id, step).lower()) == (unit is t5), (case_id, step)
+    # both arms, every head, one compile setting, one device
+    assert {c.framework for c in t5.cases} >= {"keras", "torch"} and len({c.head for c in t5.cases}) >= 4
+    assert len(by_label) == len(every)
+    assert all(u.device == "cpu" for u in every) and any(u.device == "cuda" for u in units("seed", "off", ["torch"], [1], gpu=True))
+
+
+def test_the_users_k_picks_problems_and_the_rest_passes_through():
+    assert split_k(["-k", "attention", "--benchmark-max-time=1"]) == ("attention", ["--benchmark-max-time=1"])
+    assert split_k(["-kattention and infer"]) == ("attention and infer", [])
+    picked = units("seed", "both", ["jax", "torch"], [1], expression="one_to_one and infer")
+    assert {(u.keras_backend, u.compile) for u in picked} == {(b, c) for b in ("jax", "torch") for c in ("off", "on")}
+    assert all(u.group.startswith("one_to_one infer") for u in picked)
+    assert not selects("many_to_one", next(iter(units("seed", "off", ["torch"], [1], "one_to_one")[0].cases)))
+
+
+def test_the_projection_is_floored_by_the_longest_task_and_bounded_above_by_greedy():
+    tasks = [30.0, 10.0, 10.0, 10.0, 5.0, 5.0]
+    assert projected_wall(tasks, 1) == (70.0, 70.0)
+    assert projected_wall(tasks, 4) == (30.0, 70 / 4 + 0.75 * 30)
+    rows = plan_rows(tasks, (1, 4, 64))
+    assert [r["floor_is_longest_task"] for r in rows] == [False, True, True]
+    table = format_plan(rows)
+    assert "| 64 | 6 | 30 s |" in table and "the longest task" in table
+
+
+def test_overhead_is_node_time_outside_pytest_plus_the_trip_back():
+    log = [  # one run, one node, two tasks submitted at 0
+        dict(run_started="r", node_id="n", submitted=0, start=1.0, end=11.0, pytest_s=9.5, arrived=11.1, outcome="ok"),
+        dict(run_started="r", node_id="n", submitted=0, start=11.3, end=20.0, pytest_s=8.5, arrived=20.2, outcome="ok"),
+        dict(run_started="r", node_id="n", submitted=0, start="", end="", pytest_s="", arrived=21, outcome="not timed"),
+    ]
+    assert overheads(log) == pytest.approx([1.0 + 0.5 + 0.1, 0.3 + 0.2 + 0.2])
+
+
+# --- on a local cluster --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def environment(**values):
+    """os.environ with `values` while a node starts (its raylet and workers inherit it), then as it was."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def add_slot_node(cluster, **env):
+    with environment(PYTHONPATH=str(REPO), **env):
+        return cluster.add_node(num_cpus=1, resources={SLOT: 1}, node_ip_address="127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head without a timing slot (the driver's node), on 127.0.0.1 only."""
+    os.environ[LOOPBACK_SWITCH] = "0"  # before Ray is imported: keep the cluster on loopback (bench/cluster/connect.py)
+    from ray.cluster_utils import Cluster
+
+    # The head runs no task; each slot node gets its checkout through PYTHONPATH (add_slot_node).
+    c = Cluster(initialize_head=True, head_node_args=dict(num_cpus=1, node_ip_address="127.0.0.1", include_dashboard=False))
+    try:
+        yield c
+    finally:
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def two_kinds(cluster):
+    """Node A (this machine) and node B (another machine kind), each with a timing slot."""
+    if len(cluster.worker_nodes) < 2:
+        add_slot_node(cluster)
+        add_slot_node(cluster, **{TEST_MACHINE_VARIABLE: json.dumps(OTHER_MACHINE)})
+    return cluster
+
+
+def driver(cluster, root, *options, k="one_to_one"):
+    return [sys.executable, "-m", "bench", "run", "--cluster", cluster.address, "--backends", "torch",
+            "--profile", "seed", "--compile", "off", "--blocks", "2", "--results-dir", str(root), *options,
+            "--", "-k", k, *QUICK_TIMING]
+
+
+def driver_process(cluster, root, *options, **kwargs) -> dict:
+    """Where a driver runs: outside the checkout, which it imports through PYTHONPATH. Ray puts the
+    driver's working directory on every worker's sys.path; from the checkout, it would shadow
+    the code of a node that runs another checkout."""
+    Path(root).parent.mkdir(parents=True, exist_ok=True)
+    return dict(args=driver(cluster, root, *options, **kwargs), cwd=Path(root).parent, text=True,
+                env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def run_driver(cluster, root, *options, **kwargs):
+    done = subprocess.run(**driver_process(cluster, root, *options, **kwargs), capture_output=True,
+                          timeout=DRIVER_TIMEOUT_S)
+    return done.returncode, done.stdout, done.stderr
+
+
+def machine_dirs(root: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(Path(root).iterdir()) if (p / "machine.json").exists()}
+
+
+def is_other(directory: Path) -> bool:
+    return json.loads((directory / "machine.json").read_text())["fingerprint"] == OTHER_MACHINE
+
+
+def rows(directory: Path) -> list[dict]:
+    path = directory / "benchmarks.csv"
+    return list(csv.DictReader(path.open())) if path.exists() else []
+
+
+def tasks(directory: Path) -> list[dict]:
+    return list(csv.DictReader((directory / "logs" / "cluster-tasks.csv").open()))
+
+
+@needs_ray
+@slow
+def test_a_cluster_without_timing_slots_is_refused_before_anything_runs(cluster, tmp_path):
+    assert not cluster.worker_nodes, "runs first, while the cluster is only its head (no slot)"
+    rc, out, err = run_driver(cluster, tmp_path / "results")
+    assert rc == 2 and err.count("\n") == 1 and "no node of the cluster offers a timing slot" in err, out + err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def interrupted_then_resumed(two_kinds, tmp_path_factory):
+    """A two-kind run interrupted after its first merge, then run again with --resume."""
+    root = tmp_path_factory.mktemp("cluster") / "results"
+    child = subprocess.Popen(**driver_process(two_kinds, root), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first_merge, deadline = None, time.monotonic() + DRIVER_TIMEOUT_S
+    for line in child.stdout:  # bounded: the driver prints a line per task and ends
+        if "merged" in line:
+            first_merge = line
+            child.send_signal(signal.SIGINT)
+            break
+        assert time.monotonic() < deadline
+    out, err = child.communicate(timeout=WAIT_S)
+    kept = {name: (d / "benchmarks.csv").read_text() for name, d in machine_dirs(root).items()}
+    resumed = run_driver(two_kinds, root, "--resume")
+    return SimpleNamespace(root=root, first_merge=first_merge, rc=child.returncode, out=out, err=err, kept=kept,
+                           resumed=resumed)
+
+
+@needs_ray
+@slow
+def test_an_interrupted_driver_keeps_what_it_merged_and_resume_skips_it(interrupted_then_resumed):
+    run = interrupted_then_resumed
+    assert run.first_merge and run.rc == 2 and "interrupted" in run.err, (run.out, run.err)
+    assert sum(len(text.splitlines()) - 1 for text in run.kept.values()) >= 2  # the merged rows survived
+    rc, out, err = run.resumed
+    assert rc == 0, out + err
+    assert "--resume: 1 problem(s) already held" in out or "--resume: 2 problem(s) already held" in out, out
+    for name, text in run.kept.items():  # rows measured before the interrupt: kept, not measured again
+        now = (run.root / name / "benchmarks.csv").read_text().splitlines()
+        assert set(text.splitlines()) <= set(now)
+
+
+@needs_ray
+@slow
+def test_two_machine_kinds_give_two_result_sets_and_no_node_times_two_tasks_at_once(interrupted_then_resumed):
+    root = interrupted_then_resumed.root
+    dirs = machine_dirs(root)
+    assert len(dirs) == 2 and sum(map(is_other, dirs.values())) == 1, dirs
+    by_node: dict[str, list] = {}
+    for directory in dirs.values():
+        measured = rows(directory)
+        assert {r["mode"] for r in measured} == {"train", "infer"}
+        assert {r["framework"] for r in measured} >= {"keras", "torch"}
+        recorded = json.loads((directory / "machine.json").read_text())["fingerprint"]
+        slices = json.loads((directory / "environment.json").read_text())["slices"]
+        assert slices and all(s["machine"] == recorded for s in slices.values())  # never mixed
+        for t in tasks(directory):
+            if t["outcome"] == "ok":
+                by_node.setdefault(t["node_id"], []).append((float(t["start"]), float(t["end"])))
+    assert len(by_node) == 2 and sum(map(len, by_node.values())) >= 4
+    for spans in by_node.values():  # a node's tasks, by start: each ends before the next starts
+        spans.sort()
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+
+
+def _task_pytest(on_other_kind: bool, not_pids=()):
+    """A task's pytest process on node A (or B), not one of `not_pids`; None if there is none yet."""
+    import psutil
+
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            if "tdbench-task-" in cmd and "pytest" in cmd and p.pid not in not_pids:
+                if (TEST_MACHINE_VARIABLE in p.environ()) == on_other_kind:
+                    return p
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return None
+
+
+@needs_ray
+@slow
+def test_a_worker_killed_mid_task_is_retried_then_its_cases_are_reported_not_timed(
+        interrupted_then_resumed, two_kinds, tmp_path):
+    """--retries 1: node A's worker is killed in the task and again in its retry; nothing measured is lost."""
+    import psutil
+    import shutil
+
+    measured = interrupted_then_resumed.root
+    root = tmp_path / "results"
+    shutil.copytree(measured, root)
+    before = {name: (d / "benchmarks.csv").read_text() for name, d in machine_dirs(root).items()}
+    logged = {name: len(tasks(d)) for name, d in machine_dirs(root).items()}
+    child = subprocess.Popen(**driver_process(two_kinds, root, "--retries", "1", k="one_to_one and infer"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killed = []
+    try:
+        for _attempt in range(2):  # the task, then its one retry
+            deadline, process = time.monotonic() + WAIT_S, None
+            while process is None:
+                assert time.monotonic() < deadline and child.poll() is None, "no task started on node A"
+                process = _task_pytest(on_other_kind=False, not_pids=killed)
+                time.sleep(0.2)
+            time.sleep(1.0)  # mid-task: pytest is importing or timing
+            process.parent().kill()  # the Ray worker running the task
+            killed.append(process.pid)
+            psutil.wait_procs([process], timeout=30)  # its pytest dies with it (task.py _die_with_parent)
+            assert not process.is_running()
+        out, err = child.communicate(timeout=DRIVER_TIMEOUT_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 1, out + err
+    assert "one_to_one-keras-infer-cpu-seed: not timed: node lost" in err, err
+    a, b = sorted(machine_dirs(root).values(), key=is_other)
+    assert (a / "benchmarks.csv").read_text() == before[a.name]  # node A's rows: as they were
+    assert [t["outcome"].split(":")[:2] for t in tasks(a)[logged[a.name]:]] == [["not timed", " node lost"]]
+    assert [t["outcome"] for t in tasks(b)[logged[b.name]:]] == ["ok"]  # node B's task finished and merged
+    assert len(rows(b)) == len(before[b.name].splitlines()) - 1  # its cases' rows replaced, none added or lost
+
+
+def test_node_facts_that_differ_are_named():
+    from bench.cluster.node_facts import differences
+
+    here = {"code": "abc1234", "changes": "", "versions": {"torch": "2.13.0", "keras": "3.15.1"}}
+    assert differences(here, here) == []
+    other = {"code": "abc1234+changes", "changes": "0123456789ab", "versions": {"torch": "2.12.0", "keras": "3.15.1"}}
+    assert differences(here, other) == ["code abc1234+changes (diff 0123456789ab), driver abc1234", "torch 2.12.0, driver 2.13.0"]
+
+
+@needs_ray
+@slow
+def test_a_node_running_other_code_is_refused_in_one_line_naming_it(two_kinds, tmp_path):
+    cluster = two_kinds
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=WAIT_S)
+    with (clone / "bench" / "cluster" / "__init__.py").open("a") as f:
+        f.write("# a change only this node has\n")
+    node = None
+    try:
+        with environment(PYTHONPATH=str(clone)), contextlib.chdir(clone):  # the node's workers start there
+            node = cluster.add_node(num_cpus=1, resources={SLOT: 1}, node_ip_address="127.0.0.1")
+        rc, out, err = run_driver(cluster, tmp_path / "results")
+    finally:
+        if node is not None:
+            cluster.remove_node(node)
+    assert rc == 2 and err.count("\n") == 1, out + err
+    assert "node 127.0.0.1 (" in err and "refused: code " in err and "+changes (diff " in err, err
+    assert not (tmp_path / "results").exists()
