@@ -8,8 +8,11 @@ COMMITTED_RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 # Before any test module imports TensorFlow: keep its start-up chatter out of the logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Before any test imports Ray: its local clusters stay on 127.0.0.1 (bench/cluster/connect.py LOOPBACK_SWITCH).
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Before any test imports Ray: every local cluster a test starts stays on loopback, its processes'
+# HTTP included (bench/cluster/connect.py LOOPBACK_ONLY says what and why).
+from bench.cluster.connect import LOOPBACK_ONLY  # noqa: E402  (no Ray import: that module loads Ray on connect)
+
+os.environ.update(LOOPBACK_ONLY)
 
 
 def _digests(root: Path) -> dict[str, str]:

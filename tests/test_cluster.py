@@ -26,7 +26,7 @@ from importlib.util import find_spec
 
 from bench.analysis.cluster_plan import format_plan, overheads, plan_rows, projected_wall
 from bench.cluster import SLOT
-from bench.cluster.connect import LOOPBACK_SWITCH
+from bench.cluster.connect import LOOPBACK_ONLY
 from bench.cluster.units import Unit, selects, split_k, units
 from bench.store.machine import TEST_MACHINE_VARIABLE
 
@@ -164,7 +164,7 @@ def add_slot_node(cluster, **env):
 @pytest.fixture(scope="module")
 def cluster():
     """A head without a timing slot (the driver's node), on 127.0.0.1 only."""
-    os.environ[LOOPBACK_SWITCH] = "0"  # before Ray is imported: keep the cluster on loopback (bench/cluster/connect.py)
+    os.environ.update(LOOPBACK_ONLY)  # before Ray is imported: the cluster stays on loopback (bench/cluster/connect.py)
     from ray.cluster_utils import Cluster
 
     # The head runs no task; each slot node gets its checkout through PYTHONPATH (add_slot_node).

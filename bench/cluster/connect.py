@@ -17,10 +17,21 @@ from . import SLOT
 from ..commands.command_args import UsageError
 
 REACH_TIMEOUT_S = 5.0
-# Ray 2.60 rewrites a loopback address to the machine's network address when it
-# connects (services.resolve_ip_for_localhost) unless this is 0; a local cluster
-# bound to 127.0.0.1 is then unreachable, and a cluster must never leave loopback here.
-LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# A Ray that stays on loopback, set before Ray is imported (it reads these once) in every process of a
+# local cluster: the driver (connect below), and the tests' clusters (tests/conftest.py).
+CLOSED_PROXY = "http://127.0.0.1:9"  # a closed port: whatever HTTP Ray's processes try ends there
+LOOPBACK_ONLY = {
+    # Ray 2.60 rewrites a loopback address to the machine's network address when it connects
+    # (services.resolve_ip_for_localhost) unless this is 0.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    # Usage statistics off; even so, the head's API server (its one module without the dashboard is
+    # UsageStatsHead) asks the cloud metadata address which cloud it is on and reports that the
+    # statistics are off: its HTTP goes to a closed proxy on loopback instead, and Ray's own gRPC
+    # between loopback addresses bypasses it (NO_PROXY).
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "HTTP_PROXY": CLOSED_PROXY, "HTTPS_PROXY": CLOSED_PROXY, "http_proxy": CLOSED_PROXY, "https_proxy": CLOSED_PROXY,
+    "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1",
+}
 
 
 def import_ray():
@@ -73,7 +84,7 @@ def connect(address: str):
     except OSError as e:
         raise UsageError(f"--cluster {address}: no Ray cluster reachable at {hostport} ({e.strerror or e})") from None
     if is_loopback(host):
-        os.environ[LOOPBACK_SWITCH] = "0"  # before Ray is imported: it reads this once
+        os.environ.update(LOOPBACK_ONLY)  # before Ray is imported: it reads these once
     ray = import_ray()
     try:
         ray.init(address=hostport, logging_level="WARNING", log_to_driver=False)
