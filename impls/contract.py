@@ -209,8 +209,8 @@ def runner_classes() -> list[type]:
     return [runner_class(name) for name in RUNNERS]
 
 
-def make_runner(framework: str, spec: ModelSpec, head: str, **options) -> Runner:
-    """A runner of `framework` for `spec` with `head` (options: device, compile, optimizer, ...)."""
+def make_runner(framework: str, spec: ModelSpec, head: str | None, **options) -> Runner:
+    """A runner of `framework` for `spec` with `head` (None: the runner's default; options: device, compile, optimizer, ...)."""
     return runner_class(framework)(spec, head, **options)
 
 

@@ -14,7 +14,7 @@ import pytest
 from bench.suite.cases import all_cases
 from bench.conftest import PREPARE, block_order
 from bench.suite.session import Timing
-from bench.store.storage import read_csv
+from bench.store.files import read_csv
 
 
 def test_block_order_prepares_every_case_then_spreads_its_blocks_over_the_run_a_problem_together_in_each():

@@ -8,7 +8,7 @@ import pytest
 from bench.cli import main
 from bench.store import layout
 from bench.store.command_rows import merge_grouped, save_rows
-from bench.store.storage import read_csv
+from bench.store.files import read_csv
 from bench.store.validate import ResultsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,10 @@ def test_a_group_run_again_replaces_its_rows_where_they_stood_and_keeps_the_rest
         ("x", "a"), ("x", "b"), ("y", "c"), ("z", "a"), ("z", "b"), ("w", "a")]
 
 
-def test_params_for_one_topology_keeps_every_other_topologys_rows(tmp_path, capsys):
+def test_params_for_one_topology_keeps_every_other_topologys_rows(tmp_path, capsys, monkeypatch):
+    # In-process, after other tests loaded the frameworks: the thread set-up (which needs a fresh
+    # process, tests/test_cli.py) is not what this checks.
+    monkeypatch.setattr("bench.suite.runtime.configure", lambda threads, keras_backend=None: None)
     committed = ROOT / layout.RESULTS_ROOT / "params.csv"
     out = Path(shutil.copy(committed, tmp_path / "params.csv"))
     before = read_csv(committed)

@@ -17,23 +17,16 @@ import pytest
 from bench.suite.cases import Case, Size
 from bench.cli import main
 from bench.suite.harness import case_row
-from bench.commands.memory import (
-    MEMORY_COLUMNS,
-    MEMORY_FILES,
-    RssProbe,
-    case_from_json,
-    case_to_json,
-    measure_in_subprocess,
-    memory_comparison_rows,
-    memory_row,
-    save_memory,
-)
+from bench.analysis.derived import memory_comparison_rows
+from bench.analysis.save import save_memory
+from bench.commands.memory import RssProbe, case_from_json, case_to_json, measure_in_subprocess, memory_row
+from bench.store.schema import MEMORY_COLUMNS, MEMORY_FILES
 from bench.commands.report import write_report
 from bench.store import layout
 from bench.store.machine import fingerprint
 from bench.store.command_rows import merge_grouped
 from bench.store.validate import ResultsError
-from bench.store.storage import read_csv
+from bench.store.files import read_csv
 from impls import ModelSpec
 
 MIB = 2**20
@@ -159,7 +152,7 @@ def test_report_draws_memory_against_batch_and_timesteps(tmp_path):
 
 def write_report_with_benchmarks(results_dir):
     """The report needs a benchmarks.csv; one torch row of the quick run is enough."""
-    from bench.store.results import save_run
+    from bench.analysis.save import save_run
 
     case = _case("torch", "broadcast", "infer", batch=1, spec=ModelSpec.seed("many_to_many"), label="seed")
     row = case_row(case, "quick", "tensorflow", 2)

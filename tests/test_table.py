@@ -10,8 +10,8 @@ import pytest
 from bench.analysis import result_tables
 from bench.cli import main
 from bench.analysis.result_tables import ratio_cell
-from bench.store.results import COMPARISON_COLUMNS, TD_TAX_COLUMNS
-from bench.store.storage import read_csv, write_csv
+from bench.store.schema import COMPARISON_COLUMNS, TD_TAX_COLUMNS
+from bench.store.files import read_csv, write_csv
 
 QUICK = Path(__file__).parent / "data" / "quick_results"
 
@@ -76,7 +76,8 @@ def test_detail_blocks_come_from_their_files(tmp_path):
         mode="train", device="cpu", timesteps=200, looped_head="loop", fused_head="broadcast",
         looped_s=0.3, fused_s=0.1, tax=3.0, looped_spread=0.1, fused_spread=0.1)], TD_TAX_COLUMNS)
     details = result_tables.detail_blocks(results, "quick")
-    assert set(details) == {"in-short", "comparison-table", "td-tax-table", "td-tax-figures", "td-tax-compiled", "peak-share"}
+    assert set(details) == {"in-short", "comparison-table", "td-tax-table", "td-tax-figures", "td-tax-compiled", "peak-share",
+                            "compile-cost"}
     assert "| many_to_many | torch | torch (in the tensorflow run) | eager | train | 3.00 |" in details["td-tax-table"][1]
     assert details["td-tax-figures"][1] == "- many_to_many train: looped over fused head, at 200 steps 3x on native torch (1 run(s)).\n"
     sections = "\n".join(result_tables.report_sections(results, "quick"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.commands.seed_experiment import (
+from bench.commands.seed import (
     Experiment, Run, extrapolation_table, keras_ways_agree, learning_verdict, seed_data,
 )
 
