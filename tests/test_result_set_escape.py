@@ -144,6 +144,7 @@ def wait_until_stopped(pid: int, timeout: float = 120) -> None:
     raise AssertionError("writer A never reached its commit")
 
 
+@pytest.mark.slow
 def test_a_second_writer_refuses_naming_the_paused_holder_and_no_row_is_lost(small_set, capsys):
     a = subprocess.Popen([sys.executable, "-c", PAUSED_WRITER, str(small_set)], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -288,6 +289,7 @@ sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow
 def test_sigterm_to_bench_run_stops_pytest_with_one_line_and_exit_2(small_set):
     before = snapshot(small_set)
     child = subprocess.Popen([sys.executable, "-c", SIGTERM_RUN, str(small_set)], cwd=ROOT,

@@ -106,6 +106,7 @@ def test_the_committed_results_validate_and_rewrite_byte_for_byte(tmp_path, comm
     assert snapshot(full_set) == before
 
 
+@pytest.mark.slow
 def test_a_partial_k_run_keeps_every_other_row_byte_for_byte(full_set):
     case = "one_to_one-torch-infer-cpu-seed"
     old_lines = (full_set / "benchmarks.csv").read_text().splitlines()
@@ -324,6 +325,7 @@ KILL_POINTS = ["stage:tensorflow-cpu-quick-off-t1.json", "stage:environment.json
                "rename:4", "sync:0"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_at", KILL_POINTS)
 def test_a_process_killed_between_files_leaves_all_old_or_all_new(full_set, kill_at):
     before = snapshot(full_set)
@@ -449,6 +451,7 @@ sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_bench_run_is_one_line_exit_2_and_stops_pytest(full_set):
     before = snapshot(full_set)
     child = subprocess.Popen([sys.executable, "-c", CTRL_C, str(full_set)], cwd=ROOT,

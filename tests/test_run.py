@@ -28,6 +28,7 @@ def test_a_missing_backend_is_reported_and_skipped(monkeypatch, tmp_path, capsys
     assert "jax: skipped: jax, jaxlib not installed" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_failing_backend_run_is_named_and_exits_1(tmp_path, capsys):
     # No case matches: the suite's pytest process exits 5, which counts as a failed run.
     assert main(["run", "--backends", "torch", "--profile", "seed", "--results-dir", str(tmp_path),
