@@ -292,7 +292,7 @@ class KerasRunner(_StepRunner):
 
     @classmethod
     def set_threads(cls, threads: int) -> None:
-        # The backend from the environment, as bench/runtime.configure set it: importing Keras
+        # The backend from the environment, as bench/suite/runtime.py configure set it: importing Keras
         # to ask would load TensorFlow (its default backend) in a torch-only process.
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             import tensorflow as tf

@@ -62,7 +62,7 @@ def test_rewrites_only_the_readme_blocks(tmp_path):
     # a column per compile setting, off before on (files order them on first), a row per problem
     assert _cells(lines[0])[3:] == ["Keras on tensorflow, compile off", "Keras on tensorflow, compile on"]
     row = next(l for l in lines if l.startswith("| many_to_many | mid (b32) | train |"))
-    assert _cells(row)[3:] == ["no difference [0.90, 1.20]", "2.50 [2.00, 3.00]"]
+    assert _cells(row)[3:] == ["no difference [0.90, 1.20]", "2.50× [2.00, 3.00]"]
     assert len([l for l in lines if l.startswith("| ")]) == 1 + len(problems)  # the header, a row each
     # outside the blocks nothing changes; the stability block keeps its text without noise.json
     assert text.startswith("intro\n<!-- answer-table:start -->\n| topology")
@@ -102,7 +102,7 @@ def test_markdown_cells_cannot_break_the_table():
 
 
 @pytest.mark.parametrize("low, high, shown", [
-    ("", "", "1.30"), ("0.9", "1.8", "no difference [0.90, 1.80]"), ("1.1", "1.5", "1.30 [1.10, 1.50]"),
+    ("", "", "1.30×"), ("0.9", "1.8", "no difference [0.90, 1.80]"), ("1.1", "1.5", "1.30× [1.10, 1.50]"),
 ])
 def test_a_ratio_whose_interval_holds_1_is_no_difference(low, high, shown):
     assert ratio_cell({"keras_over_torch": "1.3", "ci_low": low, "ci_high": high}) == shown

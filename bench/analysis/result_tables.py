@@ -67,13 +67,13 @@ def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
 
 
 def ratio_cell(row: dict) -> str:
-    """The ratio and its rerun interval; "no difference" when the interval contains 1."""
+    """The ratio with its unit (×) and its rerun interval; "no difference" when the interval contains 1."""
     low, high = row.get("ci_low") or "", row.get("ci_high") or ""
     if not (low and high):
-        return _num(row["keras_over_torch"])
+        return f"{_num(row['keras_over_torch'])}×"
     if float(low) <= 1 <= float(high):
         return f"no difference [{_num(low)}, {_num(high)}]"
-    return f"{_num(row['keras_over_torch'])} [{_num(low)}, {_num(high)}]"
+    return f"{_num(row['keras_over_torch'])}× [{_num(low)}, {_num(high)}]"
 
 
 # --- the answer: each framework's default head, a column per Keras backend and compile setting

@@ -10,7 +10,7 @@ item per case and step and orders them: every case prepared, then block 1 of eve
 every case..., a problem's Keras and torch cases side by side in each. The
 machine's speed moves between moments of a run (a case's rounds agree
 within a few percent while its level moves far more from one moment or
-process to the next: DESIGN.md, "Noise on these machines"); timing a case in
+process to the next: docs/methods.md, "Reruns"); timing a case in
 one stretch hands the whole move to one arm of a ratio. Blocks of the two
 arms seconds apart meet the same moment, blocks of one case spread over the
 run meet several, and the spread of the blocks measures what remains
