@@ -12,12 +12,12 @@ from .store.validate import ResultsError
 
 # command -> (module that implements it, one-line help)
 COMMANDS = {
-    "params": ("params_report", "per-layer parameter counts in Keras and torch, and the formula"),
-    "parity": ("parity_report", "measure how far each Keras/torch pair is apart"),
-    "run": ("backend_runs", "the benchmark suite once per Keras backend, merged into results/"),
+    "params": ("params", "per-layer parameter counts in Keras and torch, and the formula"),
+    "parity": ("parity", "measure how far each Keras/torch pair is apart"),
+    "run": ("run", "the benchmark suite once per Keras backend, merged into results/"),
     "td-tax": ("td_tax", "looped vs fused per-timestep head over timesteps, on every backend"),
     "memory": ("memory", "peak memory of one train step and one infer call per case, a process per case"),
-    "seed": ("seed_experiment", "the seed's three experiments, trained in Keras and PyTorch side by side"),
+    "seed": ("seed", "the seed's three experiments, trained in Keras and PyTorch side by side"),
     "report": ("report", "report.md and plots in a result set (this machine's, else the reference's)"),
     "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),
     "table": ("table", "the keras_over_torch table (Markdown) from results/comparison.csv"),

@@ -19,7 +19,7 @@ Two kinds of member:
   float32 on a GPU, forget compiled graphs, a GEMM to measure the machine's
   peak, parameter counts of a built model, versions, GPU name, a GPU memory
   probe, thread pools. These may import the framework; call them after
-  bench/runtime.configure (threads and the Keras backend are read at import).
+  bench/suite/runtime.py configure (threads and the Keras backend are read at import).
 
 An operation a runtime cannot do raises NotImplementedError saying so (ONNX
 Runtime has no train step); the suite never calls it for such a runtime.
@@ -209,8 +209,8 @@ def runner_classes() -> list[type]:
     return [runner_class(name) for name in RUNNERS]
 
 
-def make_runner(framework: str, spec: ModelSpec, head: str, **options) -> Runner:
-    """A runner of `framework` for `spec` with `head` (options: device, compile, optimizer, ...)."""
+def make_runner(framework: str, spec: ModelSpec, head: str | None, **options) -> Runner:
+    """A runner of `framework` for `spec` with `head` (None: the runner's default; options: device, compile, optimizer, ...)."""
     return runner_class(framework)(spec, head, **options)
 
 

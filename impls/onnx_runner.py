@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import package_version
+from .contract import make_runner, package_version
+from .runners import DEVICES, _check_choice
 from .onnx_export import OnnxExportError, exporter_name, export_keras, export_torch, graph_counts
 from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, HEADS, ModelSpec
 
@@ -123,8 +124,6 @@ class OnnxRunner:
 
     def __init__(self, spec: ModelSpec, head: str, device: str = "cpu", compile: bool = False,
                  threads: int | None = None, seed: int = 0, **source_options):
-        from .runners import DEVICES, _check_choice, make_runner
-
         if compile:
             raise ValueError("onnxruntime has no compile switch: its graph optimiser always runs (ORT_ENABLE_ALL)")
         self.spec, self.head, self.device = spec, head, _check_choice("device", device, DEVICES)
@@ -168,7 +167,7 @@ class OnnxRunner:
             self.counts.update(ort_nodes=optimized["nodes"], ort_matmuls=optimized["matmuls"])
 
     def row_extras(self) -> dict:
-        """The columns only an exported case fills (bench/store/results.py ONNX_COLUMNS)."""
+        """The columns only an exported case fills (bench/store/schema.py ONNX_COLUMNS)."""
         return dict(exporter=self.exporter, graph_opt=GRAPH_OPT, onnx_nodes=self.counts.get("onnx_nodes"),
                     onnx_matmuls=self.counts.get("onnx_matmuls"), ort_nodes=self.counts.get("ort_nodes"),
                     ort_matmuls=self.counts.get("ort_matmuls"))

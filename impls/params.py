@@ -1,10 +1,21 @@
-"""Analytic parameter counts, with the formulas written out for people to read."""
+"""Analytic parameter counts, with the formulas written out for people to read.
+
+Below impls/spec.py: ModelSpec checks its sizes against MAX_PARAMETERS with model_params, so this
+module reads a spec only by its fields (`spec` is a ModelSpec) and imports nothing from it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import ModelSpec, check_positive_int
+import numpy as np
+
+
+def check_positive_int(name: str, value) -> int:
+    """Return `value` if it is a positive int; raise ValueError naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def lstm_params(inputs: int, units: int, bias_vectors: int = 1) -> int:

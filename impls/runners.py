@@ -26,8 +26,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import compile_events
+from . import compile_events, memory_probes
 from .contract import package_version
+from .kernels import keras_lstm_kernel, torch_lstm_kernel
 from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, KERAS_ADAM_LEARNING_RATE, KERAS_EPSILON, ModelSpec
 
 OPTIMIZERS = ("adam", "keras_adam", "sgd")
@@ -92,8 +93,8 @@ class KerasRunner(_StepRunner):
     def _build(self, optimizer: str, learning_rate: float, seed: int) -> None:
         import keras
 
-        from .keras_losses import keras_loss
-        from .keras_models import build_keras
+        from .keras_losses import keras_loss  # late: loads Keras, after the suite set threads and the backend
+        from .keras_models import build_keras  # late: loads Keras, after the suite set threads and the backend
 
         self.backend = keras.backend.backend()
         self._keras = keras
@@ -161,7 +162,7 @@ class KerasRunner(_StepRunner):
 
     def gradients(self, x, y) -> dict[str, np.ndarray]:
         """d(loss)/d(weight) for every trainable variable, keyed by variable path."""
-        from ._keras_grads import keras_gradients
+        from ._keras_grads import keras_gradients  # late: loads Keras, after the suite set threads and the backend
 
         with self.scope():
             return keras_gradients(self.model, x, y, self.spec.loss)
@@ -170,8 +171,6 @@ class KerasRunner(_StepRunner):
         """Nothing to wait for: every call above already returns host values."""
 
     def kernel(self, x=None) -> str:
-        from .kernels import keras_lstm_kernel
-
         return keras_lstm_kernel(self.backend, self.device, self.compiled)
 
     def compile_count(self) -> int:
@@ -286,8 +285,6 @@ class KerasRunner(_StepRunner):
     def memory_probe(cls, device: str):
         if device == "cpu":
             return None
-        from . import memory_probes
-
         backend = cls._backend()
         if backend == "torch":
             return TorchRunner.memory_probe(device)
@@ -295,7 +292,7 @@ class KerasRunner(_StepRunner):
 
     @classmethod
     def set_threads(cls, threads: int) -> None:
-        # The backend from the environment, as bench/runtime.configure set it: importing Keras
+        # The backend from the environment, as bench/suite/runtime.py configure set it: importing Keras
         # to ask would load TensorFlow (its default backend) in a torch-only process.
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             import tensorflow as tf
@@ -326,9 +323,9 @@ class TorchRunner(_StepRunner):
     def _build(self, optimizer: str, learning_rate: float, seed: int, torch_bias: str = "keras") -> None:
         import torch
 
-        from .optim import KerasAdam
-        from .torch_losses import torch_loss
-        from .torch_models import build_torch
+        from .optim import KerasAdam  # late: loads torch, after the suite set threads and the backend
+        from .torch_losses import torch_loss  # late: loads torch, after the suite set threads and the backend
+        from .torch_models import build_torch  # late: loads torch, after the suite set threads and the backend
 
         self._torch = torch
         self.model = build_torch(self.spec, self.head, torch_bias=torch_bias, seed=seed).to(self.device)
@@ -353,12 +350,12 @@ class TorchRunner(_StepRunner):
         return self.count_params(self.model, trainable_only=True)
 
     def load_reference(self, keras_model, weights: list) -> None:
-        from .bridge import copy_weights
+        from .bridge import copy_weights  # late: loads Keras and torch, after the suite set threads and the backend
 
         copy_weights(keras_model, self.model)
 
     def keras_weights(self, scratch) -> list:
-        from .bridge import copy_weights
+        from .bridge import copy_weights  # late: loads Keras and torch, after the suite set threads and the backend
 
         copy_weights(self.model, scratch)
         return scratch.get_weights()
@@ -410,8 +407,6 @@ class TorchRunner(_StepRunner):
             self._torch.cuda.synchronize()
 
     def kernel(self, x=None) -> str:
-        from .kernels import torch_lstm_kernel
-
         return torch_lstm_kernel(self, x)
 
     def compile_count(self) -> int:
@@ -480,9 +475,7 @@ class TorchRunner(_StepRunner):
     def memory_probe(cls, device: str):
         if device == "cpu":
             return None
-        from .memory_probes import TorchCudaProbe
-
-        return TorchCudaProbe()
+        return memory_probes.TorchCudaProbe()
 
     @classmethod
     def set_threads(cls, threads: int) -> None:
@@ -500,10 +493,3 @@ class TorchRunner(_StepRunner):
             return {}
         torch = sys.modules["torch"]
         return {"torch": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}}
-
-
-def make_runner(framework: str, spec: ModelSpec, head: str, **options):
-    """The runner for `framework` ("keras", "torch" or "onnxruntime"): impls/contract.py's registry."""
-    from .contract import make_runner
-
-    return make_runner(framework, spec, head, **options)

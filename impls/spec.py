@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .params import check_positive_int, model_params
+
 TOPOLOGIES = ("one_to_one", "many_to_one", "many_to_many", "attention", "one_to_many")
 
 # Topologies whose head is applied at every timestep (TimeDistributed in Keras).
@@ -80,13 +82,6 @@ MAX_PARAMETERS = 100_000_000
 MAX_ARRAY_VALUES = 100_000_000
 
 
-def check_positive_int(name: str, value) -> int:
-    """Return `value` if it is a positive int; raise ValueError naming `name` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def check_topology(topology) -> str:
     if topology not in TOPOLOGIES:
         raise ValueError(
@@ -135,8 +130,6 @@ class ModelSpec:
                 f"timesteps must be 1 for one_to_one (one input step per sample), "
                 f"got {self.timesteps}; use many_to_one for longer sequences"
             )
-        from .params import model_params  # impls.params builds on this module
-
         count = model_params(self)
         if count > MAX_PARAMETERS:
             fields = ", ".join(f"{k}={v}" for k, v in self.sizes().items())

@@ -1,7 +1,7 @@
 """Helpers the test modules share (fixtures live in conftest.py)."""
 
 from bench.suite.cases import all_cases
-from bench.store.results import BENCHMARK_COLUMNS
+from bench.store.schema import BENCHMARK_COLUMNS
 
 # What each framework's row names as its compiler without compile (a label, not checked here).
 _COMPILERS = {"keras": "tf.function", "torch": "eager"}

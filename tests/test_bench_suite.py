@@ -1,4 +1,4 @@
-"""The benchmark suite end to end, in a subprocess as a user runs it (small selections)."""
+"""The benchmark suite end to end, in a subprocess as a user runs it (small selections), and its options."""
 
 import csv
 import subprocess
@@ -10,6 +10,7 @@ import pytest
 from bench import conftest as bench_conftest
 from bench.suite.cases import all_cases
 from bench.suite.harness import device_unavailable
+from bench.suite.options import checked_option
 
 
 def run_suite(*args, timeout=600):
@@ -19,6 +20,7 @@ def run_suite(*args, timeout=600):
     )
 
 
+@pytest.mark.slow
 def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_path):
     done = run_suite("--benchmark-only", "--profile", "seed", "-k", "many_to_one and infer", "-rs", "--blocks", "2",
                      "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--results-dir", str(tmp_path))
@@ -43,6 +45,7 @@ def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_pat
     assert (tmp_path / "comparison.csv").exists() and (tmp_path / "environment.json").exists()
 
 
+@pytest.mark.slow
 def test_untimed_run_writes_nothing(tmp_path):
     done = run_suite("--benchmark-disable", "--profile", "seed", "-k", "one_to_one and cpu and infer and not onnxruntime",
                      "--results-dir", str(tmp_path))
@@ -57,10 +60,20 @@ def test_untimed_run_writes_nothing(tmp_path):
      (["--threads", "10000"], "--threads must be at most"),
      (["--compile", "maybe"], "argument --compile: invalid choice: 'maybe'")],
 )
-def test_bad_options_are_one_line_and_exit_2_naming_valid_values(args, message):
-    done = run_suite("--benchmark-disable", "--collect-only", *args, timeout=120)
+def test_bad_options_are_refused_naming_valid_values(args, message):
+    """What bench/conftest.py checks each option with (bench/suite/options.py), in-process."""
+    with pytest.raises(ValueError) as refused:
+        checked_option(*args)
+    assert message in str(refused.value)
+
+
+@pytest.mark.slow
+def test_a_bad_option_is_one_line_and_exit_2():
+    """pytest itself, in a process of its own: the exit status and the one line the check gives."""
+    done = run_suite("--benchmark-disable", "--collect-only", "--threads", "-1", timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert message in done.stderr and len((done.stdout + done.stderr).strip().splitlines()) == 1
+    assert "--threads must be a positive integer, got '-1'" in done.stderr
+    assert len((done.stdout + done.stderr).strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("status, interrupted, saved", [

@@ -1,8 +1,6 @@
 """`python -m bench`: bad input is one line on stderr and exit status 2; params works."""
 
 import csv
-import subprocess
-import sys
 
 import pytest
 
@@ -26,14 +24,13 @@ def test_bad_input_is_one_line_and_status_2(argv, message, capsys):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_params_prints_layers_and_writes_csv(tmp_path):
+def test_params_prints_layers_and_writes_csv(tmp_path, capsys, monkeypatch):
+    # In-process: other tests of this session may have loaded the frameworks already, and the thread
+    # set-up needs a fresh process (what it does is tests/test_harness.py's and the suite's to check).
+    monkeypatch.setattr("bench.suite.runtime.configure", lambda threads, keras_backend=None: None)
     out = tmp_path / "params.csv"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "params", "--topology", "many_to_many", "--units", "7", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "4*((1+1)*7 + 7^2) = 252" in done.stdout
+    assert main(["params", "--topology", "many_to_many", "--units", "7", "--out", str(out)]) == 0
+    assert "4*((1+1)*7 + 7^2) = 252" in capsys.readouterr().out
     rows = list(csv.DictReader(out.open()))
     assert [r["layer"] for r in rows] == ["lstm", "head", "total"]
     lstm = rows[0]

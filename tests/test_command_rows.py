@@ -9,7 +9,7 @@ import pytest
 
 from bench.store import layout
 from bench.store.command_rows import merge_grouped, save_rows
-from bench.store.storage import read_csv
+from bench.store.files import read_csv
 from bench.store.validate import ResultsError
 
 ROOT = Path(__file__).resolve().parents[1]

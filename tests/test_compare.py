@@ -6,8 +6,8 @@ import pytest
 
 from bench.store import noise, raw
 from bench.cli import main
-from bench.store.results import BENCHMARK_COLUMNS
-from bench.store.storage import write_csv
+from bench.store.schema import BENCHMARK_COLUMNS
+from bench.store.files import write_csv
 from tests.helpers import benchmark_row
 
 

@@ -42,17 +42,13 @@ def test_forward_diff_builds_both_models_on_the_device_it_is_given(monkeypatch):
     from bench.analysis import parity
 
     seen = []
+    real = parity.make_runner
 
-    class Recording:
-        def __init__(self, runner_class):
-            self.runner_class = runner_class
+    def recording(framework, spec, head, **options):  # the registry, as parity reaches it
+        seen.append((framework, options.get("device")))
+        return real(framework, spec, head, **{**options, "device": "cpu"})
 
-        def __call__(self, spec, head, **options):
-            seen.append((self.runner_class.framework, options.get("device")))
-            return self.runner_class(spec, head, **{**options, "device": "cpu"})
-
-    monkeypatch.setattr(parity, "KerasRunner", Recording(parity.KerasRunner))
-    monkeypatch.setattr(parity, "TorchRunner", Recording(parity.TorchRunner))
+    monkeypatch.setattr(parity, "make_runner", recording)
     spec, batch = PARITY_CASES["many_to_one-seed"]
     assert forward_diff(spec, batch, DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, device="cuda") <= PARITY_TOLERANCE["cpu"]
     assert seen == [("keras", "cuda"), ("torch", "cuda")]

@@ -12,7 +12,7 @@ import pytest
 
 from bench.cli import main
 from bench.store import layout, machine
-from bench.store.storage import json_text
+from bench.store.files import json_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / layout.RESULTS_ROOT

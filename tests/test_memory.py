@@ -8,7 +8,6 @@ than an infer call.
 
 import csv
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -17,23 +16,16 @@ import pytest
 from bench.suite.cases import Case, Size
 from bench.cli import main
 from bench.suite.harness import case_row
-from bench.commands.memory import (
-    MEMORY_COLUMNS,
-    MEMORY_FILES,
-    RssProbe,
-    case_from_json,
-    case_to_json,
-    measure_in_subprocess,
-    memory_comparison_rows,
-    memory_row,
-    save_memory,
-)
+from bench.analysis.derived import memory_comparison_rows
+from bench.analysis.save import save_memory
+from bench.commands.memory import RssProbe, case_from_json, case_to_json, measure_in_subprocess, memory_row
+from bench.store.schema import MEMORY_COLUMNS, MEMORY_FILES
 from bench.commands.report import write_report
 from bench.store import layout
 from bench.store.machine import fingerprint
 from bench.store.command_rows import merge_grouped
 from bench.store.validate import ResultsError
-from bench.store.storage import read_csv
+from bench.store.files import read_csv
 from impls import ModelSpec
 
 MIB = 2**20
@@ -66,6 +58,7 @@ def test_case_round_trips_through_json():
     assert case_from_json(case_to_json(case)) == case
 
 
+@pytest.mark.slow
 def test_torch_memory_grows_with_batch_and_timesteps_and_train_needs_more():
     train = _peak(_case("torch", "broadcast", "train", batch=8))
     wide = _peak(_case("torch", "broadcast", "train", batch=64))
@@ -76,6 +69,7 @@ def test_torch_memory_grows_with_batch_and_timesteps_and_train_needs_more():
     assert train > 2 * infer, (train, infer)  # activations kept for backward, gradients, optimizer update
 
 
+@pytest.mark.slow
 def test_keras_memory_grows_with_batch_and_train_needs_more():
     train = _peak(_case("keras", "dense3d", "train", batch=8))
     wide = _peak(_case("keras", "dense3d", "train", batch=64))
@@ -109,19 +103,18 @@ def test_comparison_pairs_every_head_and_skips_what_was_not_measured():
                      ("timedistributed", "loop"): None, ("dense3d", "loop"): None}  # nothing to divide by
 
 
-def test_memory_command_writes_both_files_with_the_method(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "memory", "--profile", "seed", "--topology", "one_to_one", "--mode", "infer",
-         "--backends", "torch", "--threads", "1", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+@pytest.mark.slow
+def test_memory_command_writes_both_files_with_the_method(tmp_path, capsys):
+    # The command in-process; each case still measures in a fresh process of its own.
+    assert main(["memory", "--profile", "seed", "--topology", "one_to_one", "--mode", "infer",
+                 "--backends", "torch", "--threads", "1", "--results-dir", str(tmp_path)]) == 0
+    stdout = capsys.readouterr().out
     rows = read_csv(tmp_path / MEMORY_FILES["memory"], required=MEMORY_COLUMNS)
     assert sorted(r["framework"] for r in rows) == ["keras", "torch"]
     assert all(r["status"] == "ok" and r["mem_method"] == "cpu rss-hwm" and int(r["peak_mem_bytes"]) >= 0 for r in rows)
     [pair] = list(csv.DictReader(open(tmp_path / MEMORY_FILES["comparison"])))
     assert (pair["topology"], pair["mode"], pair["size"]) == ("one_to_one", "infer", "seed")
-    assert re.search(r"in \d+ s$", done.stdout.strip())
+    assert re.search(r"in \d+ s$", stdout.strip())
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -159,7 +152,7 @@ def test_report_draws_memory_against_batch_and_timesteps(tmp_path):
 
 def write_report_with_benchmarks(results_dir):
     """The report needs a benchmarks.csv; one torch row of the quick run is enough."""
-    from bench.store.results import save_run
+    from bench.analysis.save import save_run
 
     case = _case("torch", "broadcast", "infer", batch=1, spec=ModelSpec.seed("many_to_many"), label="seed")
     row = case_row(case, "quick", "tensorflow", 2)

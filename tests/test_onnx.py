@@ -10,9 +10,10 @@ import pytest
 from bench.suite import harness
 from bench.suite.cases import all_cases
 from bench.suite.harness import CouldNotRun, References, prepare
-from bench.analysis.onnx_compare import onnx_ratio_rows
-from bench.store.results import ONNX_COLUMNS, REQUIRED_BENCHMARK_COLUMNS, load_benchmarks, td_tax_rows
-from bench.store.storage import write_csv
+from bench.analysis.derived import onnx_ratio_rows, td_tax_rows
+from bench.store.schema import ONNX_COLUMNS, REQUIRED_BENCHMARK_COLUMNS
+from bench.store.results import load_benchmarks
+from bench.store.files import write_csv
 from tests.helpers import benchmark_row
 
 pytestmark = pytest.mark.skipif(

@@ -1,7 +1,7 @@
 """Each Keras model and its PyTorch twin are one model: outputs, gradients, training.
 
 Sizes: bench.analysis.parity.PARITY_CASES (the seed's, and a larger case per topology).
-Bounds: bench.suite.tolerances.TOLERANCES.
+Bounds: bench.analysis.tolerances.TOLERANCES.
 """
 
 import numpy as np
@@ -15,7 +15,7 @@ from bench.analysis.parity import (
     gradient_diff,
     training_diffs,
 )
-from bench.suite.tolerances import TRAINING_STEPS
+from bench.analysis.tolerances import TRAINING_STEPS
 from impls import KERAS_HEADS, TORCH_HEADS
 from impls.runners import KerasRunner, TorchRunner
 

@@ -15,8 +15,9 @@ from bench.cli import main
 from bench.analysis.flops import case_flops
 from bench.suite.harness import case_row
 from bench.commands.report import TD_TAX
-from bench.store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS, save_run
-from bench.store.storage import read_csv, write_csv
+from bench.store.schema import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS
+from bench.analysis.save import save_run
+from bench.store.files import read_csv, write_csv
 from impls import model_params
 from impls.spec import LOOPED_HEADS
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.store import lock, raw, storage
-from bench.store.results import BENCHMARK_COLUMNS, save_run
+from bench.store import files, lock, raw, storage
+from bench.store.schema import BENCHMARK_COLUMNS
+from bench.analysis.save import save_run
 from bench.store.validate import ResultsError, check_results_dir
 from tests.helpers import raw_entry
 from tests.test_results_safety import ROOT, row, snapshot
@@ -120,7 +121,7 @@ def test_a_symbolic_link_in_a_set_is_refused_naming_it_and_nothing_is_written(sm
 PAUSED_WRITER = """
 import os, signal, sys
 from bench.store import storage
-from bench.store.results import save_run
+from bench.analysis.save import save_run
 from tests.test_results_safety import row
 from tests.helpers import raw_entry
 real = storage.atomic_write_text
@@ -143,6 +144,7 @@ def wait_until_stopped(pid: int, timeout: float = 120) -> None:
     raise AssertionError("writer A never reached its commit")
 
 
+@pytest.mark.slow
 def test_a_second_writer_refuses_naming_the_paused_holder_and_no_row_is_lost(small_set, capsys):
     a = subprocess.Popen([sys.executable, "-c", PAUSED_WRITER, str(small_set)], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -239,7 +241,7 @@ def test_an_out_of_range_command_option_is_one_line_and_exit_2(capsys, argv, mes
 
 FILE_TOO_LARGE = """
 import resource, sys
-from bench.store.results import save_run
+from bench.analysis.save import save_run
 from tests.helpers import benchmark_row
 resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))  # as `ulimit -f` does; Python ignores SIGXFSZ
 try:
@@ -270,23 +272,24 @@ def test_a_csv_with_a_byte_order_mark_is_read(small_set, capsys):
         path = small_set / name
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     check_results_dir(small_set, writing=True)
-    assert storage.read_csv(small_set / "comparison.csv", required=["topology"])
+    assert files.read_csv(small_set / "comparison.csv", required=["topology"])
     assert main(["table", "--results-dir", str(small_set)]) == 0
     assert "many_to_many" in capsys.readouterr().out
 
 
 SIGTERM_RUN = """
 import signal, sys
-from bench.commands import backend_runs
+from bench.suite import backend_processes
 from bench.cli import main
 # pytest stands in for a child that prints a progress line, then runs long until told to stop
-backend_runs.pytest_command = lambda backend, args: [
+backend_processes.pytest_command = lambda backend, args: [
     sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
 sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow
 def test_sigterm_to_bench_run_stops_pytest_with_one_line_and_exit_2(small_set):
     before = snapshot(small_set)
     child = subprocess.Popen([sys.executable, "-c", SIGTERM_RUN, str(small_set)], cwd=ROOT,

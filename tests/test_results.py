@@ -6,8 +6,11 @@ import json
 import pytest
 
 from bench.store import storage
-from bench.store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows, merge_rows, save_run
-from bench.store.storage import atomic_write_text, csv_text, read_csv
+from bench.store.schema import BENCHMARK_COLUMNS, COMPARISON_COLUMNS
+from bench.analysis.derived import comparison_rows
+from bench.store.results import merge_rows
+from bench.analysis.save import save_run
+from bench.store.files import atomic_write_text, csv_text, read_csv
 from tests.helpers import benchmark_row
 
 

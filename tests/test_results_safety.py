@@ -17,11 +17,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.store import storage
+from bench.store import files, storage
 from bench.cli import main
 from bench.store import layout
 from bench.store.machine import fingerprint, same_machine, slice_machine
-from bench.store.results import BENCHMARK_COLUMNS, FILES, merge_rows, save_run
+from bench.store.schema import BENCHMARK_COLUMNS, FILES
+from bench.store.results import merge_rows
+from bench.analysis.save import save_run
 from bench.store.validate import ResultsError, check_csv, check_results_dir
 from impls import ModelSpec
 from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
@@ -66,7 +68,7 @@ def prepared_set(tmp_path_factory, committed_copy):
     for slice_environment in other:
         slice_environment.update({k: here[k] for k in ("cpu", "cores")}, machine=here)
     if other:
-        (target / "environment.json").write_text(storage.json_text(env))
+        (target / "environment.json").write_text(files.json_text(env))
     return target
 
 
@@ -104,6 +106,7 @@ def test_the_committed_results_validate_and_rewrite_byte_for_byte(tmp_path, comm
     assert snapshot(full_set) == before
 
 
+@pytest.mark.slow
 def test_a_partial_k_run_keeps_every_other_row_byte_for_byte(full_set):
     case = "one_to_one-torch-infer-cpu-seed"
     old_lines = (full_set / "benchmarks.csv").read_text().splitlines()
@@ -218,7 +221,7 @@ def test_unknown_columns_would_be_dropped_so_a_run_refuses_them(tmp_path):
 
 def test_an_older_file_without_an_optional_column_validates_and_reads_it_as_empty(tmp_path):
     columns = [c for c in BENCHMARK_COLUMNS if c != "kernel"]
-    storage.write_csv(tmp_path / "benchmarks.csv", [row()], columns)
+    files.write_csv(tmp_path / "benchmarks.csv", [row()], columns)
     (read,) = check_csv(tmp_path / "benchmarks.csv", "benchmarks", writing=True)
     assert read["kernel"] == "" and list(read) == BENCHMARK_COLUMNS
     save_run(tmp_path, [row(units=128)], {})
@@ -295,7 +298,7 @@ def test_a_failure_while_staging_a_later_file_leaves_the_whole_old_set(full_set,
 KILL_AT = """
 import os, sys
 from bench.store import storage
-from bench.store.results import save_run
+from bench.analysis.save import save_run
 from tests.test_results_safety import row
 from tests.helpers import raw_entry
 point, arg = sys.argv[2].split(":")
@@ -322,6 +325,7 @@ KILL_POINTS = ["stage:tensorflow-cpu-quick-off-t1.json", "stage:environment.json
                "rename:4", "sync:0"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_at", KILL_POINTS)
 def test_a_process_killed_between_files_leaves_all_old_or_all_new(full_set, kill_at):
     before = snapshot(full_set)
@@ -435,18 +439,19 @@ def test_keras_backend_bogus_is_one_line_and_exit_2(tmp_path):
 
 CTRL_C = """
 import signal, sys
-from bench.commands import backend_runs
+from bench.suite import backend_processes
 from bench.cli import main
 # As from a terminal: a process started in the background (CI may be) inherits SIGINT ignored.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 # pytest stands in for a child that prints a progress line and then runs long
-backend_runs.pytest_command = lambda backend, args: [
+backend_processes.pytest_command = lambda backend, args: [
     sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
 sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_bench_run_is_one_line_exit_2_and_stops_pytest(full_set):
     before = snapshot(full_set)
     child = subprocess.Popen([sys.executable, "-c", CTRL_C, str(full_set)], cwd=ROOT,

@@ -58,7 +58,7 @@ def sweep_rows(framework: str, time_of, variables=tuple(SWEEPS)) -> pd.DataFrame
 
 def test_exponents_recover_each_variables_power():
     rows = sweep_rows("torch", lambda batch, timesteps, units: 1e-6 * batch * timesteps * units**2)
-    fits = exponents(rows).set_index("variable")
+    fits = exponents(rows, SWEEPS).set_index("variable")
     assert list(fits.index) == list(SWEEPS)
     assert fits["exponent"].to_dict() == pytest.approx({"batch": 1, "timesteps": 1, "units": 2})
     assert (fits["points"] == 5).all()  # four sweep points and mid, the centre of each sweep
@@ -68,7 +68,7 @@ def test_exponents_recover_each_variables_power():
 def test_fixed_overhead_shows_at_small_sizes():
     # 10 ms per call before any work: at batch 4..32 the work is a small part of it.
     rows = sweep_rows("keras", lambda batch, timesteps, units: 10e-3 + 1e-6 * batch * timesteps, variables=["batch"])
-    (fit,) = exponents(rows).itertuples()
+    (fit,) = exponents(rows, SWEEPS).itertuples()
     assert fit.small_exponent < OVERHEAD_SLOPE and fit.overhead
     assert fit.small_max == 32
     assert fit.exponent > fit.small_exponent  # the work takes over at the large end
@@ -76,4 +76,4 @@ def test_fixed_overhead_shows_at_small_sizes():
 
 def test_a_variable_not_swept_gives_no_fit():
     one_to_one = sweep_rows("torch", lambda batch, timesteps, units: 1e-6 * batch, variables=["batch", "units"])
-    assert list(exponents(one_to_one)["variable"]) == ["batch", "units"]
+    assert list(exponents(one_to_one, SWEEPS)["variable"]) == ["batch", "units"]

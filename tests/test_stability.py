@@ -14,8 +14,10 @@ from bench.commands import stability
 from bench.analysis import stats
 from bench.analysis.stats import Estimate
 from bench.cli import main
-from bench.store.results import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, comparison_rows
-from bench.store.storage import read_csv, write_csv, write_json
+from bench.store.schema import BENCHMARK_COLUMNS, COMPARISON_COLUMNS
+from bench.analysis.derived import comparison_rows, timing
+from bench.store.files import read_csv, write_csv, write_json
+from bench.store.schema import case_key, key_cell
 from tests.helpers import benchmark_row
 
 
@@ -72,14 +74,14 @@ def test_rerun_intervals_cover_95_percent_when_the_noise_model_holds_and_rounds_
 def test_ratio_interval_from_rows_uses_raw_rounds_else_the_iqr():
     rng = np.random.default_rng(3)
     keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
-    rounds = {raw.case_key(keras): [list(0.004 * np.exp(rng.normal(0, 0.02, 100)))],  # one block each
-              raw.case_key(torch): [list(0.002 * np.exp(rng.normal(0, 0.02, 100)))]}
-    assert stats.ratio_interval(keras, torch, rounds, None) == (None, None)  # no run-to-run term: no interval
-    low, high = stats.ratio_interval(keras, torch, rounds, 0.0)
+    rounds = {case_key(keras): [list(0.004 * np.exp(rng.normal(0, 0.02, 100)))],  # one block each
+              case_key(torch): [list(0.002 * np.exp(rng.normal(0, 0.02, 100)))]}
+    assert stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), None) == (None, None)  # no run-to-run term: no interval
+    low, high = stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), 0.0)
     assert low < 2.0 < high and high / low < 1.05
-    wide_low, wide_high = stats.ratio_interval(keras, torch, rounds, 0.1**2)
+    wide_low, wide_high = stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), 0.1**2)
     assert wide_low < low and wide_high > high
-    no_raw = stats.ratio_interval(keras, torch, {}, 0.0)  # from iqr_s and rounds
+    no_raw = stats.ratio_interval(timing(keras, {}), timing(torch, {}), 0.0)  # from iqr_s and rounds
     assert no_raw[0] < 2.0 < no_raw[1]
     pairs = comparison_rows([keras, torch], rounds, 0.0)
     assert (pairs[0]["ci_low"], pairs[0]["ci_high"]) == pytest.approx((low, high))
@@ -94,29 +96,29 @@ def test_paired_blocks_cancel_a_drift_both_arms_share_and_count_one_they_do_not(
     rng = np.random.default_rng(5)
     keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
     drift = [1.0, 1.3, 0.9, 1.2, 1.1]  # the machine's speed moved 40% between blocks
-    shared = {raw.case_key(keras): blocks_with_drift(0.004, drift, rng), raw.case_key(torch): blocks_with_drift(0.002, drift, rng)}
-    rounds_only = stats._rounds_var(keras, shared) + stats._rounds_var(torch, shared)
+    shared = {case_key(keras): blocks_with_drift(0.004, drift, rng), case_key(torch): blocks_with_drift(0.002, drift, rng)}
+    rounds_only = stats.rounds_var(timing(keras, shared)) + stats.rounds_var(timing(torch, shared))
     # each arm alone moved with the machine: its blocks say so, far beyond its rounds' bootstrap
-    assert stats.case_within_var(keras, shared) > 5 * stats._rounds_var(keras, shared)
+    assert stats.case_within_var(timing(keras, shared)) > 5 * stats.rounds_var(timing(keras, shared))
     # the ratio did not move: paired blocks see only the rounds' noise (the floor)
-    assert stats.pair_within_var(keras, torch, shared) == pytest.approx(rounds_only, rel=0.5)
+    assert stats.pair_within_var(timing(keras, shared), timing(torch, shared)) == pytest.approx(rounds_only, rel=0.5)
     # torch timed at other moments than Keras: the ratio moved, and the variance says so
-    apart = {**shared, raw.case_key(torch): blocks_with_drift(0.002, drift[::-1], rng)}
-    assert stats.pair_within_var(keras, torch, apart) > 5 * rounds_only
+    apart = {**shared, case_key(torch): blocks_with_drift(0.002, drift[::-1], rng)}
+    assert stats.pair_within_var(timing(keras, apart), timing(torch, apart)) > 5 * rounds_only
     # unequal block counts cannot be paired: each arm's own variance, summed
-    uneven = {**shared, raw.case_key(torch): shared[raw.case_key(torch)][:3]}
-    assert stats.pair_within_var(keras, torch, uneven) == pytest.approx(
-        stats.case_within_var(keras, uneven) + stats.case_within_var(torch, uneven))
+    uneven = {**shared, case_key(torch): shared[case_key(torch)][:3]}
+    assert stats.pair_within_var(timing(keras, uneven), timing(torch, uneven)) == pytest.approx(
+        stats.case_within_var(timing(keras, uneven)) + stats.case_within_var(timing(torch, uneven)))
 
 
 def test_the_ratio_comes_from_paired_blocks_and_ignores_a_block_that_hit_one_arm():
     keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
     level = [1.0, 1.3, 0.9, 1.2, 1.1, 1.0, 1.25, 0.95, 1.15, 1.05]  # the machine's speed, block by block
     hit = [1.3 if b in (2, 7) else 1.0 for b in range(10)]  # an episode slowed torch alone in two blocks
-    rounds = {raw.case_key(keras): [[0.004 * x] * 5 for x in level],
-              raw.case_key(torch): [[0.002 * x * h] * 5 for x, h in zip(level, hit)]}
-    keras["median_s"], torch["median_s"] = (float(np.median(sum(rounds[raw.case_key(r)], []))) for r in (keras, torch))
-    assert stats.ratio(keras, torch, rounds) == pytest.approx(2.0, rel=1e-12)
+    rounds = {case_key(keras): [[0.004 * x] * 5 for x in level],
+              case_key(torch): [[0.002 * x * h] * 5 for x, h in zip(level, hit)]}
+    keras["median_s"], torch["median_s"] = (float(np.median(sum(rounds[case_key(r)], []))) for r in (keras, torch))
+    assert stats.ratio(timing(keras, rounds), timing(torch, rounds)) == pytest.approx(2.0, rel=1e-12)
     # the quotient of the two medians over all rounds lets each median pick its own blocks
     assert abs(keras["median_s"] / torch["median_s"] / 2.0 - 1) > 0.02
     assert comparison_rows([keras, torch], rounds, 0.0)[0]["keras_over_torch"] == pytest.approx(2.0, rel=1e-12)
@@ -125,27 +127,27 @@ def test_the_ratio_comes_from_paired_blocks_and_ignores_a_block_that_hit_one_arm
     assert stats.paired_log_ratio([[math.e ** x] for x in d], [[1.0]] * 3) == pytest.approx(np.median(
         [d[0], d[1], d[2], (d[0] + d[1]) / 2, (d[0] + d[2]) / 2, (d[1] + d[2]) / 2]))
     # nothing to pair (one block each, unequal counts, no raw rounds): the quotient of the medians
-    one_block = {raw.case_key(keras): [sum(rounds[raw.case_key(keras)], [])],
-                 raw.case_key(torch): [sum(rounds[raw.case_key(torch)], [])]}
-    uneven = {**rounds, raw.case_key(torch): rounds[raw.case_key(torch)][:9]}
+    one_block = {case_key(keras): [sum(rounds[case_key(keras)], [])],
+                 case_key(torch): [sum(rounds[case_key(torch)], [])]}
+    uneven = {**rounds, case_key(torch): rounds[case_key(torch)][:9]}
     for unpaired in (one_block, uneven, {}):
-        assert stats.ratio(keras, torch, unpaired) == keras["median_s"] / torch["median_s"]
+        assert stats.ratio(timing(keras, unpaired), timing(torch, unpaired)) == keras["median_s"] / torch["median_s"]
 
 
 def test_an_interval_from_blocks_uses_student_t_with_blocks_minus_one_degrees_of_freedom():
-    assert stats.z95(0) == stats.z95(1) == stats.Z95  # a variance from rounds alone
-    assert stats.z95(10) == pytest.approx(2.2622, abs=1e-4) and stats.z95(5) == pytest.approx(2.7764, abs=1e-4)
+    assert stats.t_quantile(0) == stats.t_quantile(1) == stats.Z95  # a variance from rounds alone
+    assert stats.t_quantile(10) == pytest.approx(2.2622, abs=1e-4) and stats.t_quantile(5) == pytest.approx(2.7764, abs=1e-4)
     rng = np.random.default_rng(7)
     keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
     drift = np.exp(rng.normal(0, 0.05, 10))
-    rounds = {raw.case_key(keras): blocks_with_drift(0.004, drift * np.exp(rng.normal(0, 0.03, 10)), rng),
-              raw.case_key(torch): blocks_with_drift(0.002, drift, rng)}
-    e = stats.pair_estimate(keras, torch, rounds)
-    assert e.blocks == 10 and e.log == pytest.approx(math.log(stats.ratio(keras, torch, rounds)))
-    low, high = stats.ratio_interval(keras, torch, rounds, 0.01**2)
-    assert math.log(high / low) / 2 == pytest.approx(stats.z95(10) * math.sqrt(2 * (e.var + 0.01**2)))
+    rounds = {case_key(keras): blocks_with_drift(0.004, drift * np.exp(rng.normal(0, 0.03, 10)), rng),
+              case_key(torch): blocks_with_drift(0.002, drift, rng)}
+    e = stats.pair_estimate(timing(keras, rounds), timing(torch, rounds))
+    assert e.blocks == 10 and e.log == pytest.approx(math.log(stats.ratio(timing(keras, rounds), timing(torch, rounds))))
+    low, high = stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), 0.01**2)
+    assert math.log(high / low) / 2 == pytest.approx(stats.t_quantile(10) * math.sqrt(2 * (e.var + 0.01**2)))
     # bench compare's rule takes the side with fewer blocks
-    assert stats.compare_z(e.blocks, 5) == stats.z95(5)
+    assert stats.compare_t(e.blocks, 5) == stats.t_quantile(5)
 
 
 # --- the stability summary and compare's error rates, on synthetic runs -------------------------------
@@ -278,15 +280,15 @@ def test_raw_files_merge_case_by_case_and_keys_are_normalised(tmp_path):
     raw.save(tmp_path, [raw.entry("b", "g", b, {}, {"data": [4.0, 5.0, 6.0]})], {})
     resaved = {**a, "batch": "32.0", "vocab_size": float("nan"), "threads": "1.0"}
     loaded = raw.load(tmp_path)
-    assert loaded[raw.case_key(resaved)] == [[1.0, 2.0, 3.0]] and len(loaded) == 2  # one block: no block_rounds
-    assert [raw.key_cell(v) for v in (1000, "1000.0", " 1000 ", "", None, "nan", 0.5, "n/a")] == \
+    assert loaded[case_key(resaved)] == [[1.0, 2.0, 3.0]] and len(loaded) == 2  # one block: no block_rounds
+    assert [key_cell(v) for v in (1000, "1000.0", " 1000 ", "", None, "nan", 0.5, "n/a")] == \
         ["1000", "1000", "1000", "", "", "", "0.5", "n/a"]
 
 
 def test_raw_blocks_split_the_rounds_and_bad_block_counts_name_the_file(tmp_path):
     a = row("keras", "timedistributed", 0.004)
     raw.save(tmp_path, [raw.entry("a", "g", a, {"block_rounds": [2, 1]}, {"data": [1.0, 2.0, 3.0]})], {})
-    assert raw.load(tmp_path)[raw.case_key(a)] == [[1.0, 2.0], [3.0]]
+    assert raw.load(tmp_path)[case_key(a)] == [[1.0, 2.0], [3.0]]
     path = next((tmp_path / "raw").glob("*.json"))
     doc = json.loads(path.read_text())
     doc["benchmarks"][0]["extra_info"]["block_rounds"] = [2, 2]  # 4 rounds claimed, 3 stored

@@ -10,8 +10,8 @@ import pytest
 from bench.analysis import result_tables
 from bench.cli import main
 from bench.analysis.result_tables import ratio_cell
-from bench.store.results import COMPARISON_COLUMNS, TD_TAX_COLUMNS
-from bench.store.storage import read_csv, write_csv
+from bench.store.schema import COMPARISON_COLUMNS, TD_TAX_COLUMNS
+from bench.store.files import read_csv, write_csv
 
 QUICK = Path(__file__).parent / "data" / "quick_results"
 
@@ -62,7 +62,7 @@ def test_rewrites_only_the_readme_blocks(tmp_path):
     # a column per compile setting, off before on (files order them on first), a row per problem
     assert _cells(lines[0])[3:] == ["Keras on tensorflow, compile off", "Keras on tensorflow, compile on"]
     row = next(l for l in lines if l.startswith("| many_to_many | mid (b32) | train |"))
-    assert _cells(row)[3:] == ["no difference [0.90, 1.20]", "2.50 [2.00, 3.00]"]
+    assert _cells(row)[3:] == ["no difference [0.90, 1.20]", "2.50× [2.00, 3.00]"]
     assert len([l for l in lines if l.startswith("| ")]) == 1 + len(problems)  # the header, a row each
     # outside the blocks nothing changes; the stability block keeps its text without noise.json
     assert text.startswith("intro\n<!-- answer-table:start -->\n| topology")
@@ -76,7 +76,8 @@ def test_detail_blocks_come_from_their_files(tmp_path):
         mode="train", device="cpu", timesteps=200, looped_head="loop", fused_head="broadcast",
         looped_s=0.3, fused_s=0.1, tax=3.0, looped_spread=0.1, fused_spread=0.1)], TD_TAX_COLUMNS)
     details = result_tables.detail_blocks(results, "quick")
-    assert set(details) == {"in-short", "comparison-table", "td-tax-table", "td-tax-figures", "td-tax-compiled", "peak-share"}
+    assert set(details) == {"in-short", "comparison-table", "td-tax-table", "td-tax-figures", "td-tax-compiled", "peak-share",
+                            "compile-cost"}
     assert "| many_to_many | torch | torch (in the tensorflow run) | eager | train | 3.00 |" in details["td-tax-table"][1]
     assert details["td-tax-figures"][1] == "- many_to_many train: looped over fused head, at 200 steps 3x on native torch (1 run(s)).\n"
     sections = "\n".join(result_tables.report_sections(results, "quick"))
@@ -101,7 +102,7 @@ def test_markdown_cells_cannot_break_the_table():
 
 
 @pytest.mark.parametrize("low, high, shown", [
-    ("", "", "1.30"), ("0.9", "1.8", "no difference [0.90, 1.80]"), ("1.1", "1.5", "1.30 [1.10, 1.50]"),
+    ("", "", "1.30×"), ("0.9", "1.8", "no difference [0.90, 1.80]"), ("1.1", "1.5", "1.30× [1.10, 1.50]"),
 ])
 def test_a_ratio_whose_interval_holds_1_is_no_difference(low, high, shown):
     assert ratio_cell({"keras_over_torch": "1.3", "ci_low": low, "ci_high": high}) == shown

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 
-from ..store.results import CASE_KEY, is_timed
-from ..store.storage import number
+from ..store.schema import CASE_KEY, is_timed, float_or_none
 
 PAIR_KEY = [c for c in CASE_KEY if c != "compile"]  # a case, whatever its compile setting
 COLUMNS = ["framework", "keras_backend", "backend", "topology", "size", "mode", "head", "device",
@@ -37,14 +36,14 @@ def compile_cost_rows(rows: list[dict]) -> list[dict]:
     """One row per case timed both ways, with a first call on record for both (file order)."""
     by_case: dict[tuple, dict] = {}
     for r in rows:
-        if is_timed(r) and number(r.get("first_call_s")) is not None:
+        if is_timed(r) and float_or_none(r.get("first_call_s")) is not None:
             by_case.setdefault(tuple(str(r[c]) for c in PAIR_KEY), {})[r["compile"]] = r
     out = []
     for pair in by_case.values():
         if {"off", "on"} <= pair.keys():
             off, on = pair["off"], pair["on"]
-            times = [number(off["first_call_s"]), number(on["first_call_s"]), number(off["median_s"]),
-                     number(on["median_s"])]
+            times = [float_or_none(off["first_call_s"]), float_or_none(on["first_call_s"]), float_or_none(off["median_s"]),
+                     float_or_none(on["median_s"])]
             out.append({**{c: off[c] for c in COLUMNS[:8]},
                         **dict(zip(COLUMNS[8:12], times)), "break_even_calls": break_even_calls(*times)})
     return out

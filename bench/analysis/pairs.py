@@ -1,6 +1,6 @@
 """Keras/torch pairs as the statistics see them: log ratio and its within-run variance.
 
-A pair is a row of comparison.csv (bench/store/results.py comparison_rows): one
+A pair is a row of comparison.csv (bench/analysis/derived.py comparison_rows): one
 Keras row against one torch row of the same problem and slice. `bench
 stability` and `bench compare` both judge pairs by their log ratio, its
 within-run variance (bench/analysis/stats.py pair_within_var: paired blocks, floored
@@ -9,8 +9,8 @@ by the rounds) and the blocks behind it (stats.Estimate), keyed by PAIR_KEY.
 
 from __future__ import annotations
 
-from ..store import raw
-from ..store.results import COMPARISON_COLUMNS, comparison_row, keras_torch_pairs
+from ..store.schema import COMPARISON_COLUMNS, is_timed, keras_torch_pairs, key_cell
+from .derived import comparison_row, timing
 from .stats import Estimate, pair_estimate
 
 # What identifies a pair across runs: comparison.csv's columns up to the compilers.
@@ -18,7 +18,7 @@ PAIR_KEY = COMPARISON_COLUMNS[: COMPARISON_COLUMNS.index("keras_compiler")]
 
 
 def pair_key(row: dict) -> tuple:
-    return tuple(raw.key_cell(row[c]) for c in PAIR_KEY)
+    return tuple(key_cell(row[c]) for c in PAIR_KEY)
 
 
 def pair_name(row: dict) -> str:
@@ -28,7 +28,7 @@ def pair_name(row: dict) -> str:
 def pair_measurements(rows: list[dict], rounds: dict) -> dict[tuple, tuple[Estimate, dict]]:
     """PAIR_KEY -> (the log Keras/torch ratio's Estimate, the comparison row), for every pair of `rows`."""
     out = {}
-    for k, t in keras_torch_pairs(rows):
+    for k, t in keras_torch_pairs(rows, is_timed):
         p = comparison_row(k, t, rounds)
-        out[pair_key(p)] = (pair_estimate(k, t, rounds), p)
+        out[pair_key(p)] = (pair_estimate(timing(k, rounds), timing(t, rounds)), p)
     return out

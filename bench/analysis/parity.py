@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from impls import SEED_BATCH, ModelSpec
-from impls.runners import KerasRunner, TorchRunner
+from impls.contract import make_runner
 
-from ..suite.tolerances import CHECKPOINTS, TOLERANCES, TRAINING_STEPS
+from .tolerances import CHECKPOINTS, TOLERANCES, TRAINING_STEPS
 
 # Learning rates for the trajectory checks: large enough that TRAINING_STEPS steps move
 # the weights visibly, small enough to stay stable on every topology.
@@ -52,10 +52,10 @@ PARITY_CASES = {
 
 def _pair(spec, keras_head, torch_head, direction="keras_to_torch", **options):
     """A Keras runner and a torch runner holding the same weights."""
-    from impls import copy_weights
+    from impls import copy_weights  # late: loads Keras and torch, after runtime.configure set their threads
 
-    k = KerasRunner(spec, keras_head, **options)
-    t = TorchRunner(spec, torch_head, **options)
+    k = make_runner("keras", spec, keras_head, **options)
+    t = make_runner("torch", spec, torch_head, **options)
     if direction == "keras_to_torch":
         copy_weights(k.model, t.model)
     elif direction == "torch_to_keras":
@@ -80,7 +80,7 @@ def forward_diff(spec: ModelSpec, batch: int, keras_head, torch_head, direction=
 
 def gradient_diff(spec: ModelSpec, batch: int, keras_head, torch_head, seed=0) -> dict[str, float]:
     """Per weight (named as in the bridge): max |dL/dw (Keras) - dL/dw (torch)|."""
-    from impls import weight_pairs
+    from impls import weight_pairs  # late: loads Keras and torch, after runtime.configure set their threads
 
     k, t = _pair(spec, keras_head, torch_head, seed=seed)
     x, y = spec.example_inputs(batch, seed), spec.example_targets(batch, seed)
@@ -108,16 +108,16 @@ def training_diffs(
     (torch.optim.Adam with Keras's hyper-parameters) or "keras_adam" (Keras's
     update rule, impls.optim.KerasAdam). SGD and Adam need separate calls.
     """
-    from impls import copy_weights
+    from impls import copy_weights  # late: loads Keras and torch, after runtime.configure set their threads
 
     keras_opt = "sgd" if set(torch_optimizers) == {"sgd"} else "adam"
     if keras_opt == "adam" and "sgd" in torch_optimizers:
         raise ValueError("torch_optimizers mixes sgd with adam rules; make two calls")
     lr = LEARNING_RATES[keras_opt]
     x, y = spec.example_inputs(batch, seed), spec.example_targets(batch, seed)
-    k = KerasRunner(spec, keras_head, optimizer=keras_opt, learning_rate=lr, seed=seed)
+    k = make_runner("keras", spec, keras_head, optimizer=keras_opt, learning_rate=lr, seed=seed)
     torch_runners = {
-        opt: TorchRunner(spec, torch_head, optimizer=opt, learning_rate=lr)
+        opt: make_runner("torch", spec, torch_head, optimizer=opt, learning_rate=lr)
         for opt in torch_optimizers
     }
     for t in torch_runners.values():

@@ -14,8 +14,8 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from ..suite.cases import MODES
-from ..store.frames import variant_label
+from ..store.dataframes import variant_label
+from ..store.schema import MODES
 from .scaling import sweep_points
 from ..store.units import mib, ms
 

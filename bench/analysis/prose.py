@@ -14,9 +14,10 @@ import statistics
 from pathlib import Path
 
 from ..store import markdown
-from ..store.results import COMMAND_FILES, FILES
-from ..store.storage import read_csv
+from ..store.schema import COMMAND_FILES, FILES
+from ..store.files import read_csv
 from ..store.validate import ResultsError
+from ..store import noise
 
 COMPILER_WORDS = {"off": "not compiled", "on": "compiled"}
 
@@ -135,8 +136,6 @@ def _taken(model: dict) -> str:
 
 def stability_summary(results_dir: Path) -> str:
     """What `python -m bench stability` found (results/noise.json)."""
-    from ..store import noise
-
     try:
         model = noise.load(results_dir)
     except ValueError as e:

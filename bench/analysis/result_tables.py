@@ -17,11 +17,11 @@ from pathlib import Path
 from ..store import markdown
 
 from . import compile_cost, prose
-from ..store.results import COMMAND_FILES, FILES
+from ..store.schema import COMMAND_FILES, FILES, float_or_none
 from ..store.units import ms
-from ..suite.tolerances import TRAINING_STEPS
+from .tolerances import TRAINING_STEPS
 from .seed_data import seed_data
-from ..store.storage import number, read_csv
+from ..store.files import read_csv
 from ..store.validate import ResultsError
 
 # Head pairs, as columns: the seed's literal form on both sides, the fused form on
@@ -67,13 +67,13 @@ def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
 
 
 def ratio_cell(row: dict) -> str:
-    """The ratio and its rerun interval; "no difference" when the interval contains 1."""
+    """The ratio with its unit (×) and its rerun interval; "no difference" when the interval contains 1."""
     low, high = row.get("ci_low") or "", row.get("ci_high") or ""
     if not (low and high):
-        return _num(row["keras_over_torch"])
+        return f"{_num(row['keras_over_torch'])}×"
     if float(low) <= 1 <= float(high):
         return f"no difference [{_num(low)}, {_num(high)}]"
-    return f"{_num(row['keras_over_torch'])} [{_num(low)}, {_num(high)}]"
+    return f"{_num(row['keras_over_torch'])}× [{_num(low)}, {_num(high)}]"
 
 
 # --- the answer: each framework's default head, a column per Keras backend and compile setting
@@ -130,7 +130,7 @@ def _agreement(mine: dict, theirs: dict | None) -> str:
     if theirs is None:
         return ""
     for interval, other, whose in ((mine, theirs, "this machine's"), (theirs, mine, "the reference's")):
-        low, high = number(interval.get("ci_low")), number(interval.get("ci_high"))
+        low, high = float_or_none(interval.get("ci_low")), float_or_none(interval.get("ci_high"))
         if low is not None and high is not None:
             inside = low <= float(other["keras_over_torch"]) <= high
             return f"{'yes' if inside else 'no'} ({whose} interval)"

@@ -1,6 +1,6 @@
 """How time grows with each swept size: log-log slopes over the full profile's sweeps.
 
-The full profile (bench/suite/cases.py SWEEPS) varies batch, timesteps and units one
+The full profile (bench/suite/cases.py SWEEPS, the caller's `variables`) varies batch, timesteps and units one
 at a time around the mid size, so a sweep's points are its "variable=N" rows
 plus the "mid" row, its centre. The exponent k of time ~ size^k is the
 least-squares slope of log(time) on log(size): 1 is linear, 0 is flat. Where
@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..suite.cases import SWEEPS
-from ..store.frames import RUN, VARIANT
+from ..store.dataframes import RUN, VARIANT
 
 PROFILE = "full"
 CENTRE = "mid"
@@ -48,14 +47,15 @@ def sweep_points(rows: pd.DataFrame, variable: str) -> pd.DataFrame:
     return rows[on_sweep].sort_values(variable)
 
 
-def exponents(rows: pd.DataFrame) -> pd.DataFrame:
+def exponents(rows: pd.DataFrame, variables) -> pd.DataFrame:
     """One row per curve and swept variable that has two sizes or more (EXPONENT_COLUMNS).
 
-    `rows`: timed full-profile rows, with median_s and the swept columns parsed as numbers.
+    `rows`: timed full-profile rows, with median_s and the swept columns parsed as numbers;
+    `variables`: the swept sizes, in the order to report them (bench/suite/cases.py SWEEPS).
     """
     fits = []
     for key, curve in rows.groupby(CURVE, sort=False):
-        for variable in SWEEPS:
+        for variable in variables:
             points = sweep_points(curve, variable)
             xs, ys = points[variable].to_numpy(), points["median_s"].to_numpy()
             if len(np.unique(xs)) < 2:

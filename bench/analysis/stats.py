@@ -54,7 +54,7 @@ would measure, at 95%:
 
 with var_run the run-to-run term plus the between-set one. The factor 2: the
 ratio at hand and the rerun's each carry their own within-run and rerun
-error. t (`z95`) is Student's 97.5% quantile with blocks - 1 degrees of freedom (2.26 for 10 blocks) rather than the normal
+error. t (`t_quantile`) is Student's 97.5% quantile with blocks - 1 degrees of freedom (2.26 for 10 blocks) rather than the normal
 1.96: var_within is estimated from the spread of a handful of blocks, so it
 is itself uncertain, and a run whose blocks happened to agree got too narrow
 an interval (seen in the stability sets' coverage once the ratio came from
@@ -66,7 +66,7 @@ mean ratio would be sqrt(2) narrower; it would catch only about 83% of reruns.
 
 `bench compare` uses the same pieces for one case's time, old against new:
 flag when |log(new/old)| > t * sqrt(var_old + var_new + 2 * var_run_time),
-t from the side with fewer blocks (`compare_z`), and the change exceeds the
+t from the side with fewer blocks (`compare_t`), and the change exceeds the
 threshold.
 """
 
@@ -113,14 +113,15 @@ class Estimate(NamedTuple):
     blocks: int = 0
 
 
-def z95(blocks: int) -> float:
-    """The 95% two-sided multiplier for a variance from `blocks` blocks: Student's t, blocks - 1
-    degrees of freedom (module docstring); the normal one for a variance from rounds alone."""
+def t_quantile(blocks: int) -> float:
+    """Student's t 97.5% quantile with blocks - 1 degrees of freedom: the 95% two-sided multiplier for a
+    variance from `blocks` blocks (module docstring); the normal one (Z95) for a variance from rounds alone."""
     if blocks < 2:
         return Z95
-    from scipy.stats import t
+    # Late: scipy.stats takes over a second to import, and only intervals from blocks need it.
+    from scipy.stats import t as student_t
 
-    return float(t.ppf(0.975, blocks - 1))
+    return float(student_t.ppf(0.975, blocks - 1))
 
 
 def interval(log_ratio: float, within_var: float, run_var: float, z: float = Z95) -> tuple[float, float]:
@@ -146,12 +147,12 @@ def pooled_run_var(runs: dict) -> float:
     return max(0.0, statistics.fmean(excess))
 
 
-def compare_z(old_blocks: int, new_blocks: int) -> float:
-    """`changed`'s multiplier for two runs' estimates: t with the fewer blocks' degrees of freedom."""
-    return z95(min(old_blocks, new_blocks))
+def compare_t(old_blocks: int, new_blocks: int) -> float:
+    """`change_direction`'s multiplier for two runs' estimates: t with the fewer blocks' degrees of freedom."""
+    return t_quantile(min(old_blocks, new_blocks))
 
 
-def changed(log_change: float, var_old: float, var_new: float, run_var: float, threshold: float,
+def change_direction(log_change: float, var_old: float, var_new: float, run_var: float, threshold: float,
             z: float = Z95) -> str:
     """"slower", "faster" or "": the change is outside its 95% noise band and beyond the threshold."""
     band = z * math.sqrt(var_old + var_new + 2 * run_var)
@@ -162,23 +163,23 @@ def changed(log_change: float, var_old: float, var_new: float, run_var: float, t
     return ""
 
 
-def _float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
+class Timing(NamedTuple):
+    """One case's time as the statistics take it: its rounds by block (empty without raw rounds), and
+    its row's median, IQR and round count, which stand in for the rounds where they are missing.
+    bench/analysis/derived.py timing() builds one from a benchmarks row, looking its key up once."""
+
+    blocks: list
+    median: float
+    iqr: float = float("nan")
+    rounds: int = 0
 
 
-def _rounds_var(row: dict, raw: dict) -> float:
-    """var(log median) of a benchmarks row from its rounds: bootstrap of the raw rounds, else IQR and rounds."""
-    from ..store.raw import case_key
-
-    blocks = raw.get(case_key(row))
-    rounds = [x for block in blocks or () for x in block]
+def rounds_var(case: Timing) -> float:
+    """var(log median) of a case from its rounds: bootstrap of the raw rounds, else IQR and rounds."""
+    rounds = [x for block in case.blocks for x in block]
     if len(rounds) >= MIN_ROUNDS:
         return log_median_var(rounds)
-    n = _float(row.get("rounds"))
-    return iqr_log_median_var(_float(row.get("median_s")), _float(row.get("iqr_s")), 0 if math.isnan(n) else int(n))
+    return iqr_log_median_var(case.median, case.iqr, case.rounds)
 
 
 def _var_of_mean(values) -> float:
@@ -189,26 +190,20 @@ def _log_block_medians(blocks) -> np.ndarray:
     return np.log([np.median(block) for block in blocks])
 
 
-def case_within_var(row: dict, raw: dict) -> float:
-    """var(log median) of a benchmarks row: the larger of its rounds' and its blocks' (module docstring)."""
-    from ..store.raw import case_key
-
-    blocks = raw.get(case_key(row)) or []
-    var = _rounds_var(row, raw)
-    if len(blocks) >= 2:
-        var = max(var, _var_of_mean(_log_block_medians(blocks)))
+def case_within_var(case: Timing) -> float:
+    """var(log median) of a case: the larger of its rounds' and its blocks' (module docstring)."""
+    var = rounds_var(case)
+    if len(case.blocks) >= 2:
+        var = max(var, _var_of_mean(_log_block_medians(case.blocks)))
     return var
 
 
-def pair_within_var(keras_row: dict, torch_row: dict, raw: dict) -> float:
-    """var(log(keras median / torch median)) within one run: paired blocks, floored by the rounds."""
-    from ..store.raw import case_key
-
-    k, t = raw.get(case_key(keras_row)) or [], raw.get(case_key(torch_row)) or []
+def pair_within_var(top: Timing, bottom: Timing) -> float:
+    """var(log(top median / bottom median)) within one run: paired blocks, floored by the rounds."""
+    k, t = top.blocks, bottom.blocks
     if len(k) >= 2 and len(k) == len(t):
-        return max(_rounds_var(keras_row, raw) + _rounds_var(torch_row, raw),
-                   _var_of_mean(_log_block_medians(k) - _log_block_medians(t)))
-    return case_within_var(keras_row, raw) + case_within_var(torch_row, raw)
+        return max(rounds_var(top) + rounds_var(bottom), _var_of_mean(_log_block_medians(k) - _log_block_medians(t)))
+    return case_within_var(top) + case_within_var(bottom)
 
 
 def paired_log_ratio(top_blocks, bottom_blocks) -> float | None:
@@ -231,39 +226,30 @@ def paired_block_sd(top_blocks, bottom_blocks) -> float | None:
     return float(np.std(_log_block_medians(top_blocks) - _log_block_medians(bottom_blocks), ddof=1))
 
 
-def ratio(top_row: dict, bottom_row: dict, raw: dict) -> float:
-    """top / bottom of two benchmarks rows: from their paired blocks (module docstring), else their medians."""
-    from ..store.raw import case_key
-
-    paired = paired_log_ratio(raw.get(case_key(top_row)) or [], raw.get(case_key(bottom_row)) or [])
+def ratio(top: Timing, bottom: Timing) -> float:
+    """top / bottom of two cases: from their paired blocks (module docstring), else their medians."""
+    paired = paired_log_ratio(top.blocks, bottom.blocks)
     if paired is not None:
         return math.exp(paired)
-    return _float(top_row["median_s"]) / _float(bottom_row["median_s"])
+    return top.median / bottom.median
 
 
-def blocks_of(row: dict, raw: dict) -> int:
-    """How many blocks a benchmarks row was timed in, from its raw rounds (0 without them)."""
-    from ..store.raw import case_key
-
-    return len(raw.get(case_key(row)) or [])
-
-
-def pair_estimate(top_row: dict, bottom_row: dict, raw: dict) -> Estimate:
+def pair_estimate(top: Timing, bottom: Timing) -> Estimate:
     """log(top / bottom) (`ratio`), its within-run variance, and the blocks of its fewer-timed arm."""
-    return Estimate(math.log(ratio(top_row, bottom_row, raw)), pair_within_var(top_row, bottom_row, raw),
-                    min(blocks_of(top_row, raw), blocks_of(bottom_row, raw)))
+    return Estimate(math.log(ratio(top, bottom)), pair_within_var(top, bottom),
+                    min(len(top.blocks), len(bottom.blocks)))
 
 
-def case_estimate(row: dict, raw: dict) -> Estimate:
-    """log(median) of a benchmarks row, its within-run variance, and its blocks."""
-    return Estimate(math.log(_float(row["median_s"])), case_within_var(row, raw), blocks_of(row, raw))
+def case_estimate(case: Timing) -> Estimate:
+    """log(median) of a case, its within-run variance, and its blocks."""
+    return Estimate(math.log(case.median), case_within_var(case), len(case.blocks))
 
 
-def ratio_interval(top_row: dict, bottom_row: dict, raw: dict, run_var: float | None) -> tuple:
+def ratio_interval(top: Timing, bottom: Timing, run_var: float | None) -> tuple:
     """(ci_low, ci_high) of top / bottom (`ratio`); (None, None) without a run-to-run variance."""
     if run_var is None:
         return None, None
-    e = pair_estimate(top_row, bottom_row, raw)
+    e = pair_estimate(top, bottom)
     if math.isnan(e.var):
         return None, None
-    return interval(e.log, e.var, run_var, z95(e.blocks))
+    return interval(e.log, e.var, run_var, t_quantile(e.blocks))

@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 from . import SLOT
-from ..commands.command_args import UsageError
+from ..suite.options import UsageError
 
 REACH_TIMEOUT_S = 5.0
 # A Ray that stays on loopback, set before Ray is imported (it reads these once) in every process of a

@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..commands.backend_runs import missing_modules, parse_backends
-from ..commands.command_args import UsageError
+from ..suite.backend_processes import missing_modules, parse_backends
+from .task import node_facts as facts_task, time_unit
+from ..suite.options import UsageError
 from ..store.layout import claim_machine_dir, machine_dir
 from ..store.machine import describe
-from ..store.storage import read_csv, write_csv
+from ..store.files import read_csv, write_csv
 from ..store.validate import ResultsError, check_results_dir
 from . import node_facts
 from .connect import connect, slot_nodes
@@ -66,7 +67,6 @@ def _node_label(facts: dict) -> str:
 def probe(ray, nodes: list[dict], root: Path, here: dict) -> list[Kind]:
     """Every slot node's facts, checked against the driver's (`here`): one line naming the first node that may
     not time (UsageError). The machine kinds."""
-    from .task import node_facts as facts_task
 
     refs = [facts_task.options(label_selector={"ray.io/node-id": n["NodeID"]}).remote() for n in nodes]
     try:
@@ -91,7 +91,7 @@ def probe(ray, nodes: list[dict], root: Path, here: dict) -> list[Kind]:
 
 
 def thread_counts(args, kind: Kind) -> list[int]:
-    """As bench/commands/backend_runs.py thread_counts, with the kind's cores: the full profile sweeps 1 .. cores."""
+    """As bench/suite/backend_processes.py thread_counts, with the kind's cores: the full profile sweeps 1 .. cores."""
     if args.profile == "full":
         return sorted({args.threads, *range(1, int(kind.fingerprint.get("cores") or 1) + 1)})
     return [args.threads]
@@ -154,7 +154,6 @@ def _lost_reason(ray, error: Exception) -> str:
 
 
 def run_units(ray, args, todo: list[tuple[Kind, Unit]], pytest_args: list[str], code: str) -> int:
-    from .task import time_unit
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     root = Path(args.results_dir)

@@ -2,8 +2,8 @@
 
 A task's rows and raw rounds go into results/<machine>/ of the fingerprint its
 own pytest run recorded (bench/store/layout.py), by the same two calls a
-local run ends with (bench/suite/session.py BenchSession.save): raw.save, then
-save_run's case-wise merge. Each finished task is merged when it arrives, so
+local run ends with (bench/suite/session.py BenchSession.save): save_run's
+case-wise merge of its rows and raw rounds, as one set. Each finished task is merged when it arrives, so
 an interrupted driver keeps every task that finished before.
 """
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..store import raw
+from ..analysis.save import save_run
 from ..store.layout import claim_machine_dir, machine_dir
-from ..store.results import load_benchmarks, load_environment, save_run, slice_name
+from ..store.results import load_benchmarks, load_environment
+from ..store.schema import slice_name
 from .units import Unit
 
 
@@ -23,9 +24,9 @@ def merge(root: Path, result: dict) -> tuple[Path | None, int]:
         return None, 0
     (environment,) = result["environments"]  # a unit is one slice
     directory = claim_machine_dir(machine_dir(root, environment["machine"]), environment["machine"])
-    for doc in result["raw"]:
-        raw.save(directory, doc["benchmarks"], doc["machine_info"], doc["version"], doc["datetime"])
-    save_run(directory, result["rows"], environment)
+    entries = [entry for doc in result["raw"] for entry in doc["benchmarks"]]
+    version = next((doc["version"] for doc in result["raw"]), "")
+    save_run(directory, result["rows"], environment, entries, version)
     return directory, len(result["rows"])
 
 

@@ -22,6 +22,11 @@ import json
 import subprocess
 from pathlib import Path
 
+from impls.contract import package_version
+
+from ..store.machine import OtherMachine, fingerprint
+from ..suite.environment import PACKAGES, code_version
+
 REPO = Path(__file__).resolve().parents[2]
 FACTS_PREFIX = "tdbench-node-facts "
 
@@ -38,16 +43,11 @@ def changes_digest() -> str:
 
 def code_facts() -> dict:
     """The code and the framework versions, which must match the driver's."""
-    from ..suite.environment import PACKAGES, code_version
-    from impls.contract import package_version
-
     return {"code": code_version(), "changes": changes_digest(),
             "versions": {name: package_version(name) for name in PACKAGES}}
 
 
 def facts() -> dict:
-    from ..store.machine import OtherMachine, fingerprint
-
     try:
         machine, problem = fingerprint(), None
     except OtherMachine as e:

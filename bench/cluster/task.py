@@ -19,6 +19,9 @@ from pathlib import Path
 
 import ray
 
+from ..store import raw
+from ..store.results import load_benchmarks, load_environment
+from ..suite.backend_processes import BENCH_DIR, pytest_command as run_command
 from . import SLOT
 from .node_facts import FACTS_PREFIX, REPO
 from .units import Unit
@@ -74,8 +77,6 @@ def node_facts() -> dict:
 
 def pytest_command(unit: Unit, results_dir: str, pytest_args: list[str], blocks: int, checkout: Path = REPO) -> list[str]:
     """`python -m bench run`'s pytest command for one backend, narrowed to the unit's problem, on `checkout`'s suite."""
-    from ..commands.backend_runs import BENCH_DIR, pytest_command as run_command
-
     args = argparse.Namespace(profile=unit.profile, compile=unit.compile, threads=unit.threads, blocks=blocks,
                               results_dir=results_dir, pytest_args=[*pytest_args, "-k", unit.k_expression()])
     command = [str(checkout / "bench") if part == str(BENCH_DIR) else part
@@ -87,9 +88,6 @@ def pytest_command(unit: Unit, results_dir: str, pytest_args: list[str], blocks:
 
 def _collect(results_dir: Path) -> dict:
     """The rows, raw rounds and slice environment a pytest run wrote into its own results directory."""
-    from ..store import raw
-    from ..store.results import load_benchmarks, load_environment
-
     raw_files = [raw.read_file(p) for p in sorted((results_dir / raw.RAW_DIR).glob("*.json"))]
     return {"rows": load_benchmarks(results_dir),
             "environments": list(load_environment(results_dir)["slices"].values()),

@@ -9,18 +9,16 @@ bench/suite/options.py for pytest and argparse alike; this module only adds them
 from __future__ import annotations
 
 import argparse
+import math
 
 from pathlib import Path
 
 from impls import TOPOLOGIES, ModelSpec
 from impls.spec import SIZE_FIELDS
 
+from ..cluster import add_cluster_arguments
 from ..store import layout
-from ..suite.options import add_argparse_options
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit status 2."""
+from ..suite.options import UsageError, add_argparse_options
 
 
 def add_size_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,3 +86,28 @@ def check_out_file(path, example_name: str) -> None:
     """--out must name a file: a directory is refused now, not after every case was measured."""
     if path.is_dir():
         raise UsageError(f"--out {path}: is a directory; give a file name, e.g. {path / example_name}")
+
+
+def parse_threshold(text: str) -> float:
+    """"10%" or "0.1" -> 0.1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < math.inf:  # negative, infinite, or not a number (nan)
+        raise argparse.ArgumentTypeError(
+            f"must be a finite non-negative fraction (0.1) or percentage (10%); got {text!r}"
+        )
+    return value
+
+
+def add_run_arguments(parser, default_profile: str, default_compile: str, default_backends: str) -> None:
+    parser.add_argument(
+        "--backends", default=default_backends,
+        help="comma-separated Keras backends, or all (default: %(default)s; missing ones are skipped)",
+    )
+    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--threads"))
+    add_cluster_arguments(parser)
+    parser.set_defaults(profile=default_profile, compile=default_compile)
+    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")
+

@@ -1,22 +1,22 @@
 """`python -m bench compare OLD NEW [--threshold 10%]`: what got slower between two result sets.
 
 OLD and NEW are results directories (their benchmarks.csv), benchmarks.csv
-files, or the names of machine directories under results/ (`ls results/`). Rows are matched by their case key (bench/store/results.py CASE_KEY). A row
+files, or the names of machine directories under results/ (`ls results/`). Rows are matched by their case key (bench/store/schema.py case_key). A row
 that was not timed (status other than "ok", or no median) is listed and left
 out; so is a case present on one side only.
 
 Case keys are compared as values, not as text: 1000 and 1000.0 are one size,
-an empty cell and NaN are one blank (bench/store/raw.py key_cell), so a CSV
+an empty cell and NaN are one blank (bench/store/schema.py key_cell), so a CSV
 re-saved by pandas still matches its original.
 
 A case is slower (or faster) when its change is both real and large
-(bench/analysis/stats.py changed):
+(bench/analysis/stats.py change_direction):
 
     |log(new_median / old_median)| > t * sqrt(var_old + var_new + 2 * var_run)   and
     |new_median / old_median - 1| > threshold        (on the log scale: log(1 + threshold))
 
 t is Student's 97.5% quantile with blocks - 1 degrees of freedom (the side
-with fewer blocks), 1.96 for variances from rounds alone (stats.z95).
+with fewer blocks), 1.96 for variances from rounds alone (stats.t_quantile).
 var_old and var_new are the larger of the bootstrap variance of log(median)
 over each side's raw rounds and the variance of its block medians over the
 number of blocks (results/raw/, bench/store/raw.py); a side without raw rounds
@@ -64,30 +64,19 @@ import numpy as np
 import pandas as pd
 
 from ..store import layout, machine, noise, raw
-from .command_args import UsageError
-from ..store.frames import case_names, frame_of, timed
+from ..store.schema import case_key, key_cell
+from ..analysis.derived import timing
+from .command_args import UsageError, parse_threshold
+from ..store.dataframes import case_names, frame_of, timed
 from ..store.markdown import text_table
 from ..analysis.pairs import pair_measurements, pair_name
-from ..store.results import CASE_KEY, FILES, is_timed
-from ..analysis.stats import blocks_of, case_within_var, changed, compare_z
+from ..store.schema import CASE_KEY, FILES, is_timed
+from ..analysis.stats import case_within_var, change_direction, compare_t
 from ..store.units import ms
 from ..store.validate import check_csv, check_results_dir
 
 COLUMNS = [*CASE_KEY, "status", "median_s", "iqr_s", "rounds"]
 DEFAULT_THRESHOLD = "10%"
-
-
-def parse_threshold(text: str) -> float:
-    """"10%" or "0.1" -> 0.1."""
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < math.inf:  # negative, infinite, or not a number (nan)
-        raise argparse.ArgumentTypeError(
-            f"must be a finite non-negative fraction (0.1) or percentage (10%); got {text!r}"
-        )
-    return value
 
 
 def parse_inject(text: str) -> tuple[str, float]:
@@ -119,13 +108,13 @@ def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.Da
     except ValueError as e:
         raise UsageError(str(e)) from e
     for column in CASE_KEY:
-        frame[column] = frame[column].map(raw.key_cell)
+        frame[column] = frame[column].map(key_cell)
     if inject:  # scaling every round scales the median and leaves var(log median) as it was
         framework, fraction = inject
         frame.loc[frame["framework"] == framework, "median_s"] *= 1 + fraction
         rows = [{**r, "median_s": float(r["median_s"]) * (1 + fraction)} if r["framework"] == framework and is_timed(r) else r
                 for r in rows]
-        slowed = {raw.case_key(r) for r in rows if r["framework"] == framework}
+        slowed = {case_key(r) for r in rows if r["framework"] == framework}
         rounds = {key: [[x * (1 + fraction) for x in block] for block in blocks] if key in slowed else blocks
                   for key, blocks in rounds.items()}  # the ratios come from the blocks (stats.ratio)
     repeated = frame.duplicated(CASE_KEY)
@@ -133,16 +122,17 @@ def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.Da
         example = case_names(frame[repeated]).iloc[0]
         raise UsageError(f"{path}: {repeated.sum()} row(s) repeat a case key, e.g. {example}")
     records = frame.to_dict("records")
-    within = [case_within_var(r, rounds) for r in records]
+    timings = [timing(r, rounds) for r in records]  # each case's rounds, looked up once
+    within = [case_within_var(t) for t in timings]
     frame = frame.assign(timed=timed(frame), name=case_names(frame), within_var=np.nan_to_num(within, nan=0.0),
-                         blocks=[blocks_of(r, rounds) for r in records])
+                         blocks=[len(t.blocks) for t in timings])
     return frame, pair_measurements(rows, rounds)
 
 
 def verdicts(matched: pd.DataFrame, threshold: float, run_var: float) -> pd.Series:
     """"slower", "faster" or "" per matched case: the rule of the module docstring."""
     return pd.Series(
-        [changed(math.log(n / o), vo, vn, run_var, threshold, compare_z(bo, bn)) for o, n, vo, vn, bo, bn in zip(
+        [change_direction(math.log(n / o), vo, vn, run_var, threshold, compare_t(bo, bn)) for o, n, vo, vn, bo, bn in zip(
             matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"],
             matched["blocks_old"], matched["blocks_new"])],
         index=matched.index, dtype=str,
@@ -225,7 +215,7 @@ def _machines(old_location: Path, new_location: Path) -> str:
 
 
 def _ratio_changes(old: dict, new: dict, threshold: float, ratio_run_var: float) -> tuple[list[str], int]:
-    """The Keras/torch ratios that changed (bench/analysis/stats.py changed, with the ratio's own noise), as lines.
+    """The Keras/torch ratios that changed (bench/analysis/stats.py change_direction, with the ratio's own noise), as lines.
 
     A ratio's two arms were timed in alternating blocks (bench/suite/session.py), so a
     change of the machine that slows both cancels in it: a framework that got
@@ -236,7 +226,7 @@ def _ratio_changes(old: dict, new: dict, threshold: float, ratio_run_var: float)
     for key in sorted(old.keys() & new.keys()):
         (o, pair), (n, _) = old[key], new[key]
         lo, ln = o.log, n.log
-        verdict = changed(ln - lo, o.var, n.var, ratio_run_var, threshold, compare_z(o.blocks, n.blocks))
+        verdict = change_direction(ln - lo, o.var, n.var, ratio_run_var, threshold, compare_t(o.blocks, n.blocks))
         verdict = {"slower": "higher", "faster": "lower"}.get(verdict, "")
         if verdict:
             rows.append([f"{math.exp(lo):.3f}", f"{math.exp(ln):.3f}", verdict,

@@ -45,18 +45,25 @@ import sys
 import time
 from pathlib import Path
 
+from impls import ModelSpec
+from impls.contract import make_runner, runner_class
+
+from ..analysis.save import save_memory
+from ..store.schema import MEMORY_COLUMNS, MEMORY_FILES
+from ..store.units import mib
+from ..store.validate import check_writable
+from ..suite import runtime
+from ..suite.backend_processes import missing_modules, parse_backends
 from ..suite.cases import COMPILE_CHOICES, DEVICES, PROFILES, Case, Size, all_cases
+from ..suite.harness import DATA_SEED, case_row, device_unavailable, use_full_float32
+from .command_args import (
+    UsageError, add_results_arguments, add_threads_argument, add_topology_argument, results_to_write, selected_topologies,
+)
 
 # ONNX Runtime's memory is not measured: its sessions allocate through ORT's own arenas, which
 # this command does not yet read on a GPU (CPU RSS would see them; not yet wired up).
 MEASURED_FRAMEWORKS = ("keras", "torch")
-from ..store.results import CASE_KEY, COMMAND_FILES, SIZE_COLUMNS, SLICE_COLUMNS
-from ..store import lock
-from ..store.command_rows import save_rows
-from ..store.storage import number, read_csv, write_csv
-from ..store.units import mib
 
-MEMORY_FILES = dict(memory=COMMAND_FILES["memory"], comparison=COMMAND_FILES["memory_comparison"])
 WARMUP_CALLS = 2
 WORKER_PREFIX = "tdbench-memory"
 WORKER_TIMEOUT_S = 600
@@ -65,17 +72,6 @@ WORKER_TIMEOUT_S = 600
 DEFAULT_PROFILE = "sweeps"
 MEMORY_PROFILES = (DEFAULT_PROFILE, *PROFILES)
 SWEEP_LABELS = ("mid", "batch=4", "batch=256", "timesteps=10", "timesteps=200")
-
-MEMORY_COLUMNS = [
-    "topology", "framework", "backend", "keras_backend", "head", "compile", "mode", "device", "profile",
-    "size", *SIZE_COLUMNS, "params", "threads", "peak_mem_bytes", "first_call_mem_bytes", "baseline_bytes",
-    "mem_method", "status", "framework_version", "backend_version", "date",
-]
-MEMORY_COMPARISON_COLUMNS = [
-    *SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS, "keras_head", "torch_head",
-    "keras_peak_mem_bytes", "torch_peak_mem_bytes", "keras_over_torch_mem", "keras_mem_method", "torch_mem_method",
-]
-
 
 # --- measuring, inside the case's own process ---------------------------------------------
 
@@ -122,17 +118,11 @@ class RssProbe:
 
 def make_probe(framework: str, device: str):
     """The process's RSS on the CPU; on a GPU, the framework's allocator (impls/memory_probes.py)."""
-    from impls.contract import runner_class
-
     return runner_class(framework).memory_probe(device) or RssProbe()
 
 
 def measure_case(case: Case) -> dict:
     """Build the case's runner, put its batch, and measure the first call and a warm call."""
-    from impls.contract import make_runner
-
-    from ..suite.harness import DATA_SEED, device_unavailable, use_full_float32
-
     reason = device_unavailable(case.framework, case.device)
     if reason:
         return dict(status=f"skipped: {reason}")
@@ -161,8 +151,6 @@ def case_to_json(case: Case) -> str:
 
 
 def case_from_json(text: str) -> Case:
-    from impls import ModelSpec
-
     d = json.loads(text)
     size = Size(d["label"], ModelSpec(**d["sizes"]), d["batch"])
     return Case(size, d["framework"], d["head"], d["mode"], d["device"], d["compile"])
@@ -170,8 +158,6 @@ def case_from_json(text: str) -> Case:
 
 def worker_main(argv: list[str]) -> int:
     """`python -m bench.commands.memory CASE_JSON`: measure one case, print one result line."""
-    from ..suite import runtime
-
     case = case_from_json(argv[0])
     threads = int(os.environ.get("TDBENCH_THREADS") or runtime.available_cores())
     keras_backend = runtime.keras_backend()
@@ -212,64 +198,20 @@ def memory_cases(profile: str, compile: str, device: str, topologies) -> list[Ca
 
 
 def memory_row(case: Case, profile: str, keras_backend: str, threads: int, result: dict) -> dict:
-    from ..suite.harness import case_row
-
     row = case_row(case, profile, keras_backend, threads)
     row.update(dict.fromkeys(["peak_mem_bytes", "first_call_mem_bytes", "baseline_bytes", "mem_method"]))
     row.update(result)
     return {c: row.get(c) for c in MEMORY_COLUMNS}
 
 
-def memory_comparison_rows(rows: list[dict]) -> list[dict]:
-    """Keras's peak over torch's, for every Keras/torch pair of heads of one problem and slice."""
-    problem_columns = [*SLICE_COLUMNS, "topology", "mode", "size", *SIZE_COLUMNS]
-    problem = lambda r: tuple(str(r[c]) for c in problem_columns)
-    measured = [r for r in rows if r["status"] == "ok" and number(r["peak_mem_bytes"]) is not None]
-    torch_rows: dict[tuple, list] = {}
-    for r in measured:
-        if r["framework"] == "torch":
-            torch_rows.setdefault(problem(r), []).append(r)
-    out = []
-    for k in (r for r in measured if r["framework"] == "keras"):
-        for t in torch_rows.get(problem(k), []):
-            k_mem, t_mem = number(k["peak_mem_bytes"]), number(t["peak_mem_bytes"])
-            out.append({
-                **{c: k[c] for c in problem_columns}, "keras_head": k["head"], "torch_head": t["head"],
-                "keras_peak_mem_bytes": k["peak_mem_bytes"], "torch_peak_mem_bytes": t["peak_mem_bytes"],
-                # No ratio where torch's call allocated nothing measurable (under a page).
-                "keras_over_torch_mem": k_mem / t_mem if t_mem > 0 else None,
-                "keras_mem_method": k["mem_method"], "torch_mem_method": t["mem_method"],
-            })
-    return out
-
-
-def load_memory(results_dir: Path) -> list[dict]:
-    path = Path(results_dir) / MEMORY_FILES["memory"]
-    return read_csv(path, required=MEMORY_COLUMNS) if path.exists() else []
-
-
-def save_memory(results_dir: Path, new_rows: list[dict]) -> None:
-    """Merge by case (not by slice: a run narrowed with --topology, --mode or --size keeps the rest of its
-    slice), in this machine's set only, then derive the comparison; one writer at a time."""
-    results_dir = Path(results_dir)
-    with lock.held(results_dir):
-        save_rows(results_dir / MEMORY_FILES["memory"], new_rows, MEMORY_COLUMNS, group=tuple(CASE_KEY))
-        # Read back as strings, the form every other reader gets.
-        write_csv(results_dir / MEMORY_FILES["comparison"], memory_comparison_rows(load_memory(results_dir)),
-                  MEMORY_COMPARISON_COLUMNS)
-
-
 def add_arguments(parser) -> None:
-    from .command_args import add_results_arguments, add_threads_argument, add_topology_argument
-    from ..suite.runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS
-
     parser.add_argument(
         "--profile", choices=MEMORY_PROFILES, default=DEFAULT_PROFILE,
         help="cases to measure: sweeps (default: the mid size and the full profile's batch and timesteps "
         "sweeps), or a benchmark profile's cases",
     )
-    parser.add_argument("--backends", default=DEFAULT_KERAS_BACKEND,
-                        help=f"comma-separated Keras backends of {', '.join(KERAS_BACKENDS)} (default: %(default)s)")
+    parser.add_argument("--backends", default=runtime.DEFAULT_KERAS_BACKEND,
+                        help=f"comma-separated Keras backends of {', '.join(runtime.KERAS_BACKENDS)} (default: %(default)s)")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="default: %(default)s")
     parser.add_argument("--compile", choices=COMPILE_CHOICES, default="off", help="default: %(default)s")
     parser.add_argument("--mode", choices=("train", "infer"), help="one mode (default: both)")
@@ -280,11 +222,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .backend_runs import missing_modules, parse_backends
-    from .command_args import UsageError, results_to_write, selected_topologies
-
-    from ..store.validate import check_writable
-
     backends = parse_backends(args.backends)
     cases = memory_cases(args.profile, args.compile, args.device, selected_topologies(args))
     if args.mode:

@@ -26,16 +26,20 @@ from ..store import layout, markdown
 from ..analysis import compile_cost, plots, result_tables
 from ..suite.cases import SWEEPS
 from .command_args import UsageError, add_results_arguments, results_to_read
-from ..store.frames import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
-from ..store.results import COMPARISON_COLUMNS, FILES, REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS, load_environment
+from ..store.dataframes import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
+from ..store.schema import (
+    COMPARISON_COLUMNS, FILES, MEMORY_COLUMNS, MEMORY_COMPARISON_COLUMNS, MEMORY_FILES, REQUIRED_BENCHMARK_COLUMNS,
+    TD_TAX_COLUMNS,
+)
+from ..store.results import load_environment
 from ..analysis.scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
-from ..store.storage import atomic_write_text, member_path
+from ..store.files import atomic_write_text, member_path
 from ..store.units import MIB, MS
 from ..store.validate import ResultsError, check_results_dir, check_writable
 
 REPORT = "report.md"
 ANSWER_PROFILE = "quick"  # the README's answer: the default profile's pairs
-TD_TAX = FILES["td_tax"]  # derived by bench/store/results.py; `tax` is looped_s / fused_s
+TD_TAX = FILES["td_tax"]  # derived by bench/analysis/derived.py; `tax` is looped_s / fused_s
 BENCHMARK_NUMBERS = [
     "batch", "timesteps", "units", "median_s", "iqr_s", "flops", "gflops", "peak_gflops", "peak_fraction",
 ]
@@ -220,7 +224,7 @@ def benchmark_sections(frame: pd.DataFrame | None, comparison: pd.DataFrame | No
         lines += [f"## {run_title(*run)}", "", *times_section(run, of_run, figures), ""]
         lines += [*largest_sections(of_run, comparison), ""]
         sweeps = full_profile(of_run)
-        fits = exponents(sweeps)
+        fits = exponents(sweeps, SWEEPS)
         if len(fits):
             lines += [*scaling_section(run, sweeps, fits, figures), ""]
     if full_profile(rows).empty:
@@ -262,8 +266,6 @@ def compile_cost_section(benchmarks: pd.DataFrame | None, figures: Figures) -> l
 
 def memory_section(results_dir: Path, figures: Figures) -> list[str]:
     """Peak memory (`python -m bench memory`): Keras over torch at the mid size, and bytes against the sweeps."""
-    from .memory import MEMORY_COLUMNS, MEMORY_COMPARISON_COLUMNS, MEMORY_FILES
-
     lines = ["## Peak memory of one call", ""]
     path = results_dir / MEMORY_FILES["memory"]
     if not path.exists():

@@ -6,7 +6,7 @@ Times the profile RUNS times, each in its own `pytest bench/` process (as
 
 - the machine's run-to-run noise (bench/analysis/stats.py pooled_run_var), for the
   Keras/torch ratios and for single case times, saved to RESULTS/noise.json;
-  bench/store/results.py widens every interval by it, `bench compare` its test;
+  bench/analysis/derived.py widens every interval by it, `bench compare` its test;
 - RESULTS/stability.csv, one row per Keras/torch pair (comparison.csv's
   key): its ratio in each run, max / min, each run's interval, and coverage
   (the share of other runs whose ratio lies inside this run's interval);
@@ -38,17 +38,20 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..store import noise, raw
-from .command_args import UsageError, results_to_write
-from ..store import lock
-from .compare import parse_threshold
+from ..store import noise, raw, lock
+from .command_args import UsageError, parse_threshold, results_to_write
 from ..store.machine import OtherMachine, check_same_machine, fingerprint
 from ..suite.options import LIMITS, add_argparse_options
 from ..analysis.pairs import PAIR_KEY, pair_key, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
-from ..store.results import COMMAND_FILES, FILES, comparison_row, is_timed, keras_torch_pairs, load_benchmarks, save_run
-from ..analysis.stats import case_estimate, changed, compare_z, interval, paired_block_sd, pooled_run_var, z95
-from ..store.storage import read_csv, write_csv
+from ..suite.backend_processes import run_backend
+from ..store.schema import COMMAND_FILES, FILES, case_key, is_timed, keras_torch_pairs
+from ..analysis.derived import comparison_row, timing
+from ..store.results import load_benchmarks
+from ..analysis.save import save_run
+from ..analysis.stats import case_estimate, change_direction, compare_t, interval, paired_block_sd, pooled_run_var, t_quantile
+from ..store.files import read_csv, write_csv
+from ..suite.environment import today
 
 STABILITY_FILE = COMMAND_FILES["stability"]
 STABILITY_COLUMNS = [*PAIR_KEY, "runs", "ratios", "max_over_min", "ci_lows", "ci_highs", "coverage",
@@ -113,15 +116,15 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
         raise UsageError(str(e)) from e
     if not rows:
         raise UsageError(f"{run_dir}: no {FILES['benchmarks']} with rows")
-    by_key = {raw.case_key(r): r for r in rows}
+    by_key = {case_key(r): r for r in rows}
     measured = pair_measurements(rows, rounds)
     pairs = {key: estimate for key, (estimate, _) in measured.items()}
     # the same ratios as the quotient of the two medians over all rounds, which the paired estimate replaced
     quotients = {key: math.log(p["keras_median_s"] / p["torch_median_s"]) for key, (_, p) in measured.items()}
-    cases = {key: (case_estimate(r, rounds), r["framework"]) for key, r in by_key.items() if is_timed(r)}
+    cases = {key: (case_estimate(timing(r, rounds)), r["framework"]) for key, r in by_key.items() if is_timed(r)}
     block_sds = {}  # key -> sd of the pair's per-block log ratios
-    for k, t in keras_torch_pairs(rows):
-        sd = paired_block_sd(rounds.get(raw.case_key(k)) or [], rounds.get(raw.case_key(t)) or [])
+    for k, t in keras_torch_pairs(rows, is_timed):
+        sd = paired_block_sd(timing(k, rounds).blocks, timing(t, rounds).blocks)
         if sd is not None:
             block_sds[pair_key(comparison_row(k, t))] = sd
     return SimpleNamespace(pairs=pairs, cases=cases, quotients=quotients, block_sds=block_sds)
@@ -153,8 +156,8 @@ def stability_rows(runs: list, ratio_run_var: float) -> list[dict]:
         if len(values) < 2:
             continue
         ratios = [math.exp(e.log) for e in values]
-        ci = [interval(e.log, e.var, ratio_run_var, z95(e.blocks)) for e in values]
-        within_only = [interval(e.log, e.var, 0.0, z95(e.blocks)) for e in values]
+        ci = [interval(e.log, e.var, ratio_run_var, t_quantile(e.blocks)) for e in values]
+        within_only = [interval(e.log, e.var, 0.0, t_quantile(e.blocks)) for e in values]
         out.append({
             **dict(zip(PAIR_KEY, key)), "runs": len(values), "ratios": ratios,
             "max_over_min": max(ratios) / min(ratios),
@@ -205,13 +208,13 @@ def compare_error_rates(runs: list, time_run_var: float, threshold: float, injec
     for old, new in itertools.combinations(runs, 2):
         for key in old.cases.keys() & new.cases.keys():
             (o, framework), (n, _) = old.cases[key], new.cases[key]
-            test = lambda change: changed(change, o.var, n.var, time_run_var, threshold, compare_z(o.blocks, n.blocks))
+            test = lambda change: change_direction(change, o.var, n.var, time_run_var, threshold, compare_t(o.blocks, n.blocks))
             aa.append(test(n.log - o.log) != "")
             # slowing every round by a factor moves log(median) by log(factor) and leaves its variance
             caught.setdefault(framework, []).append(test(n.log + step - o.log) == "slower")
         for key in old.pairs.keys() & new.pairs.keys():
             o, n = old.pairs[key], new.pairs[key]
-            test = lambda change: changed(change, o.var, n.var, ratio_run_var, threshold, compare_z(o.blocks, n.blocks))
+            test = lambda change: change_direction(change, o.var, n.var, ratio_run_var, threshold, compare_t(o.blocks, n.blocks))
             pair_aa.append(test(n.log - o.log) != "")
             pair_caught.append(test(n.log + step - o.log) == "slower")
             pair_caught.append(test(n.log - step - o.log) == "faster")
@@ -358,8 +361,6 @@ def updated_history(rows: list[dict], new: dict) -> list[dict]:
 
 
 def take_runs(args, n: int) -> list[Path]:
-    from .backend_runs import run_backend
-
     base = args.keep or Path(tempfile.mkdtemp(prefix="tdbench-stability-"))
     dirs = []
     for i in range(1, n + 1):
@@ -451,6 +452,4 @@ def run(args) -> int:
 
 
 def _today() -> str:
-    from ..suite.environment import today
-
     return today()

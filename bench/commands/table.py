@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..analysis import result_tables
 from .command_args import UsageError, add_results_arguments, results_to_read
-from ..store.results import FILES
-from ..store.storage import atomic_write_text
+from ..store.schema import FILES
+from ..store.files import atomic_write_text
 from ..store.validate import check_results_dir
 
 

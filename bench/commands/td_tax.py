@@ -1,7 +1,7 @@
 """`python -m bench td-tax`: looped vs fused per-timestep head, over timesteps, on every backend.
 
 Runs the `tdtax` profile (many_to_many and one_to_many, mid size, timesteps 5 to 200) through
-`python -m bench run`; bench/store/results.py derives results/td_tax.csv from the
+`python -m bench run`; bench/analysis/derived.py derives results/td_tax.csv from the
 rows (tax = looped median / fused median), and this prints it. ONNX Runtime
 rows pair the exports of one source (keras-timedistributed over keras-dense3d,
 torch-loop over torch-broadcast); for them this also prints each exported
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .backend_runs import add_run_arguments, run_backends
+from ..suite.backend_processes import parse_backends, run_backends
+from .command_args import add_run_arguments, results_to_write
 from ..store.markdown import text_table
-from ..store.results import FILES, load_benchmarks
-from ..store.storage import read_csv
+from ..store.schema import FILES
+from ..store.results import load_benchmarks
+from ..store.files import read_csv
 from ..store.units import ms
 
 
@@ -44,6 +46,8 @@ def format_graph_counts(rows: list[dict]) -> str:
 def run(args) -> int:
     if args.profile != "tdtax":
         print(f"note: --profile {args.profile}: td_tax.csv is derived from tdtax rows only")
+    parse_backends(args.backends)  # a bad --backends is said before a result set is chosen
+    args.results_dir = results_to_write(args)
     status = run_backends(args)
     path = Path(args.results_dir) / FILES["td_tax"]
     if path.exists():

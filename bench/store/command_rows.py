@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import lock
 from .machine import OtherMachine, check_same_machine
-from .storage import ResultsError, cells, read_csv, write_csv
+from .files import ResultsError, cells, read_csv, write_csv
 
 
 def _group_of(row: dict, group: tuple[str, ...]) -> tuple:

@@ -3,7 +3,7 @@
     results/
       reference.json          {"machine": NAME}: the set the README quotes
       params.csv              parameter counts: the same on every machine
-      intel-xeon-2c-24g/      one machine's result set (bench/store/results.py FILES and the rest)
+      intel-xeon-2c-24g/      one machine's result set (bench/store/schema.py FILES and the rest)
         machine.json          the fingerprint this directory belongs to
       amd-epyc-2c-24g/ ...
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import machine as machines
-from .storage import atomic_write_text, json_text
+from .files import atomic_write_text, json_text
 
 RESULTS_ROOT = Path("results")
 MACHINE_FILE = machines.MACHINE_FILE

@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .storage import ResultsError, atomic_write_text
+from .files import ResultsError, atomic_write_text
 
 HOLDER_FILE = ".tdbench-lock"
 

@@ -28,6 +28,8 @@ import re
 import sys
 from pathlib import Path
 
+from .results import load_environment
+
 FIELDS = ("cpu", "cores", "memory_gib", "gpu")
 MACHINE_FILE = "machine.json"  # in a machine directory: whose it is (bench/store/layout.py)
 
@@ -163,8 +165,6 @@ def _claimed_by(directory: Path) -> dict | None:
 
 def check_same_machine(results_dir: Path, here: dict | None = None) -> None:
     """Raise OtherMachine (one line, naming both machines) if any slice of `results_dir` is from elsewhere."""
-    from .results import load_environment
-
     here = fingerprint() if here is None else here
     try:
         slices = load_environment(Path(results_dir))["slices"]

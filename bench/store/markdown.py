@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .storage import number
+from .schema import float_or_none
 
 
 def _cell(value) -> str:
@@ -35,7 +35,7 @@ def text_table(header: Iterable, rows: Iterable[Iterable], align: str | None = N
             raise ValueError(f"row {i} has {len(row)} cells, the header {len(header)}")
     columns = list(zip(*body)) if body else [() for _ in header]
     if align is None:
-        align = "".join(">" if any(columns[i]) and all(c == "" or number(c) is not None for c in columns[i]) else "<"
+        align = "".join(">" if any(columns[i]) and all(c == "" or float_or_none(c) is not None for c in columns[i]) else "<"
                         for i in range(len(header)))
     if len(align) != len(header) or set(align) - {"<", ">"}:
         raise ValueError(f"align must be one '<' or '>' per column ({len(header)}); got {align!r}")

@@ -15,7 +15,7 @@ term compares those sets with each other (stability_sets.csv,
 bench/commands/stability.py between_set_var): runs of one set are taken back
 to back, and a rerun an hour later moves a ratio further than they show.
 
-bench/store/results.py widens every Keras/torch interval by ratio_run_var +
+bench/analysis/derived.py widens every Keras/torch interval by ratio_run_var +
 ratio_set_var (rerun_ratio_var); `bench compare` widens its test by
 time_run_var (bench/analysis/stats.py). A file that does not parse is a
 ResultsError naming it (one line, exit 2 in the commands).
@@ -27,8 +27,8 @@ import json
 import math
 from pathlib import Path
 
-from .results import COMMAND_FILES
-from .storage import ResultsError, write_json
+from .files import ResultsError, write_json
+from .schema import COMMAND_FILES
 
 NOISE_FILE = COMMAND_FILES["noise"]
 REQUIRED = ("ratio_run_var", "time_run_var")

@@ -30,12 +30,12 @@ every case in turn, Keras and torch of a problem side by side), so the
 blocks sample the machine at different moments. A file without
 `block_rounds` (written before blocks) reads as one block.
 
-`extra_info.case_key` holds the case's bench/store/results.py CASE_KEY columns
+`extra_info.case_key` holds the case's bench/store/schema.py CASE_KEY columns
 (cells normalised by `key_cell`), the join to benchmarks.csv. A run merges
 its cases into its slice's file case by case, as the CSV rows are merged.
 A file that cannot be read is a ResultsError naming the file (exit 2 in the
 commands). A suite run's raw files are written in the same set write as its
-CSVs (bench/store/results.py save_run): all old or all new together.
+CSVs (bench/analysis/save.py save_run): all old or all new together.
 """
 
 from __future__ import annotations
@@ -44,30 +44,9 @@ import json
 import math
 from pathlib import Path
 
-from .results import RAW_DIR
-from .storage import ResultsError, json_text, write_set
-
-
-def key_cell(value) -> str:
-    """One spelling per value, however a CSV was re-saved: 1000, 1000.0 -> "1000"; "", NaN, None -> ""."""
-    if value is None:
-        return ""
-    text = str(value).strip()
-    if text.lower() in ("", "nan", "none", "null"):
-        return ""
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    if math.isfinite(number) and number == int(number):
-        return str(int(number))
-    return repr(number)
-
-
-def case_key(row: dict) -> tuple:
-    from .results import CASE_KEY
-
-    return tuple(key_cell(row.get(c)) for c in CASE_KEY)
+from .files import ResultsError, json_text
+from .schema import CASE_KEY, RAW_DIR, case_key, key_cell
+from .storage import write_set
 
 
 def slice_member(row: dict) -> str:
@@ -79,8 +58,6 @@ def slice_member(row: dict) -> str:
 
 def entry(name: str, group: str, key_row: dict, extra_info: dict, stats_dict: dict) -> dict:
     """One benchmarks[] entry; `stats_dict` is pytest-benchmark's Metadata.as_dict()['stats']."""
-    from .results import CASE_KEY
-
     data = [float(x) for x in stats_dict["data"]]
     return {
         "name": name, "group": group,
@@ -138,8 +115,6 @@ def merged(results_dir: Path, entries: list[dict], machine_info: dict, version: 
 
     Every existing file of those slices is read (and checked) first; nothing is written.
     """
-    from .results import CASE_KEY
-
     by_file: dict[str, list[dict]] = {}
     for e in entries:
         by_file.setdefault(slice_member({**e["extra_info"]["case_key"], "threads": e["extra_info"]["threads"]}), []).append(e)
@@ -147,8 +122,8 @@ def merged(results_dir: Path, entries: list[dict], machine_info: dict, version: 
     for name, new in by_file.items():
         path = Path(results_dir) / name
         old = read_file(path)["benchmarks"] if path.exists() else []
-        new_keys = {tuple(e["extra_info"]["case_key"][c] for c in CASE_KEY) for e in new}
-        kept = [e for e in old if tuple(key_cell(e["extra_info"]["case_key"].get(c)) for c in CASE_KEY) not in new_keys]
+        new_keys = {case_key(e["extra_info"]["case_key"]) for e in new}
+        kept = [e for e in old if case_key(e["extra_info"]["case_key"]) not in new_keys]
         docs[name] = {"version": version, "datetime": when, "machine_info": machine_info, "commit_info": {},
                       "benchmarks": kept + new}
     return docs
@@ -162,7 +137,7 @@ def texts(docs: dict[str, dict]) -> dict[str, str]:
 def save(results_dir: Path, entries: list[dict], machine_info: dict, version: str = "", when: str = "") -> list[Path]:
     """Merge `entries` into their slices' files, case by case, as one set write; returns the files written.
 
-    A suite run writes its raw files with its CSVs instead (results.save_run).
+    A suite run writes its raw files with its CSVs instead (bench/analysis/save.py save_run).
     """
     docs = merged(results_dir, entries, machine_info, version, when)
     write_set(results_dir, texts(docs))
@@ -170,14 +145,12 @@ def save(results_dir: Path, entries: list[dict], machine_info: dict, version: st
 
 
 def rounds(docs) -> dict[tuple, list[list[float]]]:
-    """Case key (bench/store/results.py CASE_KEY, normalised) -> its rounds by block, from read_file() documents."""
-    from .results import CASE_KEY
-
+    """Case key (bench/store/schema.py case_key) -> its rounds by block, from read_file() documents."""
     out = {}
     for doc in docs:
         for b in doc["benchmarks"]:
             key = b["extra_info"]["case_key"]
-            out[tuple(key_cell(key.get(c)) for c in CASE_KEY)] = blocks_of(b)
+            out[case_key(key)] = blocks_of(b)
     return out
 
 

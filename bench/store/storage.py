@@ -20,116 +20,24 @@ staged files.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import re
-import stat
-import tempfile
 from pathlib import Path
+
+from . import lock
+# Set writes go through these names of this module (tests replace them to interrupt a write).
+from .files import ResultsError, _sync_directory, _write_temp, atomic_write_text, member_path
+from .schema import RAW_DIR, plain_name, set_member
 
 COMMIT_MARKER = ".tdbench-commit.json"
 STAGED_SUFFIX = ".tdbench-staged"
-PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what a file name built from a cell may hold
-
-
-class ResultsError(ValueError):
-    """A result file or directory that cannot be used as it is; the message is one line."""
-
-
-def plain_name(text: str) -> bool:
-    """A name with no separator, no "..", nothing a shell or a path would read: safe to build a file name from."""
-    return bool(PLAIN_NAME.fullmatch(text)) and ".." not in text
-
-
-def member_path(directory: Path | str, name: str) -> Path:
-    """directory/name, for `name` one plain name or "dir/name"; ResultsError if it could lead outside.
-
-    No part below `directory` may be a symbolic link, and the resolved path must stay inside it.
-    """
-    directory = Path(directory)
-    parts = name.split("/")
-    if not 1 <= len(parts) <= 2 or not all(plain_name(p) for p in parts):
-        raise ResultsError(f"{directory / name}: not a plain file name of a result set; refused")
-    if directory.is_symlink():
-        raise ResultsError(f"{directory}: a symbolic link; a result set must be a plain directory")
-    path = directory
-    for part in parts:
-        path = path / part
-        if path.is_symlink():
-            raise ResultsError(f"{path}: a symbolic link inside a result set; refused so nothing is read or written outside it")
-    if not path.resolve().is_relative_to(directory.resolve()):
-        raise ResultsError(f"{path}: resolves outside {directory}; refused")
-    return path
-
-
-def _umask() -> int:
-    try:  # Linux says it without changing it
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _mode_for(path: Path) -> int:
-    """The permissions of the file `path` replaces; for a new file, what open() would give."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        return 0o666 & ~_umask()
-
-
-def _write_temp(path: Path, text: str, suffix: str) -> Path:
-    """`text` in a new fsynced file beside `path`, with `path`'s permissions (mkstemp would give 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    try:
-        os.fchmod(fd, _mode_for(path))
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(e.errno, f"{e.strerror}; nothing replaced", str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path` in one step."""
-    path = Path(path)
-    tmp = _write_temp(path, text, ".tmp")
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_set(directory: Path | str, files: dict[str, str]) -> None:
     """Replace the files `files` names (member name -> text) in `directory`: all new or all old.
 
-    Names are the set's own (bench/store/results.py set_member), raw/<slice>.json included.
+    Names are the set's own (bench/store/schema.py set_member), raw/<slice>.json included.
     """
-    from . import lock
-
     directory = Path(directory)
     paths = {name: _member(directory, name) for name in files}
     with lock.held(directory):
@@ -150,8 +58,6 @@ def write_set(directory: Path | str, files: dict[str, str]) -> None:
 
 def _member(directory: Path, name: str) -> Path:
     """member_path for a name the set may hold; anything else is refused."""
-    from .results import set_member
-
     if not set_member(name):
         raise ResultsError(f"{directory / name}: not a file of a result set; refused")
     return member_path(directory, name)
@@ -197,8 +103,6 @@ def _finish_commit(directory: Path) -> None:
 
 
 def _staged_files(directory: Path) -> list[Path]:
-    from .results import RAW_DIR
-
     pattern = f".*{STAGED_SUFFIX}"
     raw = directory / RAW_DIR
     below = list(raw.glob(pattern)) if raw.is_dir() and not raw.is_symlink() else []
@@ -211,8 +115,6 @@ def recover(directory: Path | str) -> None:
     Only under the directory's lock: while another process holds it, its staged
     files are its own, in the middle of a write it will finish or undo.
     """
-    from . import lock
-
     directory = Path(directory)
     marker, holder = directory / COMMIT_MARKER, directory / lock.HOLDER_FILE
     if lock.holds(directory):
@@ -230,67 +132,3 @@ def _recover(directory: Path) -> None:
         _finish_commit(directory)
     for stray in _staged_files(directory):
         stray.unlink()
-
-
-def csv_text(rows: list[dict], columns: list[str]) -> str:
-    """CSV with exactly `columns`, in order; a row missing a column is an error."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for i, row in enumerate(rows):
-        missing = [c for c in columns if c not in row]
-        if missing:
-            raise ValueError(f"row {i} lacks column(s) {', '.join(missing)}")
-        writer.writerow({c: _cell(row[c]) for c in columns})
-    return out.getvalue()
-
-
-def cells(row: dict, columns: list[str]) -> dict:
-    """`row` as the strings a CSV of `columns` holds: what reading the written file gives back."""
-    return {c: str(_cell(row[c])) for c in columns}
-
-
-def number(cell) -> float | None:
-    """A cell as a float, or None where it holds no number ("", None, "fast")."""
-    try:
-        return float(cell)
-    except (TypeError, ValueError):
-        return None
-
-
-def _cell(value):
-    if isinstance(value, float):
-        return repr(value)  # full precision, round-trips exactly
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return "" if value is None else value
-
-
-def write_csv(path: Path | str, rows: list[dict], columns: list[str]) -> None:
-    atomic_write_text(path, csv_text(rows, columns))
-
-
-def read_csv(path: Path | str, required: list[str] | tuple = ()) -> list[dict]:
-    """Rows as dicts of strings; raises ValueError naming the file if columns are missing."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not part of a column name
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            header = reader.fieldnames or []
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ValueError(f"{path}: not a readable CSV ({e})") from e
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    return rows
-
-
-def json_text(data) -> str:
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def write_json(path: Path | str, data) -> None:
-    atomic_write_text(path, json_text(data))

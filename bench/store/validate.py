@@ -7,7 +7,7 @@ symbolic link where the set keeps a file) raises ResultsError: one line naming
 the file, the line and the problem. Nothing here writes, except recover(), which
 finishes a set write that a crash interrupted (bench/store/storage.py).
 
-The columns come from bench/store/results.py: a column added there is known here
+The columns come from bench/store/schema.py: a column added there is known here
 without a second edit. A column of that list missing from an older file is
 optional (read as empty), unless it identifies a row or holds its value
 (REQUIRED). Columns checked as numbers are those of NUMBERS that the list
@@ -24,10 +24,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import (
+from . import noise, raw
+from .files import ResultsError, member_path
+from .schema import (
     BENCHMARK_COLUMNS, CASE_KEY, COMPARISON_COLUMNS, FILES, RAW_DIR, SIZE_COLUMNS, SLICE_COLUMNS, TD_TAX_COLUMNS,
+    float_or_none, plain_name,
 )
-from .storage import ResultsError, member_path, number, plain_name, recover
+from .storage import recover
 
 
 # Cells that become parts of file names (raw/<slice>.json, the report's plots): plain names only.
@@ -36,7 +39,7 @@ NAME_COLUMNS = ["topology", *SLICE_COLUMNS]
 
 @dataclass(frozen=True)
 class Schema:
-    columns: list[str]  # every column the code writes (bench/store/results.py)
+    columns: list[str]  # every column the code writes (bench/store/schema.py)
     required: list[str]  # those an older file must have too
     numbers: list[str]  # cells that are empty or a number
     key: list[str] | None = None  # unique per row
@@ -80,7 +83,7 @@ def _check_number(path: Path, line: int, column: str, cell: str) -> None:
     """Empty, or a finite number of at least 0: every number column holds a time, size, count or ratio."""
     if not cell.strip():
         return
-    value = number(cell)
+    value = float_or_none(cell)
     if value is None:
         raise ResultsError(f"{path}: line {line}, column {column}: {cell!r} is not a number")
     if not math.isfinite(value) or value < 0:
@@ -174,8 +177,6 @@ def check_writable(directory: Path | str) -> None:
 
 def _check_members(directory: Path) -> None:
     """No symbolic link where the set keeps its files: a link would let a read or a write reach outside it."""
-    from . import noise
-
     names = [*FILES.values(), noise.NOISE_FILE, RAW_DIR]
     raw = directory / RAW_DIR
     if raw.is_dir() and not raw.is_symlink():
@@ -187,8 +188,6 @@ def _check_members(directory: Path) -> None:
 def check_results_dir(directory: Path | str, writing: bool = False, kinds=("benchmarks", "comparison", "td_tax")) -> None:
     """Every result file of `directory` that exists, checked: the CSVs, environment.json, noise.json and
     every raw/*.json; with `writing`, the directory and raw/ must take new files."""
-    from . import noise, raw
-
     directory = Path(directory)
     if writing:
         check_writable(directory)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from impls import SEED_BATCH, TOPOLOGIES, ModelSpec
 from impls.spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, HEADS
 
+from ..store.schema import MODES, NO_HEAD
+
 PROFILES = ("seed", "quick", "full", "tdtax")
-MODES = ("train", "infer")
 DEVICES = ("cpu", "cuda")
 FRAMEWORKS = ("keras", "torch", "onnxruntime")
 # ONNX Runtime runs models exported from these; its head names the source ("keras-timedistributed").
@@ -22,8 +23,6 @@ ORT_SOURCES = ("keras", "torch")
 # only, which keeps the default (quick) run within its time (an export costs 0.2 to 3 s).
 ORT_ALL_HEADS_PROFILES = ("full", "tdtax")
 COMPILE_CHOICES = ("off", "on", "both")
-# Head of a topology without a per-timestep head (Dense on the last state only).
-NO_HEAD = "n/a"
 
 # The quick profile's mid size: batch 32, 50 steps of 16 features, 64 units.
 MID_BATCH = 32

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from impls.contract import gpu_name, package_version
 
-from ..store.machine import cpu_model
+from ..store.machine import cpu_model, fingerprint
+from .runtime import available_cores, malloc_settings, pinned_cpus, thread_report
 
 PACKAGES = ("keras", "tensorflow", "torch", "jax", "jaxlib", "numpy", "pandas", "pytest", "pytest-benchmark")
 
@@ -36,9 +37,6 @@ def code_version() -> str | None:
 
 def collect(threads: int, keras_backend: str, code: str | None) -> dict:
     """The slice's environment, at the end of a run; `code` is code_version() from its start (the code that ran)."""
-    from ..store.machine import fingerprint
-    from .runtime import available_cores, malloc_settings, pinned_cpus, thread_report
-
     return {
         "machine": fingerprint(),
         "thread_pools": thread_report(threads),

@@ -29,7 +29,10 @@ from impls.spec import SIZE_FIELDS
 
 from .cases import Case
 from ..analysis.flops import case_flops
-from .tolerances import LOSS_TOLERANCE, PARITY_TOLERANCE
+from ..analysis.tolerances import LOSS_TOLERANCE, PARITY_TOLERANCE
+from impls.onnx_export import OnnxExportError
+from .environment import today
+from ..store.schema import BENCHMARK_COLUMNS
 
 WARMUP_CALLS = 3
 DATA_SEED = 0
@@ -132,8 +135,6 @@ def build_runner(case: Case, reference: Reference, **options):
     )
     load_reference_weights(runner, reference)
     if case.framework == "onnxruntime":
-        from impls.onnx_export import OnnxExportError
-
         try:
             runner.export(reference.x)
         except OnnxExportError as e:  # this exporter cannot take this model (or backend): the row says why
@@ -293,9 +294,6 @@ def compiler_label(prepared: Prepared) -> str:
 
 def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict:
     """The columns every row of the case carries, measured or not."""
-    from .environment import today
-    from ..store.results import BENCHMARK_COLUMNS
-
     spec = case.spec
     backend = keras_backend if case.framework == "keras" else case.framework
     row = dict.fromkeys(BENCHMARK_COLUMNS)

@@ -6,8 +6,12 @@ import argparse
 import math
 
 from .cases import COMPILE_CHOICES, PROFILES
-from ..store.results import FILES
+from ..store.schema import FILES
 from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores, parse_positive, parse_threads
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2 (bench/cli.py)."""
 
 
 def threads_type(value) -> int:
@@ -84,7 +88,7 @@ MIN_BLOCKS = 10
 
 
 # Each finished case prints "tdbench-progress K N OUTCOME CASE" (bench/conftest.py)
-# for `python -m bench run` to relay (bench/commands/backend_runs.py).
+# for `python -m bench run` to relay (bench/suite/backend_processes.py).
 PROGRESS_PREFIX = "tdbench-progress"
 
 # flag -> argparse keyword arguments; `dest` is the attribute on pytest's config.option.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from impls.contract import runner_class
 
 PEAK_SIZE = {"cpu": 1024, "cuda": 8192}
 REPEATS = 7
@@ -48,8 +49,6 @@ def summarise(peaks: dict) -> dict:
 
 def peak_gflops(framework: str, device: str) -> dict:
     """rate_summary of the framework's GEMM on `device` (its runner's `gemm`, impls/contract.py)."""
-    from impls.contract import runner_class
-
     n = PEAK_SIZE[device]
     with runner_class(framework).gemm(device, n) as call:
         return _rates(call, n)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from impls.contract import runner_classes
+
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_KERAS_BACKEND = "tensorflow"  # Keras's own default, when KERAS_BACKEND is not set
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "jax")
@@ -179,8 +181,6 @@ def keep_memory_maps_in_bounds() -> bool:
     maps = memory_maps()
     if maps is None or maps[0] < maps[1] // 2:
         return False
-    from impls.contract import runner_classes
-
     for runner in runner_classes():
         runner.release_compile_caches()
     return True
@@ -202,8 +202,6 @@ def keras_backend() -> str:
 
 def apply_thread_limits(threads: int) -> None:
     """Set the thread pools that can only be set through each framework's API (impls/contract.py order)."""
-    from impls.contract import runner_classes
-
     for runner in runner_classes():
         runner.set_threads(threads)
 
@@ -215,8 +213,6 @@ def thread_report(threads: int) -> dict:
         "env": {var: os.environ.get(var) for var in THREAD_ENV},
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
     }
-    from impls.contract import runner_classes
-
     for runner in runner_classes():  # torch's and TensorFlow's pools, where loaded
         report.update(runner.thread_pools())
     if "jax" in sys.modules:

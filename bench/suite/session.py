@@ -10,7 +10,7 @@ item per case and step and orders them: every case prepared, then block 1 of eve
 every case..., a problem's Keras and torch cases side by side in each. The
 machine's speed moves between moments of a run (a case's rounds agree
 within a few percent while its level moves far more from one moment or
-process to the next: DESIGN.md, "Noise on these machines"); timing a case in
+process to the next: docs/methods.md, "Reruns"); timing a case in
 one stretch hands the whole move to one arm of a ratio. Blocks of the two
 arms seconds apart meet the same moment, blocks of one case spread over the
 run meet several, and the spread of the blocks measures what remains
@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import pytest_benchmark
+from pytest_benchmark.stats import Stats
 
 from .cases import Case
 from .options import MIN_BLOCKS
@@ -41,6 +43,11 @@ from .harness import (
     CouldNotRun, ParityError, References, case_row, compiler_label, device_unavailable, measured_row,
     prepare, run_counted, use_full_float32,
 )
+from ..analysis.save import save_run
+from ..store.raw import entry
+from .environment import code_version, collect
+from .peak import peak_gflops, summarise
+from .runtime import apply_thread_limits, keep_memory_maps_in_bounds
 
 
 PREPARE = 0  # a case's step 0 builds, proves and calibrates it, untimed; steps 1..blocks time its blocks
@@ -184,21 +191,15 @@ class BenchSession:
         self.run_record: dict | None = None  # this process's compile choice and steps (bench/conftest.py)
         self.started = time.monotonic()
         self.jax_cache_clears = 0  # runtime.keep_memory_maps_in_bounds, recorded in environment.json
-        from .environment import code_version
-
         self.code = code_version()  # now, not when saving: the checkout may change while cases run
 
     def _start(self) -> None:
         if not self._threads_applied:  # first case: frameworks load now, with our threads
-            from . import runtime
-
-            runtime.apply_thread_limits(self.threads)
+            apply_thread_limits(self.threads)
             self._threads_applied = True
 
     def peak(self, framework: str, device: str) -> float:
         """The median peak, measured when this framework's first case closes (the end one comes in save)."""
-        from .peak import peak_gflops
-
         key = (framework, device)
         if key not in self._peaks:
             self._peaks[key] = {"start": peak_gflops(framework, device)}
@@ -207,8 +208,6 @@ class BenchSession:
     def run(self, benchmark, case: Case, step: int = PREPARE) -> None:
         """Step 0 builds, proves and calibrates `case` (untimed); step b >= 1 times its block b."""
         self._start()
-        from .runtime import keep_memory_maps_in_bounds
-
         if step == PREPARE:
             self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
             try:
@@ -294,10 +293,6 @@ class BenchSession:
     def _close(self, case_id: str, timed: bool = True) -> None:
         """The case's row and raw rounds, from all its blocks. Its models stay in memory until the
         session ends: the cases still in their last block keep the process they started in."""
-        from pytest_benchmark.stats import Stats
-
-        from ..store.raw import entry
-
         state = self._open.pop(case_id)
         self._finished.append(state.prepared)
         if not timed:
@@ -325,11 +320,6 @@ class BenchSession:
             self._close(case_id)
         if not self.rows:
             return
-        from .environment import collect
-        from ..store.results import save_run
-
-        from .peak import peak_gflops, summarise
-
         for (framework, device), peaks in self._peaks.items():  # again at the end: did the machine change?
             peaks["end"] = peak_gflops(framework, device)
         environment = collect(self.threads, self.keras_backend, self.code)
@@ -343,8 +333,6 @@ class BenchSession:
             environment["run"] = {**self.run_record,
                                   "wall_s": round(age if age is not None else time.monotonic() - self.started, 1)}
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
-        import pytest_benchmark
-
         save_run(self.results_dir, self.rows, environment, self.raw_entries, pytest_benchmark.__version__)
         self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json, raw/)"
 

@@ -2,14 +2,12 @@
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.analysis import run_estimate
-from bench.commands import backend_runs
+from bench.suite import backend_processes
 from bench.cli import UsageError, main
 from bench.store import layout
 
@@ -17,36 +15,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_backends_are_validated():
-    assert backend_runs.parse_backends("jax, tensorflow,jax") == ["jax", "tensorflow"]
-    assert backend_runs.parse_backends("all") == ["tensorflow", "jax", "torch"]
+    assert backend_processes.parse_backends("jax, tensorflow,jax") == ["jax", "tensorflow"]
+    assert backend_processes.parse_backends("all") == ["tensorflow", "jax", "torch"]
     for bad in ("tensorflow,mxnet", "", " , "):
         with pytest.raises(UsageError, match="--backends takes 'all' or a comma-separated list of tensorflow, jax, torch"):
-            backend_runs.parse_backends(bad)
+            backend_processes.parse_backends(bad)
 
 
 def test_a_missing_backend_is_reported_and_skipped(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(backend_runs.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(backend_processes.importlib.util, "find_spec", lambda name: None)
     assert main(["run", "--backends", "jax", "--results-dir", str(tmp_path)]) == 0
     assert "jax: skipped: jax, jaxlib not installed" in capsys.readouterr().out
 
 
-def test_a_failing_backend_run_is_named_and_exits_1(tmp_path):
-    # No case matches: pytest exits 5, which counts as a failed run.
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--backends", "torch", "--profile", "seed",
-         "--results-dir", str(tmp_path), "--", "-k", "no_case_is_called_this"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 1
-    assert "torch: FAILED (pytest exit 5" in done.stdout
-    assert "failed backend(s): torch" in done.stderr
+@pytest.mark.slow
+def test_a_failing_backend_run_is_named_and_exits_1(tmp_path, capsys):
+    # No case matches: the suite's pytest process exits 5, which counts as a failed run.
+    assert main(["run", "--backends", "torch", "--profile", "seed", "--results-dir", str(tmp_path),
+                 "--", "-k", "no_case_is_called_this"]) == 1
+    out, err = capsys.readouterr()
+    assert "torch: FAILED (pytest exit 5" in out
+    assert "failed backend(s): torch" in err
     assert (tmp_path / "logs" / "seed-torch-compile-off-t1.log").exists() and not (tmp_path / "benchmarks.csv").exists()
 
 
 def test_a_run_says_what_it_expects_then_ends_with_the_answer_beside_the_reference(monkeypatch, tmp_path, capsys):
     # The suite itself is not started (run_backend stands in): what the command says around it.
     shutil.copy(layout.reference_dir(ROOT / layout.RESULTS_ROOT) / "comparison.csv", tmp_path)
-    monkeypatch.setattr(backend_runs, "run_backend", lambda backend, args, log: 0)
+    monkeypatch.setattr(backend_processes, "run_backend", lambda backend, args, log: 0)
     assert main(["run", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("1 backend(s) (tensorflow), quick profile, compile off: ")

@@ -30,14 +30,16 @@ from pathlib import Path
 import numpy as np
 
 from impls import ModelSpec
-from impls.runners import KerasRunner, TorchRunner
+from impls.contract import Runner, make_runner
 from impls.spec import KERAS_ADAM_LEARNING_RATE
 
 from .command_args import UsageError, add_results_arguments, add_threads_argument, add_topology_argument, results_to_write
 from ..suite.options import LIMITS
 from ..store.markdown import text_table
-from ..store.results import COMMAND_FILES
+from ..store.schema import COMMAND_FILES
+from ..analysis.parity import max_abs_diff
 from ..analysis.seed_data import seed_data
+from ..suite import runtime
 from ..store.command_rows import save_rows
 
 COLUMNS = ["topology", "framework", "method", "steps", "final_loss", "max_abs_error", "train_s", "predictions"]
@@ -157,7 +159,7 @@ def training_target(spec: ModelSpec, x, seed_y, runners) -> np.ndarray:
     return seed_y.reshape(shape)
 
 
-def fit_the_seeds_way(runner: KerasRunner, x, y, epochs: int, batch: int) -> float:
+def fit_the_seeds_way(runner: Runner, x, y, epochs: int, batch: int) -> float:
     with runner.scope():
         start = time.perf_counter()
         runner.model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
@@ -174,18 +176,16 @@ def step_loop(runner, x, y, steps: int) -> float:
 
 def train_topology(topology: str, epochs: int, seed: int, torch_optimizer: str) -> Experiment:
     """The seed's experiment for `topology`, three ways from one set of weights; prints the set-up."""
-    from impls import copy_weights
-
-    from ..analysis.parity import max_abs_diff
+    from impls import copy_weights  # late: loads Keras and torch, after runtime.configure set their threads
 
     spec = ModelSpec.seed(topology)
     x, seed_y, x_test, batch = seed_data(topology)
     print(f"{topology}: X {x.shape}, batch {batch}, {epochs} epochs, Adam lr {SEED_LEARNING_RATE:g}, "
           f"MSE, weight seed {seed}", flush=True)
-    keras_fit = KerasRunner(spec, learning_rate=SEED_LEARNING_RATE, seed=seed)
-    keras_steps = KerasRunner(spec, learning_rate=SEED_LEARNING_RATE)  # a fresh optimizer ...
+    keras_fit = make_runner("keras", spec, None, learning_rate=SEED_LEARNING_RATE, seed=seed)
+    keras_steps = make_runner("keras", spec, None, learning_rate=SEED_LEARNING_RATE)  # a fresh optimizer ...
     keras_steps.model.set_weights(keras_fit.model.get_weights())  # ... on the same weights
-    torch_runner = TorchRunner(spec, optimizer=torch_optimizer, learning_rate=SEED_LEARNING_RATE)
+    torch_runner = make_runner("torch", spec, None, optimizer=torch_optimizer, learning_rate=SEED_LEARNING_RATE)
     copy_weights(keras_fit.model, torch_runner.model)
     y = training_target(spec, x, seed_y, (keras_fit, torch_runner))
 
@@ -274,8 +274,6 @@ def csv_rows(e: Experiment) -> list[dict]:
 
 
 def run(args) -> int:
-    from ..suite import runtime
-
     topologies = (args.topology,) if args.topology else SEED_TOPOLOGIES
     args.out = args.out or results_to_write(args) / COMMAND_FILES["seed"]
     if args.out.is_dir():

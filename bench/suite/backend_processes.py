@@ -1,16 +1,12 @@
-"""`python -m bench run`: the benchmark suite once per Keras backend, each in its own process.
+"""The benchmark suite once per Keras backend, each in its own process, with a progress bar.
 
 Keras picks its backend once per process, so each backend gets a fresh
 `pytest bench/ --benchmark-only` with KERAS_BACKEND set. Each run merges its
-own slice into this machine's result set (bench/store/layout.py); this
-command only sequences them, shows a progress bar with the time left, says
-which backend failed, and ends with this machine's answer beside the
-reference machine's.
-
-By default it runs what `pytest bench/ --benchmark-only` runs (Keras's default
-backend, compile off, the quick profile): the newcomer's first run.
-`--backends all --compile both` is the long run over every backend and
-compile setting; it says how long it expects to take before it starts.
+own slice into the result set (bench/store/layout.py); this module only
+sequences them, shows a progress bar with the time left, says which backend
+failed, and ends with this machine's answer beside the reference machine's.
+`python -m bench run` and `td-tax` (bench/commands/run.py, td_tax.py) run it,
+and `bench stability` times one backend at a time through run_backend.
 """
 
 from __future__ import annotations
@@ -28,12 +24,10 @@ from pathlib import Path
 from ..analysis import run_estimate
 from ..analysis.result_tables import answer_beside_reference
 from ..store import layout, lock
-from ..cluster import add_cluster_arguments
 from ..store.machine import OtherMachine, check_same_machine
 from ..store.validate import ResultsError, check_results_dir
-from ..suite.options import PROGRESS_PREFIX, add_argparse_options
-from ..suite.runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores
-from .command_args import UsageError, results_to_write
+from .options import PROGRESS_PREFIX, UsageError
+from .runtime import KERAS_BACKENDS, available_cores
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 # What each backend needs importable (found without importing it).
@@ -54,21 +48,6 @@ def parse_backends(value: str) -> list[str]:
 
 def missing_modules(backend: str) -> list[str]:
     return [m for m in BACKEND_MODULES[backend] if importlib.util.find_spec(m) is None]
-
-
-def add_run_arguments(parser, default_profile: str, default_compile: str, default_backends: str) -> None:
-    parser.add_argument(
-        "--backends", default=default_backends,
-        help="comma-separated Keras backends, or all (default: %(default)s; missing ones are skipped)",
-    )
-    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--threads"))
-    add_cluster_arguments(parser)
-    parser.set_defaults(profile=default_profile, compile=default_compile)
-    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")
-
-
-def add_arguments(parser) -> None:
-    add_run_arguments(parser, default_profile="quick", default_compile="off", default_backends=DEFAULT_KERAS_BACKEND)
 
 
 def pytest_command(backend: str, args) -> list[str]:
@@ -137,12 +116,8 @@ def thread_counts(args) -> list[int]:
 
 
 def run_backends(args) -> int:
-    if getattr(args, "cluster", None):  # the same work on a Ray cluster, a problem per task (bench/cluster/)
-        from ..cluster.driver import run_on_cluster
-
-        return run_on_cluster(args)
+    """Every backend of args.backends into args.results_dir (chosen by the caller), at each thread count."""
     backends = parse_backends(args.backends)
-    args.results_dir = results_to_write(args)
     # The result files on record are checked before hours of timing, not after (bench/store/validate.py),
     # and so is the machine they were measured on (bench/store/machine.py).
     try:
@@ -205,7 +180,3 @@ def _run_each(backends: list[str], args, outcomes: dict) -> int:
 
 def _tail(path: Path, lines: int = 25) -> str:
     return "".join(path.read_text().splitlines(keepends=True)[-lines:])
-
-
-def run(args) -> int:
-    return run_backends(args)

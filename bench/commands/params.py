@@ -14,8 +14,10 @@ from impls import layer_formulas
 from .command_args import add_size_arguments, check_out_file, add_threads_argument, add_topology_argument, make_spec, selected_topologies
 from ..store.markdown import text_table
 from ..store.layout import RESULTS_ROOT
-from ..store.results import COMMAND_FILES
+from ..store.schema import COMMAND_FILES
 from ..store.command_rows import save_rows
+from impls.contract import runner_class
+from ..suite import runtime
 
 COLUMNS = [
     "topology",
@@ -42,8 +44,7 @@ def add_arguments(parser) -> None:
 
 def params_rows(spec) -> list[dict]:
     """One row per layer with weights, then a total row."""
-    from impls import build_keras, build_torch
-    from impls.contract import runner_class
+    from impls import build_keras, build_torch  # late: loads Keras and torch, after runtime.configure set their threads
 
     keras_count, torch_count = runner_class("keras").count_params, runner_class("torch").count_params
     keras_model = build_keras(spec)
@@ -92,8 +93,6 @@ def format_table(rows) -> str:
 
 
 def run(args) -> int:
-    from ..suite import runtime
-
     specs = [make_spec(t, args) for t in selected_topologies(args)]
     check_out_file(args.out, COMMAND_FILES["params"])
     runtime.configure(args.threads)

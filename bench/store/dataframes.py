@@ -1,14 +1,14 @@
 """Result CSVs as pandas DataFrames, and the names `report` and `compare` give their rows.
 
 One row model: a result row is a dict of the strings its file holds
-(storage.read_csv, or validate.check_csv for a checked read). bench/store/results.py
-derives and merges rows in that form, and every question about one row
-(is it timed, what is its case key, what is its slice) is answered there,
-once. A DataFrame here is a view of those same dicts for the commands that
+(files.read_csv, or validate.check_csv for a checked read). The suite merges
+and analysis derives rows in that form, and every question about one row
+(is it timed, what is its case key, what is its slice) is answered once, in
+bench/store/schema.py. A DataFrame here is a view of those same dicts for the commands that
 analyse many rows at a time (report, compare): built from them (`frame_of`),
-its predicates mapped from results.py's, never written again for a frame.
+its predicates mapped from schema.py's, never written again for a frame.
 
-Cells stay the strings the file holds (read through storage.read_csv, so the
+Cells stay the strings the file holds (read through files.read_csv, so the
 head "n/a" is not mistaken for a missing value); only the columns a caller
 names are parsed as numbers. Errors are ValueError naming the file.
 """
@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..suite.cases import NO_HEAD
-from .results import CASE_KEY, SIZE_COLUMNS, SLICE_COLUMNS, is_timed, slice_name, slice_of
-from .storage import read_csv
+from .files import read_csv
+from .schema import CASE_KEY, NO_HEAD, SIZE_COLUMNS, SLICE_COLUMNS, is_timed, slice_name, slice_of
 
 # What names a case to a reader; the size label stands for the size columns.
-PROBLEM_COLUMNS = [c for c in CASE_KEY if c not in SIZE_COLUMNS and c not in SLICE_COLUMNS]
+CASE_LABEL_COLUMNS = [c for c in CASE_KEY if c not in SIZE_COLUMNS and c not in SLICE_COLUMNS]
 # A run, as the report groups rows: a slice less its compile setting (on and off are drawn side by side).
 RUN = [c for c in SLICE_COLUMNS if c != "compile"]
 # What is compared within a run, for one problem.
@@ -52,7 +51,7 @@ def frame_of(rows: list[dict], columns: list[str], numbers=(), path: Path | str 
 
 
 def timed(frame: pd.DataFrame) -> pd.Series:
-    """Which rows of a benchmarks frame hold a measurement: results.is_timed, for a frame."""
+    """Which rows of a benchmarks frame hold a measurement: schema.is_timed, for a frame."""
     flags = [is_timed(r) for r in frame[["status", "median_s"]].to_dict("records")]
     return pd.Series(flags, index=frame.index, dtype=bool)
 
@@ -60,7 +59,7 @@ def timed(frame: pd.DataFrame) -> pd.Series:
 def case_names(frame: pd.DataFrame) -> pd.Series:
     """One line per case: "many_to_many keras tensorflow timedistributed train mid [keras_backend=...]"."""
     names = [
-        " ".join(r[c] for c in PROBLEM_COLUMNS) + f" [{slice_name(slice_of(r))}]" for r in frame.to_dict("records")
+        " ".join(r[c] for c in CASE_LABEL_COLUMNS) + f" [{slice_name(slice_of(r))}]" for r in frame.to_dict("records")
     ]
     return pd.Series(names, index=frame.index, dtype=str)
 

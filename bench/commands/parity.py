@@ -12,9 +12,11 @@ from pathlib import Path
 from impls import KERAS_HEADS, TORCH_HEADS
 
 from .command_args import add_results_arguments, add_threads_argument, add_topology_argument, check_out_file, results_to_write
-from ..store.results import COMMAND_FILES
+from ..store.schema import COMMAND_FILES
 from ..store.command_rows import save_rows
-from ..suite.tolerances import TOLERANCES, TRAINING_STEPS
+from ..analysis.parity import PARITY_CASES, adam_tolerance, forward_diff, gradient_diff, training_diffs
+from ..analysis.tolerances import TOLERANCES, TRAINING_STEPS
+from ..suite import runtime
 
 COLUMNS = [
     "case", "topology", "batch", "sizes", "check", "keras_head", "torch_head",
@@ -32,8 +34,6 @@ def add_arguments(parser) -> None:
 
 
 def case_rows(case: str, spec, batch: int) -> list[dict]:
-    from ..analysis.parity import adam_tolerance, forward_diff, gradient_diff, training_diffs
-
     base = dict(case=case, topology=spec.topology, batch=batch,
                 sizes=" ".join(f"{k}={v}" for k, v in spec.sizes().items()))
     rows = []
@@ -59,15 +59,11 @@ def case_rows(case: str, spec, batch: int) -> list[dict]:
 
 
 def run(args) -> int:
-    from ..suite import runtime
-
     args.out = args.out or results_to_write(args) / COMMAND_FILES["parity"]
     check_out_file(args.out, COMMAND_FILES["parity"])
 
     runtime.configure(args.threads)
     runtime.apply_thread_limits(args.threads)
-    from ..analysis.parity import PARITY_CASES
-
     rows = []
     for case, (spec, batch) in PARITY_CASES.items():
         if args.topology and spec.topology != args.topology:

@@ -1,15 +1,14 @@
-"""`python -m bench seed`: the seed's data, a short real run, the verdicts, and bad options."""
+"""`python -m bench seed`: the seed's data, a short real run (in-process), the verdicts, and bad options."""
 
 import csv
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.commands.seed_experiment import (
+from bench.commands.seed import (
     Experiment, Run, extrapolation_table, keras_ways_agree, learning_verdict, seed_data,
 )
 
@@ -73,17 +72,18 @@ def test_extrapolation_pairs_inputs_with_outputs_only_where_they_correspond():
     assert [line.split()[:2] for line in whole[3:]] == [["output", str(i)] for i in range(5)]
 
 
-def test_short_run_starts_equal_and_both_losses_fall(tmp_path):
+@pytest.mark.slow
+def test_short_run_starts_equal_and_both_losses_fall(tmp_path, capsys, monkeypatch):
+    # In-process: other tests of this session may have loaded the frameworks already, and the thread
+    # set-up needs a fresh process (what it does is tests/test_harness.py's and the suite's to check).
+    monkeypatch.setattr("bench.suite.runtime.configure", lambda threads, keras_backend=None: None)
     out = tmp_path / "seed.csv"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "seed", "--topology", "many_to_many", "--epochs", "100", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    assert main(["seed", "--topology", "many_to_many", "--epochs", "100", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
     refused = "refuses the seed's y: target shape (1, 5) does not match the many_to_many model's output shape (1, 5, 1)"
-    assert f"keras {refused}" in done.stdout and f"torch {refused}" in done.stdout
-    assert "target  keras fit  keras train_on_batch  torch adam" in done.stdout
-    assert "X_test  keras fit" in done.stdout and "Keras fit vs train_on_batch: same loss" in done.stdout
+    assert f"keras {refused}" in stdout and f"torch {refused}" in stdout
+    assert "target  keras fit  keras train_on_batch  torch adam" in stdout
+    assert "X_test  keras fit" in stdout and "Keras fit vs train_on_batch: same loss" in stdout
 
     rows = {(r["framework"], r["method"]): r for r in csv.DictReader(out.open())}
     assert set(rows) == {("keras", "initial"), ("torch", "initial"), ("keras", "fit"),
