@@ -15,6 +15,7 @@ compile setting; it says how long it expects to take before it starts.
 
 from __future__ import annotations
 
+from ..cluster.connect import import_ray
 from ..store import layout
 from ..suite.backend_processes import parse_backends, run_backends
 from ..suite.runtime import DEFAULT_KERAS_BACKEND
@@ -28,6 +29,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     parse_backends(args.backends)  # a bad --backends is said before a result set is chosen
     if args.cluster:  # the same work on a Ray cluster, a problem per task, a result set per machine kind
+        import_ray()  # Ray missing: one line, before its import fails inside the driver
         from ..cluster.driver import run_on_cluster  # late: Ray loads only with --cluster
 
         args.results_dir = args.results_dir or layout.RESULTS_ROOT  # the root of the machine directories
