@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from ..store import markdown
+from ..store import layout, markdown
 
 from . import compile_cost, prose
 from ..store.schema import COMMAND_FILES, FILES, float_or_none
@@ -37,7 +37,7 @@ ANSWER_FIGURE = "keras-over-torch.png"  # drawn by `bench report` beside report.
 
 
 def read_rows(results_dir: Path, name: str, keep=lambda r: True) -> list[dict]:
-    path = results_dir / FILES.get(name, name)
+    path = layout.set_file(results_dir, FILES.get(name, name))
     try:
         rows = [r for r in read_csv(path) if keep(r)]
     except FileNotFoundError:
@@ -366,7 +366,7 @@ def _written(write, results_dir: Path, profile: str) -> str:
 def detail_blocks(results_dir: Path, profile: str) -> dict[str, tuple[str, str]]:
     """name -> (title, text) of each detail block whose file is present."""
     return {name: (title, _written(write, results_dir, profile)) for name, (title, source, write) in DETAIL_BLOCKS.items()
-            if (results_dir / source).exists()}
+            if layout.set_file(results_dir, source).exists()}
 
 
 def report_sections(results_dir: Path, profile: str) -> list[str]:

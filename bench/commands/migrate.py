@@ -17,13 +17,12 @@ from pathlib import Path
 
 from ..store import layout
 from ..store.machine import describe, machine_name, same_machine, slice_machine
-from ..store.schema import COMMAND_FILES
 from ..store.results import load_environment
 from ..store.files import atomic_write_text, json_text
 from .command_args import UsageError
 
 # Entries of a results root that belong to no single machine.
-SHARED = {COMMAND_FILES["params"], layout.REFERENCE_FILE}
+SHARED = {*layout.SHARED_FILES, layout.REFERENCE_FILE}
 
 
 def add_arguments(parser) -> None:

@@ -33,6 +33,8 @@ from .files import atomic_write_text, json_text
 RESULTS_ROOT = Path("results")
 MACHINE_FILE = machines.MACHINE_FILE
 REFERENCE_FILE = "reference.json"
+# Files that do not depend on the machine: one in the results root, read by every machine's set.
+SHARED_FILES = ("params.csv",)
 # A directory holding one of these at its top is a result set (flat layout, when it is the root).
 SET_MARKERS = ("benchmarks.csv", "environment.json", "comparison.csv", "td_tax.csv")
 
@@ -63,6 +65,12 @@ def recorded_machine(directory: Path) -> dict | None:
             if recorded:
                 return recorded
     return None
+
+
+def set_file(directory: Path, name: str) -> Path:
+    """A result set's file `name`: its own, else, for a file every machine shares, the results root's."""
+    own = Path(directory) / name
+    return Path(directory).parent / name if not own.exists() and name in SHARED_FILES else own
 
 
 def is_result_set(directory: Path) -> bool:
