@@ -34,3 +34,36 @@ def raw_entry(median=0.123, **fields) -> dict:
 
     return raw.entry("case", "group", benchmark_row(median=median, **fields), {"block_rounds": [2]},
                      {"data": [median, median]})
+
+
+# `bench run` with a stand-in for pytest: a child that prints one progress line, then runs until told to stop.
+INTERRUPTED_RUN = """
+import signal, sys
+from bench.suite import backend_processes
+from bench.cli import main
+# As from a terminal: a process started in the background (CI may be) inherits SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+backend_processes.pytest_command = lambda backend, args: [
+    sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
+sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
+"""
+
+
+def interrupt_bench_run(results_dir, signum, cwd) -> tuple[int, list[str], float]:
+    """(exit status, lines said after the progress bar, seconds from the signal to the exit) of a `bench run`
+    sent `signum` (to that process alone, as `kill` would) once its bar shows the child's first step."""
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN, str(results_dir)], cwd=cwd,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().startswith("1 backend(s) (torch)")  # the expected duration, before it starts
+    bar = ""
+    while "1/9 steps" not in bar and len(bar) < 10_000:  # the progress bar (stderr) has the child's line
+        bar += child.stderr.read(1)
+    start = time.monotonic()
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=60)
+    return child.returncode, err.rsplit("\r", 1)[-1].strip().splitlines()[1:], time.monotonic() - start

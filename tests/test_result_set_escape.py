@@ -15,7 +15,7 @@ from bench.store import files, lock, raw, storage
 from bench.store.schema import BENCHMARK_COLUMNS
 from bench.analysis.save import save_run
 from bench.store.validate import ResultsError, check_results_dir
-from tests.helpers import raw_entry
+from tests.helpers import interrupt_bench_run, raw_entry
 from tests.test_results_safety import ROOT, row, snapshot
 
 
@@ -277,31 +277,10 @@ def test_a_csv_with_a_byte_order_mark_is_read(small_set, capsys):
     assert "many_to_many" in capsys.readouterr().out
 
 
-SIGTERM_RUN = """
-import signal, sys
-from bench.suite import backend_processes
-from bench.cli import main
-# pytest stands in for a child that prints a progress line, then runs long until told to stop
-backend_processes.pytest_command = lambda backend, args: [
-    sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
-sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
-"""
-
-
 @pytest.mark.slow
 def test_sigterm_to_bench_run_stops_pytest_with_one_line_and_exit_2(small_set):
     before = snapshot(small_set)
-    child = subprocess.Popen([sys.executable, "-c", SIGTERM_RUN, str(small_set)], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert child.stdout.readline().startswith("1 backend(s) (torch)")  # the expected duration, before it starts
-    bar = ""
-    while "1/9 steps" not in bar and len(bar) < 10_000:  # the progress bar (stderr) has the child's line
-        bar += child.stderr.read(1)
-    start = time.monotonic()
-    child.send_signal(signal.SIGTERM)
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == 2 and time.monotonic() - start < 30
-    said = err.rsplit("\r", 1)[-1].strip().splitlines()[1:]  # after the bar's last state: what was said
+    rc, said, took = interrupt_bench_run(small_set, signal.SIGTERM, ROOT)
+    assert rc == 2 and took < 30
     assert said == [said[0]] and said[0].startswith("interrupted: the backend running saved nothing")
     assert snapshot(small_set) == before

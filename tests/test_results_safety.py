@@ -27,7 +27,7 @@ from bench.analysis.save import save_run
 from bench.store.validate import ResultsError, check_csv, check_results_dir
 from impls import ModelSpec
 from impls.spec import MAX_ARRAY_VALUES, MAX_PARAMETERS, MAX_SIZES
-from tests.helpers import benchmark_row, raw_entry
+from tests.helpers import benchmark_row, interrupt_bench_run, raw_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_FILE = "raw/tensorflow-cpu-quick-off-t1.json"
@@ -437,32 +437,10 @@ def test_keras_backend_bogus_is_one_line_and_exit_2(tmp_path):
     )
 
 
-CTRL_C = """
-import signal, sys
-from bench.suite import backend_processes
-from bench.cli import main
-# As from a terminal: a process started in the background (CI may be) inherits SIGINT ignored.
-signal.signal(signal.SIGINT, signal.default_int_handler)
-# pytest stands in for a child that prints a progress line and then runs long
-backend_processes.pytest_command = lambda backend, args: [
-    sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "print('tdbench-progress 1 9 passed x', flush=True); time.sleep(60)"]
-sys.exit(main(["run", "--backends", "torch", "--results-dir", sys.argv[1]]))
-"""
-
-
 @pytest.mark.slow
 def test_ctrl_c_during_bench_run_is_one_line_exit_2_and_stops_pytest(full_set):
     before = snapshot(full_set)
-    child = subprocess.Popen([sys.executable, "-c", CTRL_C, str(full_set)], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert child.stdout.readline().startswith("1 backend(s) (torch)")  # the expected duration, before it starts
-    bar = ""
-    while "1/9 steps" not in bar and len(bar) < 10_000:  # the progress bar (stderr) has the child's line
-        bar += child.stderr.read(1)
-    child.send_signal(signal.SIGINT)  # this process alone, as `kill -INT` would
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == 2
-    said = err.rsplit("\r", 1)[-1].strip().splitlines()[1:]  # after the bar's last state: what was said
+    rc, said, _ = interrupt_bench_run(full_set, signal.SIGINT, ROOT)
+    assert rc == 2
     assert said == [said[0]] and said[0].startswith("interrupted: the backend running saved nothing")
     assert snapshot(full_set) == before
