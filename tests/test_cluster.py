@@ -235,7 +235,10 @@ def test_a_cluster_without_timing_slots_is_refused_before_anything_runs(cluster,
 def interrupted_then_resumed(two_kinds, tmp_path_factory):
     """A two-kind run interrupted after its first merge, then run again with --resume."""
     root = tmp_path_factory.mktemp("cluster") / "results"
-    child = subprocess.Popen(**driver_process(two_kinds, root), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # As from a terminal: a process started in the background (CI may be) inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt for it.
+    child = subprocess.Popen(**driver_process(two_kinds, root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first_merge, deadline = None, time.monotonic() + DRIVER_TIMEOUT_S
     for line in child.stdout:  # bounded: the driver prints a line per task and ends
         if "merged" in line:
