@@ -45,15 +45,12 @@ class LayoutError(ValueError):
 
 def recorded_machine(directory: Path) -> dict | None:
     """The fingerprint a result set belongs to: its machine.json, else its first slice's; None if it has neither."""
-    path = Path(directory) / MACHINE_FILE
-    if path.is_file():
-        try:
-            data = json.loads(path.read_text())
-            fp = data["fingerprint"]
-            if isinstance(fp, dict):
-                return fp
-        except (ValueError, KeyError, TypeError, OSError):
-            raise LayoutError(f"{path}: expected {{\"name\": ..., \"fingerprint\": {{...}}}}; the file is damaged") from None
+    try:
+        claimed = machines.claimed_by(directory)
+    except ValueError as e:
+        raise LayoutError(str(e)) from None
+    if claimed is not None:
+        return claimed
     env_path = Path(directory) / "environment.json"
     if env_path.is_file():
         try:

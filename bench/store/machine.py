@@ -154,13 +154,19 @@ def same_machine(recorded: dict, here: dict) -> bool:
     return all(recorded[k] == here.get(k) for k in FIELDS if k in recorded)
 
 
-def _claimed_by(directory: Path) -> dict | None:
-    """The fingerprint a machine directory's machine.json names (bench/store/layout.py), if it has one."""
-    try:
-        data = json.loads((directory / MACHINE_FILE).read_text())
-    except (OSError, ValueError):
+def claimed_by(directory: Path) -> dict | None:
+    """The fingerprint a machine directory's machine.json names (bench/store/layout.py); None without one.
+    A damaged machine.json is a ValueError naming it."""
+    path = Path(directory) / MACHINE_FILE
+    if not path.is_file():
         return None
-    return data.get("fingerprint") if isinstance(data, dict) and isinstance(data.get("fingerprint"), dict) else None
+    try:
+        fingerprint = json.loads(path.read_text())["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        fingerprint = None
+    if not isinstance(fingerprint, dict):
+        raise ValueError(f"{path}: expected {{\"name\": ..., \"fingerprint\": {{...}}}}; the file is damaged")
+    return fingerprint
 
 
 def check_same_machine(results_dir: Path, here: dict | None = None) -> None:
@@ -170,7 +176,10 @@ def check_same_machine(results_dir: Path, here: dict | None = None) -> None:
         slices = load_environment(Path(results_dir))["slices"]
     except ValueError as e:
         raise OtherMachine(str(e)) from e
-    claimed = _claimed_by(Path(results_dir))
+    try:
+        claimed = claimed_by(Path(results_dir))
+    except ValueError as e:
+        raise OtherMachine(str(e)) from None
     if claimed and not same_machine(claimed, here):
         raise OtherMachine(
             f"{results_dir}: its machine.json says it holds {describe(claimed)}'s results, this machine is "
