@@ -27,7 +27,7 @@ from importlib.util import find_spec
 from bench.analysis.cluster_plan import format_plan, overheads, plan_rows, projected_wall
 from bench.cluster import SLOT
 from bench.cluster.connect import LOOPBACK_ONLY
-from bench.cluster.units import Unit, selects, split_k, units
+from bench.cluster.units import selects, split_k, units
 from bench.store.machine import TEST_MACHINE_VARIABLE
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,6 @@ than an infer call.
 
 import csv
 import re
-import sys
 
 import numpy as np
 import pytest
