@@ -15,7 +15,7 @@ from bench.suite import runtime
 from bench.suite.cases import all_cases
 from bench.store import layout, lock
 from bench.store.machine import OtherMachine, check_same_machine, gpu_model
-from bench.suite.options import OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
+from bench.suite.options import DEFAULT_RUN_BUDGET_S, OPTIONS, PROGRESS_PREFIX, add_pytest_options, checked_option
 from bench.suite.session import PREPARE, BenchSession, Timing
 from bench.store.validate import ResultsError, check_results_dir
 
@@ -67,7 +67,10 @@ def pytest_configure(config):
                 check_same_machine(results_dir)
     except (ResultsError, OtherMachine, layout.LayoutError, OSError) as e:
         _stop(str(e))
+    if option.tdbench_extra_work and option.tdbench_results_dir is None:
+        _stop("--extra-work needs --results-dir: a set with added work is an experiment, not this machine's results")
     config.stash[SESSION] = BenchSession(option.tdbench_profile, threads, backend, results_dir, _timing(config))
+    config.stash[SESSION].extra_work = option.tdbench_extra_work
     _note_interrupts(config.stash[SESSION])
     if option.tdbench_progress:
         config.pluginmanager.register(ProgressLines(config), "tdbench-progress")
@@ -95,14 +98,15 @@ def _timing(config) -> Timing:
     option = config.option
     return Timing(min_time=float(option.benchmark_min_time), max_time=float(option.benchmark_max_time),
                   min_rounds=int(option.benchmark_min_rounds), blocks=_blocks(config),
-                  disable_gc=bool(getattr(option, "benchmark_disable_gc", False)))
+                  disable_gc=bool(getattr(option, "benchmark_disable_gc", False)),
+                  precision=option.tdbench_precision, budget_s=option.time_budget or DEFAULT_RUN_BUDGET_S)
 
 
-def block_order(cases: list, blocks: int) -> list[tuple]:
+def block_order(cases: list, blocks: int, devices: tuple = ("cpu", "cuda")) -> list[tuple]:
     """(case, step) in the order run: every case prepared (step 0), then its blocks (steps 1..blocks).
 
     Block by block: block 1 of every case, then block 2 of every case...;
-    within a block, problem by problem, case by case. The cases of one problem
+    within a block, problem by problem, case by case (in_block_order). The cases of one problem
     (pytest-benchmark group) stay adjacent in every block, so a Keras block and
     the torch block it is compared with are seconds apart. A case's blocks are
     spread over the whole run: on these VMs a case's speed can shift for tens
@@ -116,15 +120,34 @@ def block_order(cases: list, blocks: int) -> list[tuple]:
     between models of one class, so a compiled case's graphs are dropped when
     its problem starts (harness.prepare) and its problem's steps must run back
     to back: there the order is problem by problem, preparation first.
+    A case on a device not in `devices` gets its preparation step alone,
+    which skips saying why: --blocks items that would each skip cost pytest
+    about 4 ms apiece (half the items of a default run on a machine without a GPU).
     """
     problems: dict[tuple, list] = {}
+    unavailable = []  # a device this machine lacks: the preparation step skips with the reason, no block follows
     for case in cases:
-        problems.setdefault((case.group, case.compile), []).append(case)
+        if case.device in devices:
+            problems.setdefault((case.group, case.compile), []).append(case)
+        else:
+            unavailable.append((case, PREPARE))
     spread = [cases for (_, compile), cases in problems.items() if compile != "on"]
     together = [cases for (_, compile), cases in problems.items() if compile == "on"]
     steps = range(PREPARE, blocks + 1)
-    return ([(case, step) for step in steps for group in spread for case in group]
-            + [(case, step) for group in together for step in steps for case in group])
+    return (unavailable + [(case, step) for step in steps for group in spread for case in in_block_order(group, step)]
+            + [(case, step) for group in together for step in steps for case in in_block_order(group, step)])
+
+
+def in_block_order(group: list, step: int) -> list:
+    """A problem's cases in block `step`: as listed in odd blocks (and preparation), reversed in even ones (ABBA).
+
+    Within a block the machine can drift from one case to the next; an arm
+    that always ran first would carry that drift into every one of its
+    ratios. Alternating the order puts each arm first in half of the blocks,
+    so a steady drift cancels in the blocks' combined ratio; raw/ records
+    each block's start (session.py, block_started_s) so its effect can be measured.
+    """
+    return list(reversed(group)) if step and step % 2 == 0 else list(group)
 
 
 def step_id(case, step: int, blocks: int) -> str:
@@ -152,8 +175,9 @@ def _note_interrupts(session: BenchSession) -> None:
 def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         option = metafunc.config.option
-        blocks = _blocks(metafunc.config)
-        order = block_order(all_cases(option.tdbench_profile, option.tdbench_compile), blocks)
+        blocks = _timing(metafunc.config).steps  # --blocks, and the extension blocks after them
+        devices = ("cpu", "cuda") if gpu_model() != "none" else ("cpu",)
+        order = block_order(all_cases(option.tdbench_profile, option.tdbench_compile), blocks, devices)
         # A preparation step asks for pytest-benchmark's fixture (so --benchmark-only runs it) but times nothing.
         quiet = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used at all")
         metafunc.parametrize(("case", "step"), [
@@ -206,7 +230,7 @@ def pytest_collection_finish(session):
     session.config.stash[SESSION].run_record = {
         "compile": option.tdbench_compile,
         "steps": sum(1 for item in session.items if "case" in getattr(getattr(item, "callspec", None), "params", {})),
-        "profile_steps": len(all_cases(option.tdbench_profile, option.tdbench_compile)) * (_blocks(session.config) + 1),
+        "profile_steps": len(all_cases(option.tdbench_profile, option.tdbench_compile)) * (_timing(session.config).steps + 1),
     }
 
 

@@ -9,6 +9,7 @@ import sys
 from types import SimpleNamespace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.suite.cases import all_cases
@@ -22,11 +23,28 @@ def test_block_order_prepares_every_case_then_spreads_its_blocks_over_the_run_a_
     cases = [c for c in all_cases("seed", "off", devices=("cpu",)) if c.topology in ("one_to_one", "many_to_many")]
     order = block_order(cases, 3)
     assert len(order) == 4 * len(cases) and {c for c, _ in order} == set(cases)
-    # every case prepared, then block 1 of every case, block 2 ...; in each, the registry's order
-    assert PREPARE == 0 and order == [(c, step) for step in range(4) for c in cases]
-    groups = [c.group for c, step in order if step == 1]
-    runs = [g for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g]
-    assert len(runs) == len(set(runs))  # a problem's cases are adjacent within a block
+    # every case prepared, then block 1 of every case, block 2 ...; a problem's cases in the registry's
+    # order in odd blocks (and preparation), reversed in even ones (ABBA)
+    problems = {}
+    for c in cases:
+        problems.setdefault(c.group, []).append(c)
+    abba = lambda step: [c for group in problems.values() for c in (group[::-1] if step == 2 else group)]
+    assert PREPARE == 0 and order == [(c, step) for step in range(4) for c in abba(step)]
+    for step in (1, 2):
+        groups = [c.group for c, s in order if s == step]
+        runs = [g for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g]
+        assert len(runs) == len(set(runs))  # a problem's cases are adjacent within a block
+    first = lambda step, group: next(c.framework for c, s in order if s == step and c.group == group)
+    pair = next(g for g, group in problems.items() if {c.framework for c in group} == {"keras", "torch"})
+    assert first(1, pair) != first(2, pair)  # each arm first in half of the blocks
+
+
+def test_a_case_on_a_device_the_machine_lacks_gets_its_preparation_step_alone():
+    cases = [c for c in all_cases("seed", "off") if c.topology == "one_to_one"]
+    order = block_order(cases, 3, devices=("cpu",))
+    gpu = [c for c in cases if c.device != "cpu"]
+    assert gpu and [(c, s) for c, s in order if c.device != "cpu"] == [(c, PREPARE) for c in gpu]
+    assert len(order) == len(gpu) + 4 * (len(cases) - len(gpu))
 
 
 def test_block_order_keeps_a_compiled_problem_s_blocks_back_to_back():
@@ -38,7 +56,7 @@ def test_block_order_keeps_a_compiled_problem_s_blocks_back_to_back():
     for group in {c.group for c, _ in on}:
         items = [(c.id, b) for c, b in on if c.group == group]
         ids = [c.id for c in cases if c.group == group and c.compile == "on"]
-        assert items == [(i, step) for step in range(3) for i in ids]
+        assert items == [(i, step) for step in range(3) for i in (ids[::-1] if step == 2 else ids)]
         where = [i for i, (c, _) in enumerate(on) if c.group == group]
         assert where == list(range(where[0], where[0] + len(where)))  # back to back
 
@@ -116,9 +134,11 @@ def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ran = re.findall(r"test_case\[many_to_one-(\w+)-(\w+)-cpu-seed-(prepare|block\d)\] PASSED", done.stdout)
-    # every case prepared, then block by block over both problems (train, infer); Keras and torch side by side
+    # every case prepared, then block by block over both problems (train, infer); Keras and torch side by
+    # side, torch first in even blocks (ABBA)
+    arms = lambda step: ("torch", "keras") if step == "block2" else ("keras", "torch")
     assert ran == [(f, mode, step) for step in ("prepare", "block1", "block2", "block3")
-                   for mode in ("train", "infer") for f in ("keras", "torch")]
+                   for mode in ("train", "infer") for f in arms(step)]
     assert "Benchmark fixture was not used" not in done.stdout  # a preparation step times nothing, quietly
     (raw_file,) = (tmp_path / "raw").glob("*.json")
     entries = json.loads(raw_file.read_text())["benchmarks"]
@@ -131,6 +151,10 @@ def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_
         assert int(rows[key["framework"], key["mode"]]["rounds"]) == sum(sizes)
         faults = e["extra_info"]["block_minor_faults"]  # per block, per call
         assert len(faults) == 3 and all(f >= 0 for f in faults)
+    started = {(e["extra_info"]["case_key"]["framework"], e["extra_info"]["case_key"]["mode"]):
+               e["extra_info"]["block_started_s"] for e in entries}  # each block's start, recorded
+    keras_first = [k < t for k, t in zip(started["keras", "train"], started["torch", "train"])]
+    assert keras_first == [True, False, True]
     (slice_env,) = json.loads((tmp_path / "environment.json").read_text())["slices"].values()
     allowed = sorted(os.sched_getaffinity(0))
     # the timed process ran on one CPU (the last it could use)
@@ -186,8 +210,8 @@ def test_a_case_skipped_in_every_block_is_one_line_of_the_skip_summary(tmp_path)
     if not skips:  # a machine with a GPU for both: nothing skipped, nothing to group
         assert done.returncode == 0, done.stdout[-3000:]
         pytest.skip("this machine runs every selected case on its GPU: no skip to summarise")
-    # one summary line per case's reason, however many steps said it (preparation and 3 blocks each)
-    assert all(line.startswith("SKIPPED [4] ") for line in skips) and len(skips) <= 2, skips
+    # one summary line per reason; a case on a device this machine lacks is one step (its preparation)
+    assert all(line.startswith("SKIPPED [1] ") for line in skips) and len(skips) <= 2, skips
 
 
 def test_finished_cases_stay_in_memory_until_a_compiled_problem_starts(monkeypatch, tmp_path):
@@ -238,3 +262,80 @@ def test_compile_caches_are_dropped_only_past_half_the_kernel_s_memory_map_limit
     if Path("/proc/self/maps").exists():
         count, limit = read_maps()
         assert 0 < count < limit
+
+
+def _extending_session(monkeypatch, tmp_path, budget_s=1e6):
+    """A session of one problem (Keras and torch infer, seed size) whose blocks time nothing: each block's
+    rounds are what `Benchmark.data` holds when it runs, and closing a case is only recorded."""
+    from bench.suite import session as session_module
+    from tests.helpers import case_of
+
+    class Prepared:
+        max_abs_diff = first_call_s = 0.0
+        kernel = graph_breaks = ""
+
+        def call(self):
+            pass
+
+    monkeypatch.setattr(session_module, "prepare", lambda case, reference, forget_graphs=True: Prepared())
+    monkeypatch.setattr(session_module, "calibrate", lambda call: 0.001)
+    monkeypatch.setattr(session_module, "run_counted", lambda prepared, run: None)
+    monkeypatch.setattr(session_module.BenchSession, "_start", lambda self: None)
+    bench = session_module.BenchSession("seed", 1, "tensorflow", tmp_path,
+                                        Timing(max_time=1.2, blocks=10, precision=0.025, budget_s=budget_s))
+    bench.references = SimpleNamespace(get=lambda case: None)
+    closed = []
+    monkeypatch.setattr(bench, "_close", lambda case_id, timed=True: (closed.append(case_id), bench._open.pop(case_id)))
+    cases = [case_of("many_to_one-keras-infer-cpu-seed"), case_of("many_to_one-torch-infer-cpu-seed")]
+    return bench, cases, closed
+
+
+class _Benchmark:
+    disabled, extra_info, group = False, {}, ""
+
+    def __init__(self, data):
+        self.stats = SimpleNamespace(stats=SimpleNamespace(data=data))
+
+
+def _run_blocks(bench, cases, steps, noise, rng):
+    for step in steps:
+        for case in cases:
+            median = 0.002 if case.framework == "keras" else 0.001
+            bench.run(_Benchmark(list(median * np.exp(rng.normal(0, noise, 3)))), case, step)
+
+
+def test_a_problem_whose_ratio_reached_the_precision_gets_no_extension_block(monkeypatch, tmp_path):
+    bench, cases, closed = _extending_session(monkeypatch, tmp_path)
+    assert bench.timing.steps == 20  # --blocks 10, then up to 10 extension blocks
+    for case in cases:
+        bench.run(_Benchmark([]), case, 0)
+    _run_blocks(bench, cases, range(1, 11), 0.001, np.random.default_rng(0))  # a quiet machine: +-0.1%
+    assert closed == []  # a case stays open after --blocks: it may be extended
+    for case in cases:
+        with pytest.raises(pytest.skip.Exception, match="reached --precision 0.025"):
+            bench.run(_Benchmark([]), case, 11)
+    assert sorted(closed) == sorted(c.id for c in cases)  # both closed, with 10 paired blocks each
+
+
+def test_a_noisy_problem_gets_extension_blocks_until_the_budget_would_be_passed(monkeypatch, tmp_path):
+    bench, cases, closed = _extending_session(monkeypatch, tmp_path)
+    for case in cases:
+        bench.run(_Benchmark([]), case, 0)
+    rng = np.random.default_rng(1)
+    _run_blocks(bench, cases, range(1, 13), 0.3, rng)  # blocks 30% apart: far from +-2.5% in 10 blocks
+    assert closed == [] and {len(s.blocks) for s in bench._open.values()} == {12}  # extended, still paired
+    bench.timing.budget_s = 1.0  # this process is older than that: the next block would pass the budget
+    for case in cases:
+        with pytest.raises(pytest.skip.Exception, match="budget"):
+            bench.run(_Benchmark([]), case, 13)
+    assert sorted(closed) == sorted(c.id for c in cases)
+    with pytest.raises(pytest.skip.Exception, match="budget"):  # a stop is final
+        bench.run(_Benchmark([]), cases[0], 14)
+
+
+def test_precision_must_be_a_fraction_above_zero():
+    """--precision 0 would extend every problem to the end of the budget: one line, exit 2 (bench/conftest.py)."""
+    for bad in ("0", "-0.1", "nan", "2", "x"):
+        with pytest.raises(ValueError, match="--precision must be a fraction above 0"):
+            checked_option("--precision", bad)
+    assert checked_option("--precision", "0.05") == 0.05

@@ -17,7 +17,7 @@ from bench.cli import main
 from bench.store.schema import BENCHMARK_COLUMNS, COMPARISON_COLUMNS
 from bench.analysis.derived import comparison_rows, timing
 from bench.store.files import read_csv, write_csv, write_json
-from bench.store.schema import case_key, key_cell
+from bench.store.schema import MEASUREMENT_METHOD, case_key, key_cell, slice_of
 from tests.helpers import benchmark_row
 
 
@@ -34,10 +34,12 @@ def test_bootstrap_variance_of_the_log_median_matches_theory():
         stats.log_median_var([0.1, 0.2])
 
 
-def test_interval_is_for_a_rerun_and_includes_the_run_to_run_term():
+def test_the_published_interval_is_a_confidence_interval_and_a_rerun_s_is_sqrt_2_wider():
     low, high = stats.interval(math.log(2.0), within_var=0.0, run_var=0.01)
-    half = stats.Z95 * math.sqrt(2 * 0.01)
+    half = stats.Z95 * math.sqrt(0.01)
     assert (low, high) == pytest.approx((2 * math.exp(-half), 2 * math.exp(half)))
+    rerun_low, rerun_high = stats.rerun_interval(math.log(2.0), within_var=0.0, run_var=0.01)
+    assert math.log(rerun_high / rerun_low) == pytest.approx(math.sqrt(2) * math.log(high / low))
     assert stats.interval(0.0, 0.0, 0.0) == (1.0, 1.0)
 
 
@@ -76,14 +78,16 @@ def test_ratio_interval_from_rows_uses_raw_rounds_else_the_iqr():
     keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
     rounds = {case_key(keras): [list(0.004 * np.exp(rng.normal(0, 0.02, 100)))],  # one block each
               case_key(torch): [list(0.002 * np.exp(rng.normal(0, 0.02, 100)))]}
-    assert stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), None) == (None, None)  # no run-to-run term: no interval
+    # no run-to-run term measured for this kind of slice: the run's own variance alone
+    assert stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), None) == \
+        stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), 0.0)
     low, high = stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), 0.0)
     assert low < 2.0 < high and high / low < 1.05
     wide_low, wide_high = stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), 0.1**2)
     assert wide_low < low and wide_high > high
     no_raw = stats.ratio_interval(timing(keras, {}), timing(torch, {}), 0.0)  # from iqr_s and rounds
     assert no_raw[0] < 2.0 < no_raw[1]
-    pairs = comparison_rows([keras, torch], rounds, 0.0)
+    pairs = comparison_rows([keras, torch], rounds, {slice_of(keras): 0.0})
     assert (pairs[0]["ci_low"], pairs[0]["ci_high"]) == pytest.approx((low, high))
 
 
@@ -95,18 +99,24 @@ def blocks_with_drift(median, drift, rng, rounds=40):
 def test_paired_blocks_cancel_a_drift_both_arms_share_and_count_one_they_do_not():
     rng = np.random.default_rng(5)
     keras, torch = row("keras", "timedistributed", 0.004), row("torch", "broadcast", 0.002)
-    drift = [1.0, 1.3, 0.9, 1.2, 1.1]  # the machine's speed moved 40% between blocks
+    drift = [1.0, 1.3, 0.9, 1.2, 1.1, 1.0, 1.25, 0.95, 1.15, 1.05]  # the machine's speed moved 40% between blocks
     shared = {case_key(keras): blocks_with_drift(0.004, drift, rng), case_key(torch): blocks_with_drift(0.002, drift, rng)}
     rounds_only = stats.rounds_var(timing(keras, shared)) + stats.rounds_var(timing(torch, shared))
     # each arm alone moved with the machine: its blocks say so, far beyond its rounds' bootstrap
     assert stats.case_within_var(timing(keras, shared)) > 5 * stats.rounds_var(timing(keras, shared))
-    # the ratio did not move: paired blocks see only the rounds' noise (the floor)
-    assert stats.pair_within_var(timing(keras, shared), timing(torch, shared)) == pytest.approx(rounds_only, rel=0.5)
+    # the ratio did not move: paired blocks see only the rounds' noise inside each block (a block median of
+    # 40 rounds at 2%, both arms, over 10 blocks), not the drift the bootstrap of all rounds sees
+    inside_blocks = 2 * (1.2533 * 0.02) ** 2 / 40 / len(drift)
+    assert stats.pair_within_var(timing(keras, shared), timing(torch, shared)) == pytest.approx(inside_blocks, rel=0.6)
+    assert inside_blocks < rounds_only / 10
     # torch timed at other moments than Keras: the ratio moved, and the variance says so
     apart = {**shared, case_key(torch): blocks_with_drift(0.002, drift[::-1], rng)}
-    assert stats.pair_within_var(timing(keras, apart), timing(torch, apart)) > 5 * rounds_only
-    # unequal block counts cannot be paired: each arm's own variance, summed
+    assert stats.pair_within_var(timing(keras, apart), timing(torch, apart)) > 100 * inside_blocks
+    # unequal block counts cannot be paired, nor too few (stats.MIN_PAIRED_BLOCKS): each arm's own variance, summed
     uneven = {**shared, case_key(torch): shared[case_key(torch)][:3]}
+    few = {key: blocks[:5] for key, blocks in shared.items()}
+    assert stats.pair_within_var(timing(keras, few), timing(torch, few)) == pytest.approx(
+        stats.case_within_var(timing(keras, few)) + stats.case_within_var(timing(torch, few)))
     assert stats.pair_within_var(timing(keras, uneven), timing(torch, uneven)) == pytest.approx(
         stats.case_within_var(timing(keras, uneven)) + stats.case_within_var(timing(torch, uneven)))
 
@@ -121,7 +131,7 @@ def test_the_ratio_comes_from_paired_blocks_and_ignores_a_block_that_hit_one_arm
     assert stats.ratio(timing(keras, rounds), timing(torch, rounds)) == pytest.approx(2.0, rel=1e-12)
     # the quotient of the two medians over all rounds lets each median pick its own blocks
     assert abs(keras["median_s"] / torch["median_s"] / 2.0 - 1) > 0.02
-    assert comparison_rows([keras, torch], rounds, 0.0)[0]["keras_over_torch"] == pytest.approx(2.0, rel=1e-12)
+    assert comparison_rows([keras, torch], rounds, {slice_of(keras): 0.0})[0]["keras_over_torch"] == pytest.approx(2.0, rel=1e-12)
     # Hodges-Lehmann: the median of the means of every two block log ratios, each with itself
     d = np.log([1.0, 2.0, 4.0])
     assert stats.paired_log_ratio([[math.e ** x] for x in d], [[1.0]] * 3) == pytest.approx(np.median(
@@ -145,7 +155,7 @@ def test_an_interval_from_blocks_uses_student_t_with_blocks_minus_one_degrees_of
     e = stats.pair_estimate(timing(keras, rounds), timing(torch, rounds))
     assert e.blocks == 10 and e.log == pytest.approx(math.log(stats.ratio(timing(keras, rounds), timing(torch, rounds))))
     low, high = stats.ratio_interval(timing(keras, rounds), timing(torch, rounds), 0.01**2)
-    assert math.log(high / low) / 2 == pytest.approx(stats.t_quantile(10) * math.sqrt(2 * (e.var + 0.01**2)))
+    assert math.log(high / low) / 2 == pytest.approx(stats.t_quantile(10) * math.sqrt(e.var + 0.01**2))
     # bench compare's rule takes the side with fewer blocks
     assert stats.compare_t(e.blocks, 5) == stats.t_quantile(5)
 
@@ -350,7 +360,7 @@ def test_comparison_columns_carry_the_interval():
 
 
 def write_environment(directory, date, code=None, threads=1, blocks=5):
-    env = {"date": date, "threads": threads, "blocks": blocks, **({"code": code} if code else {})}
+    env = {"date": date, "threads": threads, "blocks": blocks, "method": MEASUREMENT_METHOD, **({"code": code} if code else {})}
     name = f"keras_backend=tensorflow device=cpu profile=quick compile=off threads={threads}"
     write_json(directory / "environment.json", {"slices": {name: env}})
 
@@ -473,6 +483,7 @@ def test_a_second_set_widens_every_published_interval_by_how_far_the_sets_disagr
     for i, d in enumerate(later):
         write_environment(d, f"2026-11-28T10:0{i}:00+00:00")
     results = write_run(tmp_path / "results", 0.004, 0.002, 9)
+    write_environment(results, "2026-11-28T08:00:00+00:00")  # a slice of the kind, and method, the sets measured
     assert main(["stability", "--runs-from", *map(str, first), "--results-dir", str(results)]) == 0
     (before,) = read_csv(results / "comparison.csv")
     assert noise.load(results)["ratio_set_var"] == 0 and "not measured yet (one set" in capsys.readouterr().out
@@ -495,3 +506,17 @@ def test_noise_file_without_the_between_set_term_reads_as_zero_and_a_negative_on
     (tmp_path / "noise.json").write_text(json.dumps({"ratio_run_var": 0.001, "time_run_var": 0, "ratio_set_var": -1}))
     with pytest.raises(ValueError, match="noise.json: ratio_set_var must be a non-negative number"):
         noise.load(tmp_path)
+
+
+def test_a_noise_model_widens_only_slices_of_its_own_kind_and_method():
+    """Noise is never borrowed: another backend, compile setting or device, or a model or slice of an
+    older measurement method, gets no rerun term (its interval says "this run's blocks only")."""
+    model = {"keras_backend": "tensorflow", "compile": "off", "threads": 1, "profile": "quick",
+             "method": MEASUREMENT_METHOD, "ratio_run_var": 0.01, "time_run_var": 0.02}
+    name = "keras_backend={} device={} profile=quick compile={} threads=1"
+    kinds = [("tensorflow", "cpu", "off"), ("jax", "cpu", "off"), ("tensorflow", "cpu", "on"), ("tensorflow", "cuda", "off")]
+    env = {"slices": {name.format(*k): {"method": MEASUREMENT_METHOD} for k in kinds}}
+    assert noise.run_vars(model, env) == {("tensorflow", "cpu", "quick", "off", "1"): 0.01}
+    assert noise.run_vars({**model, "method": 1}, env) == {}  # fitted under an older method's analysis
+    older_slice = {"slices": {name.format(*kinds[0]): {}}}  # a slice from before the method was recorded
+    assert noise.run_vars(model, older_slice) == {} and noise.run_vars(None, env) == {}

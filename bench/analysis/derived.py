@@ -9,9 +9,15 @@ Every ratio comes from bench/analysis/stats.py, which takes plain Timings:
 `timing` looks a row's raw rounds up by its case key once and hands the
 statistics its blocks, median, IQR and rounds.
 
-ci_low/ci_high: stats.py's rerun interval, from the raw rounds (`raw`,
-bench/store/raw.py load) and the machine's run-to-run variance (`run_var`,
-bench/store/noise.py); empty when the run-to-run variance is unknown.
+blocks/precision: the paired blocks of the ratio and the 95% half-width they reached
+(stats.py precision, a fraction; the suite adds blocks until --precision is reached).
+
+ci_low/ci_high: the 95% confidence interval of the ratio this machine measures
+(stats.py ratio_interval): the run's paired blocks, plus noise.json's
+run-to-run and between-set terms where noise.json was measured on this kind of
+slice (interval_noise "blocks and reruns", bench/store/noise.py applies_to);
+elsewhere from the run's blocks alone ("this run's blocks only"): noise is
+never borrowed from another kind of slice.
 
 onnx.csv, one row per ratio:
 
@@ -30,10 +36,14 @@ import math
 
 from impls.spec import LOOPED_HEADS
 
-from ..store.schema import NO_HEAD, PROBLEM_KEY, case_key, float_or_none, is_timed, keras_torch_pairs, problem_key
-from .stats import Timing, ratio, ratio_interval
+from ..store.schema import (
+    NO_HEAD, PROBLEM_KEY, case_key, float_or_none, is_timed, keras_torch_pairs, problem_key, slice_of,
+)
+from .stats import Timing, precision, ratio, ratio_interval
 
 ORT = "onnxruntime"
+# comparison.csv interval_noise: what the 95% interval is made of
+INTERVAL_NOISE = {True: "blocks and reruns", False: "this run's blocks only"}
 
 
 def _float(value) -> float:
@@ -50,10 +60,11 @@ def timing(row: dict, raw: dict | None) -> Timing:
                   0 if math.isnan(rounds) else int(rounds))
 
 
-def comparison_row(k: dict, t: dict, raw: dict | None = None, run_var: float | None = None) -> dict:
+def comparison_row(k: dict, t: dict, raw: dict | None = None, run_vars: dict | None = None) -> dict:
     """One row of comparison.csv: Keras row `k` against torch row `t` (see comparison_rows)."""
     k_med, t_med = float(k["median_s"]), float(t["median_s"])
     k_time, t_time = timing(k, raw), timing(t, raw)
+    run_var = (run_vars or {}).get(slice_of(k))
     diffs = [d for d in (float_or_none(k["max_abs_diff"]), float_or_none(t["max_abs_diff"])) if d is not None]
     return {
         **{c: k[c] for c in PROBLEM_KEY},
@@ -62,6 +73,9 @@ def comparison_row(k: dict, t: dict, raw: dict | None = None, run_var: float | N
         "keras_median_s": k_med, "torch_median_s": t_med,
         "keras_over_torch": ratio(k_time, t_time),  # from paired blocks when it has them: near, not equal to, k_med / t_med
         **dict(zip(("ci_low", "ci_high"), ratio_interval(k_time, t_time, run_var))),
+        "interval_noise": INTERVAL_NOISE[run_var is not None],
+        # the precision the run reached (95% half-width, a fraction) from the blocks both arms share
+        "blocks": min(len(k_time.blocks), len(t_time.blocks)) or None, "precision": precision(k_time, t_time),
         "keras_spread": float_or_none(k["spread"]), "torch_spread": float_or_none(t["spread"]),
         "params_keras": k["params"], "params_torch": t["params"],
         "max_abs_diff": max(diffs) if diffs else None,
@@ -69,9 +83,10 @@ def comparison_row(k: dict, t: dict, raw: dict | None = None, run_var: float | N
     }
 
 
-def comparison_rows(rows: list[dict], raw: dict | None = None, run_var: float | None = None) -> list[dict]:
-    """Every timed Keras row against every timed torch row of the same problem (schema.keras_torch_pairs)."""
-    return [comparison_row(k, t, raw, run_var) for k, t in keras_torch_pairs(rows, is_timed)]
+def comparison_rows(rows: list[dict], raw: dict | None = None, run_vars: dict | None = None) -> list[dict]:
+    """Every timed Keras row against every timed torch row of the same problem (schema.keras_torch_pairs).
+    `run_vars`: slice key -> the rerun variance noise.json measured for that kind of slice (noise.run_vars)."""
+    return [comparison_row(k, t, raw, run_vars) for k, t in keras_torch_pairs(rows, is_timed)]
 
 
 def td_tax_rows(rows: list[dict], raw: dict | None = None) -> list[dict]:
@@ -106,9 +121,9 @@ def _label(row: dict) -> str:
     return f"{row['framework']} {row['head']}"
 
 
-def _onnx_ratio(kind: str, top: dict, bottom: dict, raw: dict, run_var: float | None) -> dict:
+def _onnx_ratio(kind: str, top: dict, bottom: dict, raw: dict, run_vars: dict) -> dict:
     top_time, bottom_time = timing(top, raw), timing(bottom, raw)
-    ci_low, ci_high = ratio_interval(top_time, bottom_time, run_var)
+    ci_low, ci_high = ratio_interval(top_time, bottom_time, run_vars.get(slice_of(top)))
     return {
         **{c: top[c] for c in PROBLEM_KEY}, "ratio": kind,
         "numerator": _label(top), "denominator": _label(bottom),
@@ -125,7 +140,7 @@ def source_of(head: str) -> tuple[str, str]:
     return source, head or NO_HEAD
 
 
-def onnx_ratio_rows(rows: list[dict], raw: dict | None = None, run_var: float | None = None) -> list[dict]:
+def onnx_ratio_rows(rows: list[dict], raw: dict | None = None, run_vars: dict | None = None) -> list[dict]:
     timed = [r for r in rows if is_timed(r)]
     by_variant = {(problem_key(r), r["framework"], r["head"]): r for r in timed if r["framework"] != ORT}
     ort_rows = [r for r in timed if r["framework"] == ORT]
@@ -133,13 +148,13 @@ def onnx_ratio_rows(rows: list[dict], raw: dict | None = None, run_var: float | 
     for r in ort_rows:
         source = by_variant.get((problem_key(r), *source_of(r["head"])))
         if source is not None:
-            out.append(_onnx_ratio("ort_over_source", r, source, raw or {}, run_var))
+            out.append(_onnx_ratio("ort_over_source", r, source, raw or {}, run_vars or {}))
     for k in ort_rows:
         if source_of(k["head"])[0] != "keras":
             continue
         for t in ort_rows:
             if source_of(t["head"])[0] == "torch" and problem_key(t) == problem_key(k):
-                out.append(_onnx_ratio("keras_export_over_torch_export", k, t, raw or {}, run_var))
+                out.append(_onnx_ratio("keras_export_over_torch_export", k, t, raw or {}, run_vars or {}))
     return out
 
 

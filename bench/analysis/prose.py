@@ -18,6 +18,7 @@ from ..store.schema import COMMAND_FILES, FILES
 from ..store.files import read_csv
 from ..store.validate import ResultsError
 from ..store import noise
+from .stats import EQUIVALENCE_MARGIN, equivalent
 
 COMPILER_WORDS = {"off": "not compiled", "on": "compiled"}
 
@@ -58,10 +59,12 @@ def in_short(results_dir: Path, profile: str = "quick") -> str:
         decided = [r for r in of_group if r.get("ci_low") and r.get("ci_high")]
         verdict = ""
         if decided:
-            slower = sum(float(r["ci_low"]) > 1 for r in decided)
-            faster = sum(float(r["ci_high"]) < 1 for r in decided)
-            verdict = (f"; Keras slower beyond the rerun interval in {slower}, faster in {faster}, "
-                       f"no difference in {len(decided) - slower - faster}")
+            intervals = [(float(r["ci_low"]), float(r["ci_high"])) for r in decided]
+            same = sum(equivalent(lo, hi) for lo, hi in intervals)  # first: [1.01, 1.04] is the same, not slower
+            slower = sum(lo > 1 and not equivalent(lo, hi) for lo, hi in intervals)
+            faster = sum(hi < 1 and not equivalent(lo, hi) for lo, hi in intervals)
+            verdict = (f"; by the 95% interval Keras is slower in {slower}, faster in {faster}, the same within "
+                       f"±{EQUIVALENCE_MARGIN:.0%} in {same}, undecided in {len(decided) - slower - faster - same}")
         lines.append(
             f"- Keras on {backend} ({compilers}) against torch ({torch_compilers}): {_span(ratios)} torch's time, "
             f"median {_x(statistics.median(ratios))} over the {profile} profile's {len(ratios)} cases{verdict}."

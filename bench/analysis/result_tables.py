@@ -19,6 +19,7 @@ from ..store import layout, markdown
 from . import compile_cost, prose
 from ..store.schema import COMMAND_FILES, FILES, float_or_none
 from ..store.units import ms
+from .stats import EQUIVALENCE_MARGIN, equivalent
 from .tolerances import TRAINING_STEPS
 from .seed_data import seed_data
 from ..store.files import read_csv
@@ -67,12 +68,13 @@ def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
 
 
 def ratio_cell(row: dict) -> str:
-    """The ratio with its unit (×) and its rerun interval; "no difference" when the interval contains 1."""
+    """The ratio with its unit (×) and its 95% interval; "same (±5%)" when the whole interval lies within
+    the equivalence margin (stats.EQUIVALENCE_MARGIN) of 1, a test of equivalence, not of a difference."""
     low, high = row.get("ci_low") or "", row.get("ci_high") or ""
     if not (low and high):
         return f"{_num(row['keras_over_torch'])}×"
-    if float(low) <= 1 <= float(high):
-        return f"no difference [{_num(low)}, {_num(high)}]"
+    if equivalent(float(low), float(high)):
+        return f"same (±{EQUIVALENCE_MARGIN:.0%}) [{_num(low)}, {_num(high)}]"
     return f"{_num(row['keras_over_torch'])}× [{_num(low)}, {_num(high)}]"
 
 
@@ -113,9 +115,20 @@ def answer_markdown(results_dir: Path, profile: str) -> str:
         compilers.append(f"{c}: {', '.join(pairs)}")
     return "\n".join([
         *markdown.table(["topology", "size (batch)", "mode", *(f"Keras on {c}" for c in names)], body), "",
-        f"Keras time / torch time (from paired blocks), {profile} profile, [95% rerun interval]; \"not timed\": no timed pair "
-        f"in the file. Compilers (Keras / torch): {'; '.join(compilers)}.",
+        f"Keras time / torch time (from paired blocks), {profile} profile, [95% confidence interval]"
+        f"{interval_note(rows)}; \"same (±{EQUIVALENCE_MARGIN:.0%})\": the whole interval within {EQUIVALENCE_MARGIN:.0%} of 1; "
+        f"\"not timed\": no timed pair in the file. Compilers (Keras / torch): {'; '.join(compilers)}.",
     ]) + "\n"
+
+
+def interval_note(rows: list[dict]) -> str:
+    """Where the intervals come from the runs' blocks alone (no noise model of that kind of slice), say so."""
+    alone = {r["column"] for r in rows if r.get("interval_noise") == "this run's blocks only"}
+    if not alone:
+        return ""
+    which = "every column" if alone == {r["column"] for r in rows} else ", ".join(sorted(alone))
+    return (f" (in {which}, from the run's own blocks only: no rerun noise measured for that kind of slice under "
+            f"the current method, `python -m bench stability`)")
 
 
 def _answer_cells(results_dir: Path, profile: str) -> dict[tuple, dict]:

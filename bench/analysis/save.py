@@ -49,15 +49,15 @@ def derived_files(results_dir: Path, new_rows: list[dict], environment: dict, ne
     env = load_environment(results_dir)
     for key in sorted({slice_of(r) for r in new_rows}):
         env["slices"][slice_name(key)] = environment
-    rounds, run_var = interval_inputs(results_dir, new_rounds)
+    rounds, run_vars = interval_inputs(results_dir, env, new_rounds)
     files = {
         FILES["benchmarks"]: csv_text(merged, BENCHMARK_COLUMNS),
-        FILES["comparison"]: csv_text(comparison_rows(merged, rounds, run_var), COMPARISON_COLUMNS),
+        FILES["comparison"]: csv_text(comparison_rows(merged, rounds, run_vars), COMPARISON_COLUMNS),
     }
     td_tax = td_tax_rows(merged, rounds)
     if td_tax:
         files[FILES["td_tax"]] = csv_text(td_tax, TD_TAX_COLUMNS)
-    onnx = onnx_ratio_rows(merged, rounds, run_var)
+    onnx = onnx_ratio_rows(merged, rounds, run_vars)
     if onnx:
         files[FILES["onnx"]] = csv_text(onnx, ONNX_RATIO_COLUMNS)
     files[FILES["environment"]] = json_text(env)

@@ -33,7 +33,12 @@ The uncertainty of a case's median (`case_within_var`) is the larger of
 For a Keras/torch ratio (`pair_within_var`) the blocks are paired in time: the
 variance of the per-block log ratios over the number of blocks, so a change
 of the machine that slows both arms alike cancels, and one that does not is
-counted. Again the rounds' bootstrap (Keras's plus torch's) is a floor.
+counted (with at least MIN_PAIRED_BLOCKS blocks; no floor from the rounds).
+Blocks are timed in ABBA order (bench/conftest.py in_block_order), so neither
+arm always runs first. The suite keeps adding blocks to a problem until
+each of its ratios reaches the --precision target on this variance
+(`paired_half_width`), or the run's time budget is spent; `precision` is
+what a ratio reached, written beside it in comparison.csv.
 
 Between runs (separate processes of the same code on the same machine) the
 ratio can still move more than one run's blocks say: each process lands in its
@@ -82,6 +87,8 @@ BOOTSTRAP_SAMPLES = 1000
 Z95 = 1.959963984540054
 # Rounds a case needs before its bootstrap means anything.
 MIN_ROUNDS = 3
+# Paired blocks a ratio needs before their spread is its variance (t with 9 degrees of freedom: 2.26).
+MIN_PAIRED_BLOCKS = 10
 
 
 def log_median_var(data, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
@@ -125,7 +132,14 @@ def t_quantile(blocks: int) -> float:
 
 
 def interval(log_ratio: float, within_var: float, run_var: float, z: float = Z95) -> tuple[float, float]:
-    """The 95% interval (ratio scale) in which a rerun's ratio falls; see the module docstring."""
+    """The 95% confidence interval (ratio scale) of the ratio this machine measures: the one published."""
+    half = z * math.sqrt(within_var + run_var)
+    return math.exp(log_ratio - half), math.exp(log_ratio + half)
+
+
+def rerun_interval(log_ratio: float, within_var: float, run_var: float, z: float = Z95) -> tuple[float, float]:
+    """The 95% interval in which a rerun's ratio falls: sqrt(2) wider than `interval`, as the rerun carries
+    its own errors too. What `bench stability` checks the noise model with (coverage)."""
     half = z * math.sqrt(2 * (within_var + run_var))
     return math.exp(log_ratio - half), math.exp(log_ratio + half)
 
@@ -150,6 +164,46 @@ def pooled_run_var(runs: dict) -> float:
 def compare_t(old_blocks: int, new_blocks: int) -> float:
     """`change_direction`'s multiplier for two runs' estimates: t with the fewer blocks' degrees of freedom."""
     return t_quantile(min(old_blocks, new_blocks))
+
+
+# "The same speed" means a ratio's 95% confidence interval lies within 1/(1 + margin) .. 1 + margin: two
+# one-sided tests at 2.5% each (TOST). An interval that holds 1 but reaches past the margin decides nothing.
+EQUIVALENCE_MARGIN = 0.05
+
+
+def equivalent(ci_low: float, ci_high: float, margin: float = EQUIVALENCE_MARGIN) -> bool:
+    """Whether a ratio's 95% interval shows it within `margin` of 1 (the same speed)."""
+    return 1 / (1 + margin) <= ci_low and ci_high <= 1 + margin
+
+
+# The false discovery rate `bench compare` controls over all its tests (cases and ratios) at once.
+FALSE_DISCOVERY_RATE = 0.05
+
+
+def excess_p_value(log_change: float, var: float, threshold: float, blocks: int) -> float:
+    """One-sided p-value of "the true change is within +-threshold", against "it is beyond": how likely a
+    change at least this far past log(1 + threshold) is when the true one sits at the threshold's edge.
+
+    `var` is the variance of `log_change` (both sides and the run-to-run term); Student's t with the fewer
+    side's blocks - 1 degrees of freedom, the normal for a variance from rounds alone (`t_quantile`).
+    """
+    excess = abs(log_change) - math.log1p(threshold)
+    if var <= 0:
+        return 0.0 if excess > 0 else 1.0
+    from scipy.stats import norm, t as student_t  # late: scipy.stats takes a second to import
+
+    score = excess / math.sqrt(var)
+    return float(norm.sf(score) if blocks < 2 else student_t.sf(score, blocks - 1))
+
+
+def benjamini_hochberg(p_values: list[float], rate: float = FALSE_DISCOVERY_RATE) -> list[bool]:
+    """Which of the tests to call discoveries, keeping the expected share of false ones among them at
+    most `rate` (Benjamini and Hochberg 1995): the largest k with p_(k) <= k * rate / m, and all below it."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    cut = max((rank for rank, i in enumerate(order, 1) if p_values[i] <= rank * rate / m), default=0)
+    keep = set(order[:cut])
+    return [i in keep for i in range(m)]
 
 
 def change_direction(log_change: float, var_old: float, var_new: float, run_var: float, threshold: float,
@@ -199,11 +253,35 @@ def case_within_var(case: Timing) -> float:
 
 
 def pair_within_var(top: Timing, bottom: Timing) -> float:
-    """var(log(top median / bottom median)) within one run: paired blocks, floored by the rounds."""
+    """var(log(top / bottom)) within one run: from the paired blocks' log ratios when there are
+    MIN_PAIRED_BLOCKS of them, else each case's own (`case_within_var`) added.
+
+    No floor from the rounds' bootstrap: that is the variance of another
+    estimator (the unpaired median of all rounds), and as a floor it decided
+    the width of most pairs, throwing away what pairing the blocks had bought.
+    """
     k, t = top.blocks, bottom.blocks
-    if len(k) >= 2 and len(k) == len(t):
-        return max(rounds_var(top) + rounds_var(bottom), _var_of_mean(_log_block_medians(k) - _log_block_medians(t)))
+    if len(k) >= MIN_PAIRED_BLOCKS and len(k) == len(t):
+        return _var_of_mean(_log_block_medians(k) - _log_block_medians(t))
     return case_within_var(top) + case_within_var(bottom)
+
+
+def paired_half_width(top_blocks, bottom_blocks) -> float | None:
+    """The 95% half-width (log scale) of a paired log ratio from its blocks alone; None with fewer than
+    MIN_PAIRED_BLOCKS pairs. What the suite refines a problem to (bench/suite/session.py extension blocks)."""
+    if len(top_blocks) < MIN_PAIRED_BLOCKS or len(top_blocks) != len(bottom_blocks):
+        return None
+    d = _log_block_medians(top_blocks) - _log_block_medians(bottom_blocks)
+    return t_quantile(d.size) * math.sqrt(_var_of_mean(d))
+
+
+def precision(top: Timing, bottom: Timing) -> float | None:
+    """The precision a ratio reached within its run: its 95% half-width as a fraction (0.025: +-2.5%)."""
+    var = pair_within_var(top, bottom)
+    if math.isnan(var):
+        return None
+    blocks = min(len(top.blocks), len(bottom.blocks))
+    return math.expm1(t_quantile(blocks) * math.sqrt(var))
 
 
 def paired_log_ratio(top_blocks, bottom_blocks) -> float | None:
@@ -246,10 +324,9 @@ def case_estimate(case: Timing) -> Estimate:
 
 
 def ratio_interval(top: Timing, bottom: Timing, run_var: float | None) -> tuple:
-    """(ci_low, ci_high) of top / bottom (`ratio`); (None, None) without a run-to-run variance."""
-    if run_var is None:
-        return None, None
+    """(ci_low, ci_high): the 95% confidence interval of top / bottom (`ratio`), from the run's own
+    variance plus `run_var` (None: no measured rerun noise for this kind of slice, the run's alone)."""
     e = pair_estimate(top, bottom)
     if math.isnan(e.var):
         return None, None
-    return interval(e.log, e.var, run_var, t_quantile(e.blocks))
+    return interval(e.log, e.var, run_var or 0.0, t_quantile(e.blocks))

@@ -9,36 +9,38 @@ Case keys are compared as values, not as text: 1000 and 1000.0 are one size,
 an empty cell and NaN are one blank (bench/store/schema.py key_cell), so a CSV
 re-saved by pandas still matches its original.
 
-A case is slower (or faster) when its change is both real and large
-(bench/analysis/stats.py change_direction):
+A case is slower (or faster) when its change is beyond the threshold, as a
+test over every case and every Keras/torch ratio at once:
 
-    |log(new_median / old_median)| > t * sqrt(var_old + var_new + 2 * var_run)   and
-    |new_median / old_median - 1| > threshold        (on the log scale: log(1 + threshold))
+    p = P(T > (|log(new_median / old_median)| - log(1 + threshold)) / se)
+    se = sqrt(var_old + var_new + 2 * var_run)
 
-t is Student's 97.5% quantile with blocks - 1 degrees of freedom (the side
-with fewer blocks), 1.96 for variances from rounds alone (stats.t_quantile).
-var_old and var_new are the larger of the bootstrap variance of log(median)
-over each side's raw rounds and the variance of its block medians over the
-number of blocks (results/raw/, bench/store/raw.py); a side without raw rounds
-falls back to its IQR and round count (normal approximation), and to 0 when
-those are missing too. var_run is the machine's run-to-run variance of one
-case's log time, measured by `python -m bench stability` and read from
-noise.json (--noise DIR; by default NEW's, else OLD's). Without one the
-test knows only the rounds and flags the ordinary difference between two
-processes as a change: it says so. `python -m bench stability` measures the
-rule's A/A flag rate and its detection rate of an injected slowdown.
+the one-sided p-value of "the true change is within the threshold"
+(bench/analysis/stats.py excess_p_value), and a change counts when
+Benjamini-Hochberg calls it a discovery with the false discovery rate at 5%
+over all tests (stats.benjamini_hochberg): of the changes reported, at most
+5% are expected to be noise, however many cases the sets hold. T is
+Student's t with the fewer side's blocks - 1 degrees of freedom, the normal
+for variances from rounds alone. var_old and var_new are each case's
+within-run variance (the larger of its rounds' bootstrap and its block
+medians' spread, stats.case_within_var; from the IQR and round count without
+raw rounds); var_run is the machine's run-to-run variance of one case's log
+time, from `python -m bench stability` (noise.json: --noise DIR, else NEW's,
+else OLD's). Without one the test knows only the rounds and flags the
+ordinary difference between two processes as a change: it says so.
 
-The same rule is applied to every Keras/torch ratio (comparison.csv's pairs,
-bench/analysis/pairs.py) with the ratio's own variances (paired blocks, bench/analysis/stats.py
-pair_within_var) and noise.json's ratio_run_var: a ratio that moved more
-than the threshold beyond its noise is listed as higher or lower. Ratios hold
-between runs far better than single times (the two arms alternate in blocks,
-so the machine's drift cancels), so a framework that slowed shows there even
-when the single times move too much between processes to tell.
+The same test is applied to every Keras/torch ratio (comparison.csv's pairs,
+bench/analysis/pairs.py) with the ratio's own variances (paired blocks,
+stats.pair_within_var) and noise.json's ratio_run_var: a ratio that moved
+beyond the threshold is listed as higher or lower. Ratios hold between runs
+far better than single times (the two arms alternate in blocks, so the
+machine's drift cancels), so a framework that slowed shows there even when
+the single times move too much between processes to tell.
 
---inject FRAMEWORK=FRACTION slows NEW's cases of one framework by FRACTION
-(its medians and raw rounds, in memory; no file changes), to check what the
-rule catches on real runs.
+What the test catches is measured on real runs: `pytest bench/ --extra-work
+torch=0.1 --results-dir DIR` adds a known fraction of work to one
+framework's timed calls (bench/suite/extra_work.py), and comparing a clean
+run with it shows the detection rate; two clean runs show the false alarms.
 
 Two machines: when OLD and NEW were measured on different machines (their
 fingerprints, bench/store/machine.py), the output is labelled "different
@@ -56,22 +58,22 @@ names the file and the problem.
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ..store import layout, machine, noise, raw
-from ..store.schema import case_key, key_cell
+from ..store.schema import key_cell
 from ..analysis.derived import timing
 from .command_args import UsageError, parse_threshold
 from ..store.dataframes import case_names, frame_of, timed
 from ..store.markdown import text_table
 from ..analysis.pairs import pair_measurements, pair_name
-from ..store.schema import CASE_KEY, FILES, is_timed
-from ..analysis.stats import case_within_var, change_direction, compare_t
+from ..store.schema import CASE_KEY, FILES
+from ..analysis.stats import FALSE_DISCOVERY_RATE, benjamini_hochberg, case_within_var, excess_p_value
 from ..store.units import ms
 from ..store.validate import check_csv, check_results_dir
 
@@ -79,19 +81,7 @@ COLUMNS = [*CASE_KEY, "status", "median_s", "iqr_s", "rounds"]
 DEFAULT_THRESHOLD = "10%"
 
 
-def parse_inject(text: str) -> tuple[str, float]:
-    """"keras=0.2" -> ("keras", 0.2)."""
-    framework, _, fraction = text.partition("=")
-    try:
-        value = float(fraction)
-    except ValueError:
-        value = float("nan")
-    if framework not in ("keras", "torch") or not value > -1:
-        raise argparse.ArgumentTypeError(f"takes keras=FRACTION or torch=FRACTION (0.2 for 20% slower); got {text!r}")
-    return framework, value
-
-
-def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.DataFrame, dict]:
+def load(location: Path) -> tuple[pd.DataFrame, dict]:
     """The benchmark rows of a results directory or a benchmarks.csv, one row per (normalised) case key,
     with `within_var`, the variance of log(median) from its raw rounds (or its IQR); and its Keras/torch
     pairs (bench/analysis/pairs.py pair_measurements)."""
@@ -109,14 +99,6 @@ def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.Da
         raise UsageError(str(e)) from e
     for column in CASE_KEY:
         frame[column] = frame[column].map(key_cell)
-    if inject:  # scaling every round scales the median and leaves var(log median) as it was
-        framework, fraction = inject
-        frame.loc[frame["framework"] == framework, "median_s"] *= 1 + fraction
-        rows = [{**r, "median_s": float(r["median_s"]) * (1 + fraction)} if r["framework"] == framework and is_timed(r) else r
-                for r in rows]
-        slowed = {case_key(r) for r in rows if r["framework"] == framework}
-        rounds = {key: [[x * (1 + fraction) for x in block] for block in blocks] if key in slowed else blocks
-                  for key, blocks in rounds.items()}  # the ratios come from the blocks (stats.ratio)
     repeated = frame.duplicated(CASE_KEY)
     if repeated.any():
         example = case_names(frame[repeated]).iloc[0]
@@ -129,14 +111,27 @@ def load(location: Path, inject: tuple[str, float] | None = None) -> tuple[pd.Da
     return frame, pair_measurements(rows, rounds)
 
 
-def verdicts(matched: pd.DataFrame, threshold: float, run_var: float) -> pd.Series:
-    """"slower", "faster" or "" per matched case: the rule of the module docstring."""
-    return pd.Series(
-        [change_direction(math.log(n / o), vo, vn, run_var, threshold, compare_t(bo, bn)) for o, n, vo, vn, bo, bn in zip(
-            matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"],
-            matched["blocks_old"], matched["blocks_new"])],
-        index=matched.index, dtype=str,
-    )
+class Test(NamedTuple):
+    """One change to judge: log(new / old), its variance (both sides and the run-to-run term), the
+    fewer side's blocks."""
+
+    log_change: float
+    var: float
+    blocks: int
+
+
+def case_tests(matched: pd.DataFrame, run_var: float) -> list[Test]:
+    """One Test per case timed on both sides (the module docstring's variance)."""
+    return [Test(math.log(n / o), vo + vn + 2 * run_var, min(bo, bn)) for o, n, vo, vn, bo, bn in zip(
+        matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"],
+        matched["blocks_old"], matched["blocks_new"])]
+
+
+def judge(tests: list[Test], threshold: float) -> list[str]:
+    """"slower", "faster" or "" per test: beyond the threshold with the false discovery rate over all
+    `tests` at stats.FALSE_DISCOVERY_RATE (Benjamini-Hochberg on stats.excess_p_value)."""
+    found = benjamini_hochberg([excess_p_value(t.log_change, t.var, threshold, t.blocks) for t in tests])
+    return [("slower" if t.log_change > 0 else "faster") if hit else "" for t, hit in zip(tests, found)]
 
 
 def run_variance(old_location: Path, new_location: Path, noise_dir: Path | None) -> tuple[dict, str]:
@@ -165,27 +160,27 @@ def _untimed(paired: pd.DataFrame, side: str) -> list[str]:
     return [f"{name}: {status or 'no median'}" for name, status in zip(rows[f"name_{side}"], rows[f"status_{side}"])]
 
 
-def compare(old_location: Path, new_location: Path, threshold: float, noise_dir: Path | None = None,
-            inject: tuple[str, float] | None = None) -> tuple[list[str], bool]:
+def compare(old_location: Path, new_location: Path, threshold: float, noise_dir: Path | None = None) -> tuple[list[str], bool]:
     """The lines to print, and whether any case regressed or any Keras/torch ratio changed."""
     model, noise_note = run_variance(old_location, new_location, noise_dir)
     run_var = model["time_run_var"]
-    (old, old_pairs), (new, new_pairs) = load(old_location), load(new_location, inject)
+    (old, old_pairs), (new, new_pairs) = load(old_location), load(new_location)
     both = old.merge(new, on=CASE_KEY, how="outer", suffixes=("_old", "_new"), indicator=True)
     paired = both[both["_merge"] == "both"]
     matched = paired[paired["timed_old"].astype(bool) & paired["timed_new"].astype(bool)]
     if matched.empty:
         raise UsageError(f"{old_location} and {new_location} have no case timed in both")
+    machines = _machines(old_location, new_location)
+    cases = [] if machines else case_tests(matched, run_var)  # times of two machines are listed, never judged
+    pair_keys, pair_tests = ratio_tests(old_pairs, new_pairs, model["ratio_run_var"])
+    verdicts = judge(cases + pair_tests, threshold)  # one false discovery rate over every test
     table = pd.DataFrame(
         {
             "ratio": matched["median_s_new"] / matched["median_s_old"],
             "old_ms": ms(matched["median_s_old"]), "new_ms": ms(matched["median_s_new"]),
-            "verdict": verdicts(matched, threshold, run_var), "case": matched["name_old"],
+            "verdict": verdicts[:len(cases)] or [""] * len(matched), "case": matched["name_old"],
         }
     ).sort_values("ratio", ascending=False, kind="stable")
-    machines = _machines(old_location, new_location)
-    if machines:  # times of two machines differ by the machine: listed, never judged
-        table["verdict"] = ""
     lines = [machines] if machines else []
     lines += text_table(["new/old", "old ms", "new ms", "verdict", "case"],
                        [[f"{r.ratio:.3f}", f"{r.old_ms:.4g}", f"{r.new_ms:.4g}", r.verdict, r.case] for r in table.itertuples()])
@@ -194,11 +189,12 @@ def compare(old_location: Path, new_location: Path, threshold: float, noise_dir:
     lines += _listing(f"only in {old_location}", list(both.loc[both["_merge"] == "left_only", "name_old"]))
     lines += _listing(f"only in {new_location}", list(both.loc[both["_merge"] == "right_only", "name_new"]))
     slower, faster = (table["verdict"] == "slower").sum(), (table["verdict"] == "faster").sum()
-    ratio_lines, ratios_changed = _ratio_changes(old_pairs, new_pairs, threshold, model["ratio_run_var"])
+    ratio_lines, ratios_changed = _ratio_lines(old_pairs, new_pairs, pair_keys, pair_tests, verdicts[len(cases):])
     lines += ratio_lines
-    if inject:
-        lines.append(f"injected: {inject[0]} cases of {new_location} slowed by {inject[1]:.0%} (in memory)")
     lines.append(noise_note)
+    lines.append(f"{len(cases) + len(pair_tests)} tests (cases and Keras/torch ratios), judged together: a change counts "
+                 f"when it is beyond {threshold * 100:g}% with the false discovery rate held at "
+                 f"{FALSE_DISCOVERY_RATE:.0%} (Benjamini-Hochberg)")
     times = ("times not judged (different machines)" if machines else
              f"{slower} of {len(table)} case(s) slower by more than {threshold * 100:g}% beyond their noise, {faster} faster")
     lines.append(f"{times}; {ratios_changed} Keras/torch ratio(s) changed by more than {threshold * 100:g}% beyond their noise")
@@ -214,22 +210,27 @@ def _machines(old_location: Path, new_location: Path) -> str:
             "times are listed, not judged, and the exit status comes from the Keras/torch ratios alone")
 
 
-def _ratio_changes(old: dict, new: dict, threshold: float, ratio_run_var: float) -> tuple[list[str], int]:
-    """The Keras/torch ratios that changed (bench/analysis/stats.py change_direction, with the ratio's own noise), as lines.
+def ratio_tests(old: dict, new: dict, ratio_run_var: float) -> tuple[list, list[Test]]:
+    """The Keras/torch pairs on both sides (bench/analysis/pairs.py keys) and one Test per pair, with the
+    ratio's own noise (stats.py pair_within_var, paired blocks) and noise.json's ratio_run_var.
 
     A ratio's two arms were timed in alternating blocks (bench/suite/session.py), so a
     change of the machine that slows both cancels in it: a framework that got
     slower shows here even when single case times move too much between runs
     to tell (noise.json's time_run_var against its ratio_run_var).
     """
+    keys = sorted(old.keys() & new.keys())
+    return keys, [Test(new[k][0].log - old[k][0].log, old[k][0].var + new[k][0].var + 2 * ratio_run_var,
+                       min(old[k][0].blocks, new[k][0].blocks)) for k in keys]
+
+
+def _ratio_lines(old: dict, new: dict, keys: list, tests: list[Test], verdicts: list[str]) -> tuple[list[str], int]:
+    """The Keras/torch ratios judged changed, as lines, and how many."""
     rows = []
-    for key in sorted(old.keys() & new.keys()):
-        (o, pair), (n, _) = old[key], new[key]
-        lo, ln = o.log, n.log
-        verdict = change_direction(ln - lo, o.var, n.var, ratio_run_var, threshold, compare_t(o.blocks, n.blocks))
-        verdict = {"slower": "higher", "faster": "lower"}.get(verdict, "")
+    for key, verdict in zip(keys, verdicts):
         if verdict:
-            rows.append([f"{math.exp(lo):.3f}", f"{math.exp(ln):.3f}", verdict,
+            (o, pair), (n, _) = old[key], new[key]
+            rows.append([f"{math.exp(o.log):.3f}", f"{math.exp(n.log):.3f}", {"slower": "higher", "faster": "lower"}[verdict],
                          f"{pair_name(pair)} ({pair['keras_backend']}, {pair['device']}, compile {pair['compile']})"])
     if not rows:
         return [], 0
@@ -245,8 +246,6 @@ def add_arguments(parser) -> None:
         help="how much slower counts, beyond the measured noise: 10%% or 0.1 (default: %(default)s)",
     )
     parser.add_argument("--noise", type=Path, metavar="DIR", help="the noise.json to test with (default: NEW's, else OLD's)")
-    parser.add_argument("--inject", type=parse_inject, metavar="FRAMEWORK=FRACTION",
-                        help="slow NEW's keras or torch cases by FRACTION in memory, e.g. keras=0.2")
 
 
 def _benchmarks_file(location: Path) -> Path:
@@ -267,8 +266,8 @@ def _location(given: Path) -> Path:
 def run(args) -> int:
     args.old, args.new = _location(args.old), _location(args.new)
     old, new = _benchmarks_file(args.old), _benchmarks_file(args.new)
-    if old.exists() and new.exists() and old.samefile(new) and not args.inject:
+    if old.exists() and new.exists() and old.samefile(new):
         raise UsageError(f"OLD and NEW are the same file ({old}): give the baseline and the run to check")
-    lines, regressed = compare(args.old, args.new, args.threshold, args.noise, args.inject)
+    lines, regressed = compare(args.old, args.new, args.threshold, args.noise)
     print("\n".join(lines))
     return 1 if regressed else 0

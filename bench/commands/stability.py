@@ -45,11 +45,11 @@ from ..suite.options import LIMITS, add_argparse_options
 from ..analysis.pairs import PAIR_KEY, pair_key, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
 from ..suite.backend_processes import run_backend
-from ..store.schema import COMMAND_FILES, FILES, case_key, is_timed, keras_torch_pairs
+from ..store.schema import COMMAND_FILES, FILES, METHOD_BEFORE_RECORDED, case_key, is_timed, keras_torch_pairs
 from ..analysis.derived import comparison_row, timing
 from ..store.results import load_benchmarks
 from ..analysis.save import save_run
-from ..analysis.stats import case_estimate, change_direction, compare_t, interval, paired_block_sd, pooled_run_var, t_quantile
+from ..analysis.stats import case_estimate, change_direction, compare_t, paired_block_sd, pooled_run_var, rerun_interval, t_quantile
 from ..store.files import read_csv, write_csv
 from ..suite.environment import today
 
@@ -62,8 +62,8 @@ HISTORY_FILE = COMMAND_FILES["stability_history"]
 HISTORY_SUMMARY = ["pairs", "within_5pct", "within_10pct", "median_max_over_min", "worst_pair", "worst_max_over_min",
                    "coverage", "within_only_coverage", "median_change", "median_change_quotient", "block_ratio_sd"]
 HISTORY_RATES = ["aa_flag_rate", "detect_rate", "pair_aa_flag_rate", "pair_detect_rate"]
-NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks", "gc")  # sets pooled into noise.json
-HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "gc", "runs",
+NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks", "gc", "method")  # sets pooled into noise.json
+HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "gc", "method", "runs",
                    *HISTORY_SUMMARY, "ratio_run_sd", "time_run_sd", *HISTORY_RATES, "analysed"]
 
 
@@ -92,7 +92,8 @@ def parse_runs(value: str) -> int:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--runs", type=str, default="3", help="processes to time the profile in (default: %(default)s)")
-    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--results-dir", "--keras-backend", "--threads"))
+    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--precision", "--results-dir", "--keras-backend",
+                                  "--threads"))
     parser.set_defaults(compile="off", keras_backend=keras_backend())
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each run's results in DIR/run-K (default: temporary)")
     parser.add_argument("--runs-from", type=Path, nargs="+", metavar="DIR", help="analyse these run directories; time nothing")
@@ -156,8 +157,8 @@ def stability_rows(runs: list, ratio_run_var: float) -> list[dict]:
         if len(values) < 2:
             continue
         ratios = [math.exp(e.log) for e in values]
-        ci = [interval(e.log, e.var, ratio_run_var, t_quantile(e.blocks)) for e in values]
-        within_only = [interval(e.log, e.var, 0.0, t_quantile(e.blocks)) for e in values]
+        ci = [rerun_interval(e.log, e.var, ratio_run_var, t_quantile(e.blocks)) for e in values]
+        within_only = [rerun_interval(e.log, e.var, 0.0, t_quantile(e.blocks)) for e in values]
         out.append({
             **dict(zip(PAIR_KEY, key)), "runs": len(values), "ratios": ratios,
             "max_over_min": max(ratios) / min(ratios),
@@ -280,7 +281,8 @@ def runs_provenance(dirs: list[Path]) -> dict:
             key = dict(part.split("=", 1) for part in name.split() if "=" in part)
             settings.append({**{c: key.get(c) for c in ("profile", "keras_backend", "compile")},
                              "threads": env.get("threads"), "blocks": env.get("blocks"),
-                             "gc": env.get("gc_in_rounds", GC_BEFORE_RECORDED)})
+                             "gc": env.get("gc_in_rounds", GC_BEFORE_RECORDED),
+                             "method": env.get("method", METHOD_BEFORE_RECORDED)})
     shared = {c: settings[0][c] for c in settings[0] if all(s[c] == settings[0][c] for s in settings)} if settings else {}
     return {"runs_taken": f"{min(dates)} .. {max(dates)}" if dates else "", "code": ", ".join(dict.fromkeys(codes)),
             "settings": {c: v for c, v in shared.items() if v is not None}}
@@ -289,7 +291,7 @@ def runs_provenance(dirs: list[Path]) -> dict:
 def history_row(record: dict) -> dict:
     """noise.json's record as one row of the history."""
     s, rates = record["summary"], record["compare_rates"]
-    settings = ("runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "gc", "runs")
+    settings = ("runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "gc", "method", "runs")
     return {**{c: record.get(c) for c in settings},
             **{c: s.get(c) for c in HISTORY_SUMMARY}, "ratio_run_sd": math.sqrt(record["set"]["ratio_run_var"]),
             "time_run_sd": math.sqrt(record["set"]["time_run_var"]), **{c: rates.get(c) for c in HISTORY_RATES},
@@ -413,7 +415,7 @@ def run(args) -> int:
     provenance = runs_provenance(dirs)  # the runs' own settings win over the options (--runs-from)
     record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
               "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None),
-              "gc": GC_BEFORE_RECORDED, **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
+              "gc": GC_BEFORE_RECORDED, "method": METHOD_BEFORE_RECORDED, **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
               "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), "set": model,
               "checked_with": source, "inject": args.inject, "threshold": args.threshold,
               "multiplier": "Student t, 97.5%, blocks - 1 degrees of freedom (1.96 without blocks)",
@@ -422,15 +424,17 @@ def run(args) -> int:
         history_path = results_dir / HISTORY_FILE
         try:
             # a row written before a column was added reads that column as empty
-            earlier = [{c: r.get(c, GC_BEFORE_RECORDED if c == "gc" else "") for c in HISTORY_COLUMNS}
-                       for r in read_csv(history_path)] if history_path.exists() else []
+            earlier = [{c: r.get(c, {"gc": GC_BEFORE_RECORDED, "method": METHOD_BEFORE_RECORDED}.get(c, ""))
+                        for c in HISTORY_COLUMNS} for r in read_csv(history_path)] if history_path.exists() else []
         except ValueError as e:
             raise UsageError(f"{history_path}: {e}") from e
         history = updated_history(earlier, history_row(record))
         record.update(pooled_noise(history, record))
         sets_path = results_dir / SETS_FILE
         try:
-            sets = updated_sets(read_csv(sets_path) if sets_path.exists() else [], set_rows(runs, record))
+            earlier_sets = [{**r, "method": r.get("method") or METHOD_BEFORE_RECORDED}
+                            for r in read_csv(sets_path)] if sets_path.exists() else []
+            sets = updated_sets(earlier_sets, set_rows(runs, record))
         except ValueError as e:
             raise UsageError(f"{sets_path}: {e}") from e
         record.update(between_set_var(sets, record))

@@ -28,7 +28,7 @@ import math
 from pathlib import Path
 
 from .files import ResultsError, write_json
-from .schema import COMMAND_FILES
+from .schema import COMMAND_FILES, MEASUREMENT_METHOD, METHOD_BEFORE_RECORDED, SLICE_COLUMNS
 
 NOISE_FILE = COMMAND_FILES["noise"]
 REQUIRED = ("ratio_run_var", "time_run_var")
@@ -64,6 +64,27 @@ def set_sd_text(model: dict) -> str:
 def rerun_ratio_var(model: dict) -> float:
     """The variance a rerun adds to log(keras/torch) beyond the run's own: run-to-run plus between sets."""
     return model["ratio_run_var"] + (model.get("ratio_set_var") or 0.0)
+
+
+def applies_to(model: dict, slice_name: str, slice_env: dict) -> bool:
+    """Whether `model` was measured on this kind of slice: the same Keras backend, compile setting,
+    threads, profile and device (a model from before device was recorded was measured on the CPU), and
+    both the model and the slice under the current measurement method (schema.MEASUREMENT_METHOD): a
+    model fitted under an older method's analysis says nothing of the current one's variances. Noise is
+    never borrowed from another kind."""
+    key = dict(part.split("=", 1) for part in slice_name.split() if "=" in part)
+    same = all(str(model.get(c)) == key.get(c) for c in ("keras_backend", "compile", "threads", "profile"))
+    methods = {str(model.get("method", METHOD_BEFORE_RECORDED)), str(slice_env.get("method", METHOD_BEFORE_RECORDED))}
+    return same and key.get("device") == str(model.get("device", "cpu")) and methods == {str(MEASUREMENT_METHOD)}
+
+
+def run_vars(model: dict | None, environment: dict) -> dict[tuple, float]:
+    """slice key (schema.slice_of) -> the rerun variance to add to its intervals, for the slices of
+    `environment` (environment.json) that `model` applies to; the others have none."""
+    if model is None:
+        return {}
+    return {tuple(dict(part.split("=", 1) for part in name.split())[c] for c in SLICE_COLUMNS): rerun_ratio_var(model)
+            for name, env in (environment.get("slices") or {}).items() if applies_to(model, name, env or {})}
 
 
 def save(location: Path, model: dict) -> Path:

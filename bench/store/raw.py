@@ -16,7 +16,8 @@ layout (with `--benchmark-save-data`), so its tools read it as they are:
           "extra_info": {"case_key": {CASE_KEY column: cell, ...},
                          "block_rounds": [rounds of block 1, of block 2, ...],
                          "block_other_threads_cpu": [per block: CPU s of other threads per s],
-                         "block_minor_faults": [per block: minor page faults per call], ...},
+                         "block_minor_faults": [per block: minor page faults per call],
+                         "block_started_s": [per block: its start, s since the session began], ...},
           "stats": {"data": [seconds per call, one per round, in the order timed],
                     "iterations": calls per round, "rounds": ..., "median": ..., ...}
         }, ...

@@ -60,12 +60,12 @@ def load_environment(results_dir: Path) -> dict:
     return check_environment(path)
 
 
-def interval_inputs(results_dir: Path, rounds: dict | None = None) -> tuple[dict, float | None]:
-    """The raw rounds and the rerun variance that the derived tables' intervals need, from `results_dir`:
-    noise.json's run-to-run term plus its between-set term (a rerun in another hour, bench/store/noise.py).
-    `rounds`: raw rounds not yet written (a run's own), in place of those on record for the same cases."""
-    model = noise.load(results_dir)
-    return raw.load(results_dir) | (rounds or {}), None if model is None else noise.rerun_ratio_var(model)
+def interval_inputs(results_dir: Path, environment: dict, rounds: dict | None = None) -> tuple[dict, dict]:
+    """The raw rounds and the rerun variances that the derived tables' intervals need, from `results_dir`:
+    per slice of `environment` that noise.json was measured on, its run-to-run term plus its between-set
+    term (a rerun in another hour, bench/store/noise.py run_vars). `rounds`: raw rounds not yet written
+    (a run's own), in place of those on record for the same cases."""
+    return raw.load(results_dir) | (rounds or {}), noise.run_vars(noise.load(results_dir), environment)
 
 
 def load_memory(results_dir: Path) -> list[dict]:

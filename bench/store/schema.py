@@ -24,6 +24,13 @@ from impls.spec import SIZE_FIELDS
 # --- the columns ----------------------------------------------------------------------------
 
 SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
+# How rounds are taken and combined, recorded in every slice (environment.json "method") and in the noise
+# model: a noise model measured under one method never widens the intervals of another, and stability
+# sets of different methods never pool. 1: fixed blocks, Keras first in every block, a warm-up round per
+# block, the rounds' bootstrap as a floor. 2: blocks in ABBA order, a warm-up call, extension blocks to
+# --precision, the paired blocks' variance alone.
+MEASUREMENT_METHOD = 2
+METHOD_BEFORE_RECORDED = 1
 SIZE_COLUMNS = ["batch", *SIZE_FIELDS]  # the batch, then every ModelSpec size
 # What identifies a case across runs (and across versions, for `bench compare`).
 CASE_KEY = ["topology", "framework", "backend", "head", "mode", "size", *SIZE_COLUMNS, *SLICE_COLUMNS]
@@ -52,7 +59,7 @@ REQUIRED_BENCHMARK_COLUMNS = [c for c in BENCHMARK_COLUMNS if c not in ONNX_COLU
 COMPARISON_COLUMNS = [
     "keras_backend", "profile", "device", "compile", "threads", "topology", "mode", "size", *SIZE_COLUMNS,
     "keras_head", "torch_head", "keras_compiler", "torch_compiler",
-    "keras_median_s", "torch_median_s", "keras_over_torch", "ci_low", "ci_high", "keras_spread", "torch_spread",
+    "keras_median_s", "torch_median_s", "keras_over_torch", "ci_low", "ci_high", "interval_noise", "blocks", "precision", "keras_spread", "torch_spread",
     "params_keras", "params_torch", "max_abs_diff", "keras_kernel", "torch_kernel",
 ]
 

@@ -57,7 +57,8 @@ SCHEMAS = {
         COMPARISON_COLUMNS,
         [*SLICE_COLUMNS, "topology", "mode", "size", "keras_head", "torch_head", "keras_median_s",
          "torch_median_s", "keras_over_torch"],
-        [*SIZE_COLUMNS, "keras_median_s", "torch_median_s", "keras_over_torch", "keras_spread", "torch_spread",
+        [*SIZE_COLUMNS, "keras_median_s", "torch_median_s", "keras_over_torch", "ci_low", "ci_high", "blocks", "precision",
+         "keras_spread", "torch_spread",
          "params_keras", "params_torch", "max_abs_diff"],
     ),
     "td_tax": Schema(

@@ -26,7 +26,7 @@ from ..analysis.result_tables import answer_beside_reference
 from ..store import layout, lock
 from ..store.machine import OtherMachine, check_same_machine
 from ..store.validate import ResultsError, check_results_dir
-from .options import PROGRESS_PREFIX, UsageError
+from .options import DEFAULT_PRECISION, PROGRESS_PREFIX, UsageError
 from .runtime import KERAS_BACKENDS, available_cores
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +55,7 @@ def pytest_command(backend: str, args) -> list[str]:
         sys.executable, "-m", "pytest", str(BENCH_DIR), "--benchmark-only", "-p", "no:cacheprovider",
         "--tdbench-progress", "--keras-backend", backend, "--profile", args.profile,
         "--compile", args.compile, "--threads", str(args.threads), "--blocks", str(args.blocks),
+        "--precision", str(getattr(args, "precision", DEFAULT_PRECISION)),
         "--results-dir", str(Path(args.results_dir).resolve()), *args.pytest_args,
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from . import extra_work
 from .cases import COMPILE_CHOICES, PROFILES
 from ..store.schema import FILES
 from .runtime import DEFAULT_KERAS_BACKEND, KERAS_BACKENDS, available_cores, parse_positive, parse_threads
@@ -74,6 +75,27 @@ def argparse_type(parse, flag: str, limit: str):
 
 
 blocks_type = argparse_type(parse_count, "--blocks", "blocks")
+
+
+def parse_precision(flag: str, value, limit: str = "") -> float:
+    """A fraction above 0 and at most 0.5; ValueError naming `flag` otherwise."""
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        fraction = math.nan
+    if not (math.isfinite(fraction) and 0 < fraction <= 0.5):
+        raise ValueError(f"{flag} must be a fraction above 0 and at most 0.5 (0.025 is +-2.5%), got {value!r}")
+    return fraction
+
+
+precision_type = argparse_type(parse_precision, "--precision", "")
+
+
+def extra_work_type(value) -> tuple[str, float]:
+    try:
+        return extra_work.parse(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 time_budget_type = argparse_type(parse_seconds, "--time-budget", "time_budget_s")
 
 
@@ -85,6 +107,14 @@ time_budget_type = argparse_type(parse_seconds, "--time-budget", "time_budget_s"
 # (session.Timing.blocks_for).
 DEFAULT_BLOCKS = 40
 MIN_BLOCKS = 10
+# Adaptive precision (bench/suite/session.py extension blocks): after its --blocks blocks, a problem
+# gets more, up to EXTENSION times as many, until each of its Keras/torch ratios has a 95% half-width
+# within --precision, or until the run's budget (--time-budget, else DEFAULT_RUN_BUDGET_S from the
+# process's start) would be passed. 2.5%: five-percent agreement between two runs needs each within
+# about half of it. 270 s: a default run within 5 minutes, its save and last peak GEMM included.
+DEFAULT_PRECISION = 0.025
+EXTENSION = 2
+DEFAULT_RUN_BUDGET_S = 270.0
 
 
 # Each finished case prints "tdbench-progress K N OUTCOME CASE" (bench/conftest.py)
@@ -115,6 +145,17 @@ OPTIONS = {
         help=f"time each case in N blocks, alternating with the other cases of its problem (default: {DEFAULT_BLOCKS}); "
         "the --benchmark-max-time budget is split over them, and a problem whose slowest call cannot fill N "
         f"is timed in fewer (at least {MIN_BLOCKS})",
+    ),
+    "--precision": dict(
+        dest="tdbench_precision", default=DEFAULT_PRECISION, type=precision_type, metavar="FRACTION",
+        help="after --blocks, keep adding blocks to a problem (up to %d times as many) until each of its "
+        "Keras/torch ratios has a 95%%%% half-width within FRACTION of it, or the run's budget is spent "
+        "(default: %%(default)s; the budget: --time-budget, else %g s)" % (EXTENSION, DEFAULT_RUN_BUDGET_S),
+    ),
+    "--extra-work": dict(
+        dest="tdbench_extra_work", default=None, type=extra_work_type, metavar="FRAMEWORK=FRACTION",
+        help="add real work to FRAMEWORK's timed calls, FRACTION of each call's time (torch=0.1), to measure "
+        "what `bench compare` detects; needs --results-dir (bench/suite/extra_work.py)",
     ),
     "--time-budget": dict(
         dest="time_budget", default=None, type=time_budget_type, metavar="SECONDS",

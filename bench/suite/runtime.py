@@ -167,7 +167,7 @@ def memory_maps() -> tuple[int, int] | None:
 
 def keep_memory_maps_in_bounds() -> bool:
     """Drop the frameworks' compile caches when this process holds over half the mappings the kernel
-    allows; whether it did. Call outside timing: the next call, a block's untimed warm-up round,
+    allows; whether it did. Call outside timing: the next call, a block's untimed warm-up call,
     compiles again.
 
     Why: Keras on JAX without jit_compile compiles new XLA executables on

@@ -17,8 +17,9 @@ run meet several, and the spread of the blocks measures what remains
 (bench/analysis/stats.py). Every block meets the same process: all cases
 are built before the first block and released when the session ends (or
 when a compiled problem, timed on its own, starts), and
-each block starts with one untimed warm-up round, since the other cases ran
-in between. A case's row and raw rounds are written after its last block.
+each block starts with one untimed warm-up call, since the other cases ran
+in between: one call
+warms the caches as a whole round of calls did, at a fraction of its time. A case's row and raw rounds are written after its last block.
 The process itself is pinned to --threads CPUs and glibc malloc's thresholds
 are fixed (bench/conftest.py; runtime.pin_cpus, runtime.fix_malloc), so both
 arms run on the same CPUs and the same allocator state.
@@ -38,15 +39,19 @@ import pytest_benchmark
 from pytest_benchmark.stats import Stats
 
 from .cases import Case
-from .options import MIN_BLOCKS
+from .options import DEFAULT_PRECISION, DEFAULT_RUN_BUDGET_S, EXTENSION, MIN_BLOCKS
 from .harness import (
     CouldNotRun, ParityError, References, case_row, compiler_label, device_unavailable, measured_row,
     prepare, run_counted, use_full_float32,
 )
 from ..analysis.save import save_run
+from ..analysis.stats import paired_half_width
 from ..store.raw import entry
+from ..store.schema import MEASUREMENT_METHOD
 from .environment import code_version, collect
 from .peak import peak_gflops, summarise
+from .extra_work import with_extra_work
+from .phases import PhaseClock, line as phase_line
 from .runtime import apply_thread_limits, keep_memory_maps_in_bounds
 
 
@@ -63,9 +68,11 @@ def noise_floor_workload(n: int = 20_000) -> int:
 
 # A problem is timed in fewer blocks than --blocks when its slowest case cannot fill that many with
 # ROUNDS_PER_BLOCK rounds within --benchmark-max-time, but never fewer than MIN_BLOCKS (or --blocks,
-# if smaller). Every block costs an untimed warm-up round besides its timed ones: a case of 1.6 s
+# if smaller). Every block costs an untimed warm-up call besides its timed ones: a case of 1.6 s
 # per call (Keras on JAX, eager) in 40 blocks would take 80 calls where its budget holds one.
 ROUNDS_PER_BLOCK = 2
+# Seconds kept free of extension blocks before the run's budget: the save and the end peak GEMM.
+SAVE_RESERVE_S = 10.0
 
 
 @dataclass
@@ -77,6 +84,13 @@ class Timing:
     min_rounds: int = 15
     blocks: int = 1
     disable_gc: bool = False  # --benchmark-disable-gc: Python's collector off during timed rounds
+    precision: float = DEFAULT_PRECISION  # --precision: the half-width extension blocks refine a ratio to
+    budget_s: float = DEFAULT_RUN_BUDGET_S  # extension blocks end before the process is this old
+
+    @property
+    def steps(self) -> int:
+        """Block steps a case may run: --blocks, then as many extension blocks again (EXTENSION)."""
+        return self.blocks * EXTENSION if self.blocks >= MIN_BLOCKS else self.blocks
 
     def iterations(self, call_s: float) -> int:
         """Calls per round: enough for a round of --benchmark-min-time."""
@@ -115,6 +129,7 @@ class OpenCase:
     blocks: list = field(default_factory=list)  # each block's seconds per call, one per round
     other_threads_cpu: list = field(default_factory=list)  # per block: CPU seconds of other threads per second
     minor_faults: list = field(default_factory=list)  # per block: minor page faults per call
+    started_s: list = field(default_factory=list)  # per block: its start, seconds since the session began
     extra_info: dict = field(default_factory=dict)
 
 
@@ -178,6 +193,8 @@ class BenchSession:
         self._finished: list = []  # prepared cases whose blocks are done, released at the end or before a compiled problem
         self._not_timed: dict[str, str] = {}  # case id -> why its later blocks do not run
         self._problem_blocks: dict[tuple, int] = {}  # (group, compile) -> blocks its cases are timed in
+        self._extension_done: dict[tuple, str] = {}  # (group, compile) -> why it gets no more extension blocks
+        self._extension_steps: set = set()  # ((group, compile), step): extension blocks its cases run
         self._last_problem: tuple | None = None
         self.results_dir = Path(results_dir)
         self.references = References()
@@ -192,6 +209,8 @@ class BenchSession:
         self.started = time.monotonic()
         self.jax_cache_clears = 0  # runtime.keep_memory_maps_in_bounds, recorded in environment.json
         self.code = code_version()  # now, not when saving: the checkout may change while cases run
+        self.extra_work: tuple[str, float] | None = None  # --extra-work (bench/suite/extra_work.py)
+        self.phases = PhaseClock()  # where the process's wall time goes, recorded beside the slice
 
     def _start(self) -> None:
         if not self._threads_applied:  # first case: frameworks load now, with our threads
@@ -208,21 +227,27 @@ class BenchSession:
     def run(self, benchmark, case: Case, step: int = PREPARE) -> None:
         """Step 0 builds, proves and calibrates `case` (untimed); step b >= 1 times its block b."""
         self._start()
+        self.phases.first_item(process_age)
         if step == PREPARE:
             self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
             try:
-                self._open_case(benchmark, case)
+                with self.phases("prepare"):
+                    self._open_case(benchmark, case)
             except Exception as e:  # an error, not a skip: its blocks say so instead of running
                 self._not_timed.setdefault(case.id, f"{case.id}: its preparation failed ({type(e).__name__})")
                 raise
             return
         if case.id in self._not_timed:  # said as its preparation said it, so -rs counts them together
             _skip(self._not_timed[case.id])
+        if step > self.timing.blocks:  # an extension block: only while the problem needs it and time allows
+            reason = self._extension_stop(case, step)
+            if reason:
+                _skip(reason)
         if case.id not in self._open:
             _skip(f"{case.id}: its preparation did not run in this session, so no block of it does")
         state = self._open[case.id]
         blocks = self.blocks_of_problem(case)
-        if not timed_in(step, blocks, self.timing.blocks):
+        if step <= self.timing.blocks and not timed_in(step, blocks, self.timing.blocks):
             _skip(f"a problem whose slowest call cannot fill {self.timing.blocks} blocks within --benchmark-max-time "
                   f"is timed in fewer, spread over the run (at least {MIN_BLOCKS})")
         if not state.blocks:  # its first block: the rounds for the blocks its problem is timed in
@@ -234,17 +259,62 @@ class BenchSession:
         benchmark.group = case.group
         benchmark.extra_info.update(state.extra_info, block=step)
         clocks, faults = _clocks(), _minor_faults()
-        run_counted(state.prepared, lambda call: benchmark.pedantic(
-            call, rounds=state.rounds, iterations=state.iterations, warmup_rounds=1))
+        state.started_s.append(round(time.monotonic() - self.started, 3))
+        with self.phases("block_overhead"):
+            run_counted(state.prepared, lambda call: (call(), benchmark.pedantic(
+                call, rounds=state.rounds, iterations=state.iterations)))
         if benchmark.disabled or benchmark.stats is None:
             self._close(case.id, timed=False)  # --benchmark-disable: the case ran, nothing was timed
             return
         state.blocks.append([float(x) for x in benchmark.stats.stats.data])
+        self.phases.timed(sum(state.blocks[-1]) * state.iterations)
         state.other_threads_cpu.append(_other_threads_cpu(clocks, _clocks()))
-        calls = (len(state.blocks[-1]) + 1) * state.iterations  # the warm-up round included
+        calls = len(state.blocks[-1]) * state.iterations + 1  # the warm-up call included
         state.minor_faults.append(round((_minor_faults() - faults) / calls, 2))
-        if len(state.blocks) == blocks:
+        if len(state.blocks) == blocks < self.timing.blocks:  # timed in fewer blocks: never extended
             self._close(case.id)
+
+    def _extension_stop(self, case: Case, step: int) -> str | None:
+        """Why `case`'s problem gets no block `step`, or None: decided once per problem and step, at its
+        first case (the others of the problem follow it, so their blocks stay paired); a stop is final,
+        and closes the problem's cases (their rows are written from the blocks they have)."""
+        problem = (case.group, case.compile)
+        if problem in self._extension_done:
+            return self._extension_done[problem]
+        if (problem, step) in self._extension_steps:
+            return None
+        open_cases = [s for s in self._open.values() if (s.case.group, s.case.compile) == problem]
+        reason = None
+        if self.blocks_of_problem(case) < self.timing.blocks:
+            reason = "a problem timed in fewer than --blocks blocks gets no extension blocks"
+        elif not open_cases or len({len(s.blocks) for s in open_cases}) != 1:
+            reason = "extension blocks stop where a problem's cases no longer have paired blocks"
+        else:
+            age = process_age()
+            age = age if age is not None else time.monotonic() - self.started
+            next_block = sum(s.rounds * s.iterations * s.call_s + s.call_s for s in open_cases)
+            if age + next_block + SAVE_RESERVE_S > self.timing.budget_s:
+                reason = (f"extension blocks end when the run's budget ({self.timing.budget_s:g} s, --time-budget) "
+                          f"would be passed")
+            elif self._reached_precision(open_cases):
+                reason = f"the problem's ratios reached --precision {self.timing.precision:g}"
+        if reason:
+            self._extension_done[problem] = reason
+            for state in open_cases:
+                if state.blocks:
+                    self._close(state.case.id)
+        else:
+            self._extension_steps.add((problem, step))
+        return reason
+
+    def _reached_precision(self, open_cases: list) -> bool:
+        """Every Keras/torch pair among `open_cases` has a 95% half-width within --precision (stats.py)."""
+        keras = [s for s in open_cases if s.case.framework == "keras"]
+        torch = [s for s in open_cases if s.case.framework == "torch"]
+        widths = [paired_half_width(k.blocks, t.blocks) for k in keras for t in torch]
+        if not widths or None in widths:
+            return not widths  # a problem without a Keras/torch pair has nothing to refine
+        return max(widths) <= math.log1p(self.timing.precision)
 
     def blocks_of_problem(self, case: Case) -> int:
         """The blocks `case`'s problem is timed in, fixed at its first block: every case of the problem is
@@ -268,8 +338,10 @@ class BenchSession:
             # A compiled problem is timed on its own, after every spread block (bench/conftest.py): the
             # cases before it are done, and it starts in a process without them, one problem after another.
             self._finished.clear()
+        with self.phases("reference"):
+            reference = self.references.get(case)
         try:
-            prepared = prepare(case, self.references.get(case), forget_graphs=first_of_problem)
+            prepared = prepare(case, reference, forget_graphs=first_of_problem)
         except CouldNotRun as e:
             row.update(status=f"could not run: {e}")
             self._not_timed[case.id] = f"{case.id} could not run: {e}"
@@ -282,13 +354,34 @@ class BenchSession:
             if not benchmark.disabled:
                 self.rows.append(row)
             raise
-        call_s = calibrate(prepared.call)
+        with self.phases("calibration"):
+            call_s = calibrate(prepared.call)
+            extra_s = self._add_extra_work(case, prepared, call_s)
         iterations, rounds = self.timing.plan(call_s)
         extra = dict(
             max_abs_diff=prepared.max_abs_diff, first_call_s=prepared.first_call_s,
             kernel=prepared.kernel, graph_breaks=prepared.graph_breaks,
         )
+        if extra_s:
+            extra["extra_work_s"] = extra_s
         self._open[case.id] = OpenCase(case, prepared, row, iterations, rounds, call_s, extra_info=extra)
+
+    def _add_extra_work(self, case: Case, prepared, call_s: float) -> float | None:
+        """--extra-work: this case's timed call followed by a loop of FRACTION of its call time (seconds)."""
+        if self.extra_work is None or self.extra_work[0] != case.framework:
+            return None
+        # One call's time as the rounds will see it: rounds of calls (a single call of a sub-ms step reads
+        # several times slower than its rounds), the median of five.
+        n = self.timing.iterations(call_s)
+        rounds = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(n):
+                prepared.call.fn()
+            rounds.append((time.perf_counter() - start) / n)
+        seconds = self.extra_work[1] * sorted(rounds)[2]
+        prepared.call.fn = with_extra_work(prepared.call.fn, seconds)
+        return seconds
 
     def _close(self, case_id: str, timed: bool = True) -> None:
         """The case's row and raw rounds, from all its blocks. Its models stay in memory until the
@@ -302,11 +395,12 @@ class BenchSession:
         for seconds in (x for block in state.blocks for x in block):
             stats.update(seconds)
         prepared = state.prepared
-        peak = self.peak(case.framework, case.device)
+        with self.phases("peak"):
+            peak = self.peak(case.framework, case.device)
         self.rows.append(measured_row(state.row, case, prepared, stats, peak))
         extra = {**state.extra_info, "compiler": compiler_label(prepared), "compiles_per_call": prepared.compiles_per_call,
                  "block_rounds": [len(b) for b in state.blocks], "block_other_threads_cpu": state.other_threads_cpu,
-                 "block_minor_faults": state.minor_faults}
+                 "block_minor_faults": state.minor_faults, "block_started_s": state.started_s}
         stats_dict = {**stats.as_dict(), "iterations": state.iterations, "data": list(stats.data)}
         self.raw_entries.append(entry(case.id, case.group, state.row, extra, stats_dict))
 
@@ -320,21 +414,30 @@ class BenchSession:
             self._close(case_id)
         if not self.rows:
             return
-        for (framework, device), peaks in self._peaks.items():  # again at the end: did the machine change?
-            peaks["end"] = peak_gflops(framework, device)
+        with self.phases("peak"):
+            for (framework, device), peaks in self._peaks.items():  # again at the end: did the machine change?
+                peaks["end"] = peak_gflops(framework, device)
         environment = collect(self.threads, self.keras_backend, self.code)
         environment["noise_floor"] = self.noise_floor
         environment["blocks"] = self.timing.blocks
+        environment["method"] = MEASUREMENT_METHOD  # bench/store/schema.py: noise models and sets never mix methods
+        environment["precision"] = self.timing.precision
         environment["gc_in_rounds"] = "off" if self.timing.disable_gc else "on"
         environment["jax_cache_clears"] = self.jax_cache_clears
+        if self.extra_work is not None:  # an experiment's set: says so beside its numbers
+            environment["extra_work"] = f"{self.extra_work[0]}={self.extra_work[1]:g}"
+        # the whole process, start-up included, where /proc tells: what `bench run` waits for
+        age = process_age()
+        wall_s = age if age is not None else time.monotonic() - self.started
+        time_s = self.phases.record(wall_s)
         if self.run_record is not None:
-            # the whole process, start-up included, where /proc tells: what `bench run` waits for
-            age = process_age()
-            environment["run"] = {**self.run_record,
-                                  "wall_s": round(age if age is not None else time.monotonic() - self.started, 1)}
+            environment["run"] = {**self.run_record, "wall_s": round(wall_s, 1), "time_s": time_s}
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
-        save_run(self.results_dir, self.rows, environment, self.raw_entries, pytest_benchmark.__version__)
-        self._saved = f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json, raw/)"
+        with self.phases("save"):
+            save_run(self.results_dir, self.rows, environment, self.raw_entries, pytest_benchmark.__version__)
+        time_s["save"] = round(self.phases.seconds["save"], 1)
+        self._saved = (f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, "
+                       f"environment.json, raw/)\n{phase_line(time_s)}")
 
     def save_failed(self, message: str) -> None:
         """What the summary says instead, when save() raised: the previous files stay as they were."""
