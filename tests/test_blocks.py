@@ -227,8 +227,8 @@ def test_compile_caches_are_dropped_only_past_half_the_kernel_s_memory_map_limit
     from bench.suite import runtime
 
     cleared, read_maps = [], runtime.memory_maps
-    runner = SimpleNamespace(release_compile_caches=lambda: cleared.append(1))
-    monkeypatch.setattr(runtime, "runner_classes", lambda: [runner, runner])  # the registry, as runtime reads it
+    framework = SimpleNamespace(release_compile_caches=lambda: cleared.append(1))
+    monkeypatch.setattr(runtime, "framework_classes", lambda: [framework, framework])  # the registry, as runtime reads it
     monkeypatch.setattr(runtime, "memory_maps", lambda: (30000, 65530))
     assert runtime.keep_memory_maps_in_bounds() is False and not cleared
     monkeypatch.setattr(runtime, "memory_maps", lambda: (40000, 65530))

@@ -24,7 +24,7 @@ How the peak is read (`mem_method`):
   not. Freed memory that an allocator keeps would hide the next call's
   allocations, so the heap is handed back first (gc, then glibc's
   malloc_trim). A fresh process per case keeps one case's heap from another's.
-- GPU, each framework's allocator statistics (its runner's `memory_probe`,
+- GPU, each framework's allocator statistics (its Framework part's `memory_probe`,
   impls/memory_probes.py), reset before the call where the framework allows
   it: torch `max_memory_allocated` (Keras on torch too), TensorFlow
   `get_memory_info` peak, JAX `memory_stats` peak_bytes_in_use (which cannot
@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 from impls import ModelSpec
-from impls.contract import make_runner, runner_class
+from impls.contract import framework_class, make_runner
 
 from ..analysis.save import save_memory
 from ..store.schema import MEMORY_COLUMNS, MEMORY_FILES
@@ -118,7 +118,7 @@ class RssProbe:
 
 def make_probe(framework: str, device: str):
     """The process's RSS on the CPU; on a GPU, the framework's allocator (impls/memory_probes.py)."""
-    return runner_class(framework).memory_probe(device) or RssProbe()
+    return framework_class(framework).memory_probe(device) or RssProbe()
 
 
 def measure_case(case: Case) -> dict:
