@@ -83,7 +83,6 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
         os.environ["KERAS_BACKEND"] = parse_backend(keras_backend)
     for framework in framework_classes():  # imports no framework; ONNX Runtime sizes its sessions by it
         framework.configure_threads(threads)
-    os.environ["TDBENCH_THREADS"] = str(threads)  # for the memory command's worker processes
 
 
 PINNED_ENV = "TDBENCH_PINNED_CPUS"
