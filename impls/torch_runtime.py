@@ -103,6 +103,7 @@ class TorchFramework(FrameworkBase):
         if "torch" not in sys.modules:
             return {}
         torch = sys.modules["torch"]
+        return {"torch": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}}
 
     @classmethod
     def versions(cls, keras_backend: str) -> dict:
