@@ -238,3 +238,14 @@ def test_compile_caches_are_dropped_only_past_half_the_kernel_s_memory_map_limit
     if Path("/proc/self/maps").exists():
         count, limit = read_maps()
         assert 0 < count < limit
+
+
+def test_the_thread_report_holds_each_loaded_framework_s_pools():
+    """What environment.json records, read through each runtime's Framework part."""
+    import torch
+
+    from bench.suite import runtime
+
+    report = runtime.thread_report(1)
+    assert report["torch"] == {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+    assert ("tensorflow" in report) == ("tensorflow" in sys.modules)
