@@ -1,25 +1,29 @@
-"""The runner contract: every framework-specific operation the suite needs, in one place.
+"""The runtime contract: every framework-specific operation the suite needs, in two parts.
 
 `bench/` never imports a framework. It asks for a runtime by name
-(`runner_class("torch")`, `make_runner("keras", spec, head)`) and calls the
+(`framework_class("torch")`, `make_runner("keras", spec, head)`) and calls the
 operations below; a test (tests/test_layout.py) keeps any framework import
 out of `bench/`. To add a runtime (a Keras backend of its own, TensorRT, ...):
-write one class that has every member of `Runner`, add it to `RUNNERS`, and
-add its name to `bench/suite/cases.py` FRAMEWORKS; tests/test_layout.py checks the
-class against this contract.
+write one module (impls/<name>_runtime.py) with a class that has every member
+of `Framework` and one that has every member of `Runner`, add both to
+`RUNTIMES`, and add the name to `bench/suite/cases.py` FRAMEWORKS;
+tests/test_layout.py checks both classes against this contract.
 
-Two kinds of member:
+The two parts:
 
-- Per model (instance): one runner holds one model built on one device, with
-  its optimizer; it loads the reference weights, puts a batch on the device,
+- `Framework` (classmethods, no model needed; process-wide): the suite's
+  thread count and the pools only the API sets, is a device there, full
+  float32 on a GPU, forget compiled graphs, drop compile caches, a GEMM to
+  measure the machine's peak, parameter counts of a built model, versions,
+  GPU name, a GPU memory probe. Split off so the suite can ask them of every
+  runtime without building a model. These may import the framework: call
+  them after bench/suite/runtime.py configure (threads and the Keras backend
+  are read at import), except `configure_threads`, which configure calls.
+- `Runner` (one instance per model): one model built on one device, with its
+  optimizer; it loads the reference weights, puts a batch on the device,
   takes a train step, infers, and says which kernel and compiler it runs.
   Every call returns only after the device has finished (a train step gives a
   Python float, an infer call a NumPy array on the host).
-- Per framework (classmethods, no model needed): is a device there, full
-  float32 on a GPU, forget compiled graphs, a GEMM to measure the machine's
-  peak, parameter counts of a built model, versions, GPU name, a GPU memory
-  probe, thread pools. These may import the framework; call them after
-  bench/suite/runtime.py configure (threads and the Keras backend are read at import).
 
 An operation a runtime cannot do raises NotImplementedError saying so (ONNX
 Runtime has no train step); the suite never calls it for such a runtime.
@@ -37,13 +41,13 @@ import numpy as np
 
 from .spec import ModelSpec
 
-# name -> "module:class". Order matters where the suite asks every runtime in turn
-# (thread pools, full float32): torch first, so its pools are set before TensorFlow
-# loads, the order the suite has always used.
-RUNNERS = {
-    "torch": "impls.runners:TorchRunner",
-    "keras": "impls.runners:KerasRunner",
-    "onnxruntime": "impls.onnx_runner:OnnxRunner",
+# name -> ("module:Framework class", "module:Runner class"), one module per runtime. Order matters
+# where the suite asks every runtime in turn (thread pools, full float32): torch first, so its pools
+# are set before TensorFlow loads, the order the suite has always used.
+RUNTIMES = {
+    "torch": ("impls.torch_runtime:TorchFramework", "impls.torch_runtime:TorchRunner"),
+    "keras": ("impls.keras_runtime:KerasFramework", "impls.keras_runtime:KerasRunner"),
+    "onnxruntime": ("impls.onnx_runtime:OnnxFramework", "impls.onnx_runtime:OnnxRunner"),
 }
 
 
@@ -58,8 +62,68 @@ class MemoryProbe(Protocol):
 
 
 @runtime_checkable
+class Framework(Protocol):
+    """One runtime's process-wide operations (classmethods only; no model needed)."""
+
+    framework: str  # the registry name: "keras", "torch", "onnxruntime"
+
+    @classmethod
+    def configure_threads(cls, threads: int) -> None:
+        """Record the suite's thread count for this process; imports nothing (runtime.configure calls it)."""
+
+    @classmethod
+    def threads(cls) -> int:
+        """The thread count configure_threads recorded, else the CPUs this process may use."""
+
+    @classmethod
+    def set_threads(cls, threads: int) -> None:
+        """Set the thread pools that only the framework's API sets (environment variables come earlier)."""
+
+    @classmethod
+    def thread_pools(cls) -> dict:
+        """{pool owner: its thread counts} for each of this framework's loaded modules; imports nothing."""
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        """Why this runtime cannot use `device` here, or None if it can."""
+
+    @classmethod
+    def full_float32(cls, device: str) -> None:
+        """Turn TF32 and other reduced-precision matmuls off on `device` (GPU outputs compared at float32)."""
+
+    @classmethod
+    def reset_compiled(cls) -> None:
+        """Forget in-process compiled graphs, so the next compiled case compiles as a fresh process would."""
+
+    @classmethod
+    def release_compile_caches(cls) -> None:
+        """Drop process-wide caches of compiled code that grow with every call (the suite calls this
+        only when the process nears the kernel's memory-map limit, never inside timed rounds)."""
+
+    @classmethod
+    def gemm(cls, device: str, n: int) -> AbstractContextManager[Callable[[], None]]:
+        """A context holding a function that multiplies two n x n float32 matrices on `device` and waits."""
+
+    @classmethod
+    def count_params(cls, model, layer: str | None = None, trainable_only: bool = False) -> int:
+        """Parameters of a built model, or of its attribute/layer named `layer`."""
+
+    @classmethod
+    def versions(cls, keras_backend: str) -> dict:
+        """{"framework_version": ..., "backend_version": ...} of the installed packages."""
+
+    @classmethod
+    def gpu_name(cls) -> str | None:
+        """The first GPU's name as this framework sees it, or None."""
+
+    @classmethod
+    def memory_probe(cls, device: str) -> MemoryProbe | None:
+        """The device-memory probe for `device`; None on the CPU (the suite reads the process's RSS)."""
+
+
+@runtime_checkable
 class Runner(Protocol):
-    """One model of one framework on one device, and that framework's process-wide operations."""
+    """One model of one runtime on one device, with its optimizer."""
 
     framework: str  # the registry name: "keras", "torch", "onnxruntime"
     backend: str  # what runs it: Keras's backend, else the framework
@@ -69,7 +133,6 @@ class Runner(Protocol):
     compile_requested: bool
     compiled: bool  # what the framework actually does (Keras turns XLA off for some layers)
 
-    # --- one model ------------------------------------------------------------------------
     # __init__(spec, head, device="cpu", compile=False, optimizer="adam", learning_rate=1e-3,
     #          seed=0, **framework_options): build the model on `device`, with its optimizer.
 
@@ -119,94 +182,52 @@ class Runner(Protocol):
     def row_extras(self) -> dict:
         """Columns only this runtime fills (an ONNX export's graph counts); {} for most."""
 
-    # --- the framework (classmethods) ------------------------------------------------------
 
-    @classmethod
-    def unavailable(cls, device: str) -> str | None:
-        """Why this runtime cannot use `device` here, or None if it can."""
-
-    @classmethod
-    def full_float32(cls, device: str) -> None:
-        """Turn TF32 and other reduced-precision matmuls off on `device` (GPU outputs compared at float32)."""
-
-    @classmethod
-    def reset_compiled(cls) -> None:
-        """Forget in-process compiled graphs, so the next compiled case compiles as a fresh process would."""
-
-    @classmethod
-    def release_compile_caches(cls) -> None:
-        """Drop process-wide caches of compiled code that grow with every call (the suite calls this
-        only when the process nears the kernel's memory-map limit, never inside timed rounds)."""
-
-    @classmethod
-    def gemm(cls, device: str, n: int) -> AbstractContextManager[Callable[[], None]]:
-        """A context holding a function that multiplies two n x n float32 matrices on `device` and waits."""
-
-    @classmethod
-    def count_params(cls, model, layer: str | None = None, trainable_only: bool = False) -> int:
-        """Parameters of a built model, or of its attribute/layer named `layer`."""
-
-    @classmethod
-    def versions(cls, keras_backend: str) -> dict:
-        """{"framework_version": ..., "backend_version": ...} of the installed packages."""
-
-    @classmethod
-    def gpu_name(cls) -> str | None:
-        """The first GPU's name as this framework sees it, or None."""
-
-    @classmethod
-    def memory_probe(cls, device: str) -> MemoryProbe | None:
-        """The device-memory probe for `device`; None on the CPU (the suite reads the process's RSS)."""
-
-    @classmethod
-    def set_threads(cls, threads: int) -> None:
-        """Set the thread pools that only the framework's API sets (environment variables come earlier)."""
-
-    @classmethod
-    def thread_pools(cls) -> dict:
-        """{pool owner: its thread counts} for each of this framework's loaded modules; imports nothing."""
-
-
-CLASS_MEMBERS = ("unavailable", "full_float32", "reset_compiled", "release_compile_caches", "gemm", "count_params", "versions",
-                 "gpu_name", "memory_probe", "set_threads", "thread_pools")
-
-
-def contract_members() -> list[str]:
-    """Every member name `Runner` declares, data and methods (from its annotations and body)."""
-    names = set(Runner.__annotations__)
-    names |= {n for n, v in vars(Runner).items() if not n.startswith("_") and (callable(v) or isinstance(v, (property, classmethod)))}
+def contract_members(part: type) -> list[str]:
+    """Every member name `part` (Framework or Runner) declares, data and methods."""
+    names = set(part.__annotations__)
+    names |= {n for n, v in vars(part).items() if not n.startswith("_") and (callable(v) or isinstance(v, (property, classmethod)))}
     return sorted(names)
 
 
-def missing(cls: type) -> list[str]:
-    """What `cls` lacks to be a Runner: absent members, and framework operations that are not classmethods.
+def missing(cls: type, part: type) -> list[str]:
+    """What `cls` lacks to be a `part`: absent members, and `part`'s classmethods that are not classmethods.
 
     Data members (spec, device, ...) are set in __init__, so they are checked on an instance
     (isinstance(runner, Runner)); here, what the class itself must define.
     """
     problems = []
-    per_instance = set(Runner.__annotations__) - {"framework"}  # the registry name is a class attribute
-    for name in contract_members():
+    per_instance = set(part.__annotations__) - {"framework"}  # the registry name is a class attribute
+    for name in contract_members(part):
         if name in per_instance:
             continue
         if not hasattr(cls, name):
             problems.append(f"{cls.__name__}.{name}: missing")
-        elif name in CLASS_MEMBERS and not isinstance(inspect.getattr_static(cls, name), classmethod):
+        elif isinstance(vars(part).get(name), classmethod) and not isinstance(inspect.getattr_static(cls, name), classmethod):
             problems.append(f"{cls.__name__}.{name}: not a classmethod")
     return problems
 
 
-def runner_class(framework: str) -> type:
-    """The adapter class registered as `framework`; ValueError naming the known ones."""
-    if framework not in RUNNERS:
-        raise ValueError(f"framework must be one of {', '.join(RUNNERS)}; got {framework!r}")
-    module, _, name = RUNNERS[framework].partition(":")
+def _registered(framework: str, part: int) -> type:
+    if framework not in RUNTIMES:
+        raise ValueError(f"framework must be one of {', '.join(RUNTIMES)}; got {framework!r}")
+    module, _, name = RUNTIMES[framework][part].partition(":")
     return getattr(import_module(module), name)
 
 
-def runner_classes() -> list[type]:
-    """Every registered adapter, in RUNNERS order."""
-    return [runner_class(name) for name in RUNNERS]
+def framework_class(framework: str) -> type:
+    """The process-wide part registered as `framework` (a Framework); ValueError naming the known ones."""
+    return _registered(framework, 0)
+
+
+def framework_classes() -> list[type]:
+    """Every registered runtime's process-wide part, in RUNTIMES order."""
+    return [framework_class(name) for name in RUNTIMES]
+
+
+def runner_class(framework: str) -> type:
+    """The per-model part registered as `framework` (a Runner); ValueError naming the known ones."""
+    return _registered(framework, 1)
 
 
 def make_runner(framework: str, spec: ModelSpec, head: str | None, **options) -> Runner:
@@ -216,7 +237,7 @@ def make_runner(framework: str, spec: ModelSpec, head: str | None, **options) ->
 
 def gpu_name() -> str:
     """The GPU's name as torch sees it, or "none": torch is a core dependency, on every machine."""
-    return runner_class("torch").gpu_name() or "none"
+    return framework_class("torch").gpu_name() or "none"
 
 
 def package_version(name: str) -> str | None:

@@ -251,8 +251,8 @@ def test_compile_caches_are_dropped_only_past_half_the_kernel_s_memory_map_limit
     from bench.suite import runtime
 
     cleared, read_maps = [], runtime.memory_maps
-    runner = SimpleNamespace(release_compile_caches=lambda: cleared.append(1))
-    monkeypatch.setattr(runtime, "runner_classes", lambda: [runner, runner])  # the registry, as runtime reads it
+    framework = SimpleNamespace(release_compile_caches=lambda: cleared.append(1))
+    monkeypatch.setattr(runtime, "framework_classes", lambda: [framework, framework])  # the registry, as runtime reads it
     monkeypatch.setattr(runtime, "memory_maps", lambda: (30000, 65530))
     assert runtime.keep_memory_maps_in_bounds() is False and not cleared
     monkeypatch.setattr(runtime, "memory_maps", lambda: (40000, 65530))
@@ -339,3 +339,14 @@ def test_precision_must_be_a_fraction_above_zero():
         with pytest.raises(ValueError, match="--precision must be a fraction above 0"):
             checked_option("--precision", bad)
     assert checked_option("--precision", "0.05") == 0.05
+
+
+def test_the_thread_report_holds_each_loaded_framework_s_pools():
+    """What environment.json records, read through each runtime's Framework part."""
+    import torch
+
+    from bench.suite import runtime
+
+    report = runtime.thread_report(1)
+    assert report["torch"] == {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+    assert ("tensorflow" in report) == ("tensorflow" in sys.modules)

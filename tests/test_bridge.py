@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from impls import ModelSpec, build_keras, build_torch, copy_weights, weight_pairs
-from impls.runners import KerasRunner, TorchRunner
+from impls.contract import runner_class
+
+KerasRunner, TorchRunner = runner_class("keras"), runner_class("torch")  # the per-model parts, through the registry
 
 
 def test_copy_weights_refuses_what_it_cannot_map():

@@ -13,7 +13,9 @@ from bench.suite.harness import (
     ParityError, check_loss, check_train_gate, compiler_label, prepare, run_counted,
 )
 from impls import ModelSpec
-from impls.runners import KerasRunner, TorchRunner
+from impls.contract import runner_class
+
+KerasRunner, TorchRunner = runner_class("keras"), runner_class("torch")  # the per-model parts, through the registry
 
 
 def test_both_infer_arms_end_with_a_host_array():
@@ -117,7 +119,8 @@ def test_keras_on_jax_without_jit_recompiles_every_call():
         import os
         os.environ["KERAS_BACKEND"] = "jax"
         from impls import ModelSpec
-        from impls.runners import KerasRunner
+        from impls.contract import runner_class
+        KerasRunner = runner_class("keras")
         spec = ModelSpec.seed("one_to_one")
         for jit in (False, True):
             r = KerasRunner(spec, compile=jit)

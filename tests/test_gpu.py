@@ -5,7 +5,9 @@ import pytest
 from bench.suite.harness import PARITY_TOLERANCE, device_unavailable, use_full_float32
 from bench.analysis.parity import PARITY_CASES, forward_diff
 from impls import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD
-from impls.runners import TorchRunner
+from impls.contract import runner_class
+
+TorchRunner = runner_class("torch")
 
 
 def require_gpu(framework):

@@ -1,4 +1,4 @@
-"""The layout the design promises: bench/ reaches frameworks only through the runner contract."""
+"""The layout the design promises: bench/ reaches frameworks only through the runtime contract."""
 
 from __future__ import annotations
 
@@ -58,27 +58,34 @@ def test_the_import_check_sees_every_form(tmp_path, monkeypatch):
     assert framework_imports(source) == ["m.py:2 torch.nn", "m.py:4 keras", "m.py:6 onnxruntime"]
 
 
-@pytest.mark.parametrize("framework", list(contract.RUNNERS))
-def test_each_adapter_has_the_whole_contract(framework):
-    cls = contract.runner_class(framework)
-    assert cls.framework == framework
-    assert contract.missing(cls) == []
+@pytest.mark.parametrize("framework", list(contract.RUNTIMES))
+def test_each_runtime_has_both_parts_of_the_contract(framework):
+    parts = contract.framework_class(framework), contract.runner_class(framework)
+    assert [cls.framework for cls in parts] == [framework, framework]
+    assert contract.missing(parts[0], contract.Framework) == []
+    assert contract.missing(parts[1], contract.Runner) == []
+    assert len({cls.__module__ for cls in parts}) == 1  # one module per runtime
 
 
 def test_the_contract_check_can_fail():
-    from impls.runners import TorchRunner
-
-    class Partial(TorchRunner):
+    class Partial(contract.framework_class("torch")):
         gemm = None  # an attribute, not a classmethod
         unavailable = staticmethod(lambda device: None)
 
     class Bare:
         framework = backend = "bare"
 
-    assert contract.missing(Partial) == ["Partial.gemm: not a classmethod", "Partial.unavailable: not a classmethod"]
-    missing = contract.missing(Bare)
-    assert "Bare.train_step: missing" in missing and "Bare.set_threads: missing" in missing
-    assert len(missing) == len(contract.contract_members()) - len(contract.Runner.__annotations__)  # all but the data members
+    assert contract.missing(Partial, contract.Framework) == ["Partial.gemm: not a classmethod",
+                                                             "Partial.unavailable: not a classmethod"]
+    framework_missing = contract.missing(Bare, contract.Framework)
+    assert "Bare.set_threads: missing" in framework_missing and "Bare.configure_threads: missing" in framework_missing
+    assert len(framework_missing) == len(contract.contract_members(contract.Framework)) - 1  # all but the name
+    runner_missing = contract.missing(Bare, contract.Runner)
+    assert "Bare.train_step: missing" in runner_missing
+    # all but the data members
+    assert len(runner_missing) == len(contract.contract_members(contract.Runner)) - len(contract.Runner.__annotations__)
+    # a model part is not a framework part: the framework's operations live on the other class
+    assert "TorchRunner.gemm: missing" in contract.missing(contract.runner_class("torch"), contract.Framework)
 
 
 @pytest.mark.parametrize("framework, head", [("keras", "timedistributed"), ("torch", "loop")])
@@ -95,6 +102,8 @@ def test_built_runners_satisfy_the_protocol(framework, head):
 def test_unknown_framework_is_named():
     with pytest.raises(ValueError, match="framework must be one of torch, keras, onnxruntime; got 'mxnet'"):
         contract.runner_class("mxnet")
+    with pytest.raises(ValueError, match="framework must be one of torch, keras, onnxruntime; got 'mxnet'"):
+        contract.framework_class("mxnet")
 
 
 # --- the import drawing: one-way data flow between the rooms --------------------------------------
@@ -114,13 +123,13 @@ LATE_IMPORTS = {
     ("bench.analysis.parity", "impls"): "copy_weights/weight_pairs load Keras and torch (impls/bridge.py)",
     ("bench.commands.params", "impls"): "build_keras/build_torch load Keras and torch",
     ("bench.commands.seed", "impls"): "copy_weights loads Keras and torch",
-    ("impls.runners", "impls.keras_losses"): "loads Keras",
-    ("impls.runners", "impls.keras_models"): "loads Keras",
-    ("impls.runners", "impls._keras_grads"): "loads Keras",
-    ("impls.runners", "impls.optim"): "loads torch",
-    ("impls.runners", "impls.torch_losses"): "loads torch",
-    ("impls.runners", "impls.torch_models"): "loads torch",
-    ("impls.runners", "impls.bridge"): "loads Keras and torch",
+    ("impls.keras_runtime", "impls.keras_losses"): "loads Keras",
+    ("impls.keras_runtime", "impls.keras_models"): "loads Keras",
+    ("impls.keras_runtime", "impls._keras_grads"): "loads Keras",
+    ("impls.torch_runtime", "impls.optim"): "loads torch",
+    ("impls.torch_runtime", "impls.torch_losses"): "loads torch",
+    ("impls.torch_runtime", "impls.torch_models"): "loads torch",
+    ("impls.torch_runtime", "impls.bridge"): "loads Keras and torch",
     ("bench.commands.run", "bench.cluster.driver"): "loads Ray, which only --cluster needs",
 }
 

@@ -57,6 +57,19 @@ def test_case_round_trips_through_json():
     assert case_from_json(case_to_json(case)) == case
 
 
+def test_the_worker_takes_the_thread_count_from_its_argument(monkeypatch):
+    """The parent passes --threads on the worker's command line, not through the environment."""
+    from bench.commands import memory
+
+    seen = {}
+    monkeypatch.setattr(memory.runtime, "configure", lambda threads, backend=None: seen.update(configure=threads))
+    monkeypatch.setattr(memory.runtime, "apply_thread_limits", lambda threads: seen.update(pools=threads))
+    monkeypatch.setattr(memory, "measure_case", lambda case: dict(status="ok"))
+    case = _case("torch", "broadcast", "infer")
+    assert memory.worker_main([case_to_json(case), "2"]) == 0
+    assert seen == dict(configure=2, pools=2)
+
+
 @pytest.mark.slow
 def test_torch_memory_grows_with_batch_and_timesteps_and_train_needs_more():
     train = _peak(_case("torch", "broadcast", "train", batch=8))

@@ -74,7 +74,8 @@ def test_a_failing_export_is_a_row_naming_the_model_and_the_exporter(references,
 
 
 def test_a_corrupt_or_mismatched_onnx_file_is_a_one_line_error(references, tmp_path):
-    from impls.onnx_runner import OnnxModelError, OnnxRunner
+    from impls.contract import make_runner
+    from impls.onnx_runtime import OnnxModelError
 
     case = ort_case("many_to_many-onnxruntime-torch-broadcast-infer-cpu-seed")
     runner = harness.build_runner(case, references.get(case))
@@ -90,19 +91,42 @@ def test_a_corrupt_or_mismatched_onnx_file_is_a_one_line_error(references, tmp_p
 
     exported = tmp_path / "t5.onnx"  # the same export, its weights kept inside the one file
     onnx.save(onnx.load(str(Path(runner._dir.name) / "model.onnx")), str(exported))
-    longer = OnnxRunner(case.spec.replace(timesteps=7), "torch-broadcast")
+    longer = make_runner("onnxruntime", case.spec.replace(timesteps=7), "torch-broadcast")
     with pytest.raises(OnnxModelError, match=r"does not fit: input shape \[1, 5, 1\], the many_to_many spec's is \[1, 7, 1\]"):
         longer.load(exported, batch=1)
 
 
 def test_without_the_extra_the_cases_skip_with_the_reason(monkeypatch):
-    from impls import onnx_runner
+    from impls.contract import framework_class
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real(name, *a))
     reason = harness.device_unavailable("onnxruntime", "cpu")
     assert reason == "ONNX cases need the onnx extra (pip install -e '.[onnx]'); missing: tf2onnx"
-    assert onnx_runner.unavailable("cuda") is not None  # no CUDAExecutionProvider in a CPU build
+    assert framework_class("onnxruntime").unavailable("cuda") is not None  # no CUDAExecutionProvider in a CPU build
+
+
+def test_the_suite_s_threads_reach_the_sessions_through_the_contract(monkeypatch):
+    """runtime.configure records the count on every Framework part; ORT sizes its sessions by it."""
+    import os
+
+    from bench.suite import runtime
+    from impls import ModelSpec
+    from impls.contract import RUNTIMES, framework_class, framework_classes, make_runner
+
+    for var in (*runtime.THREAD_ENV, "XLA_FLAGS", "TF_CPP_MIN_LOG_LEVEL", "TORCHINDUCTOR_FX_GRAPH_CACHE",
+                "TORCHINDUCTOR_AUTOGRAD_CACHE"):  # what configure sets, put back after the test
+        if var in os.environ:
+            monkeypatch.setenv(var, os.environ[var])
+        else:
+            monkeypatch.delenv(var, raising=False)
+    for framework in framework_classes():
+        monkeypatch.setattr(framework, "_threads", None)
+    monkeypatch.setattr(runtime, "FRAMEWORK_MODULES", ())  # this test process has loaded them already
+    runtime.configure(3)
+    assert [framework_class(name).threads() for name in RUNTIMES] == [3, 3, 3]
+    runner = make_runner("onnxruntime", ModelSpec.seed("many_to_one"), "torch")
+    assert runner.threads == 3 and "3 threads" in runner.kernel()
 
 
 def row(framework, head, median, timesteps=50, profile="tdtax", **extra):

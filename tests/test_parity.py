@@ -17,7 +17,9 @@ from bench.analysis.parity import (
 )
 from bench.analysis.tolerances import TRAINING_STEPS
 from impls import KERAS_HEADS, TORCH_HEADS
-from impls.runners import KerasRunner, TorchRunner
+from impls.contract import runner_class
+
+KerasRunner, TorchRunner = runner_class("keras"), runner_class("torch")  # the per-model parts, through the registry
 
 CASES = list(PARITY_CASES)
 LSTM_CASES = [c for c in CASES if not c.startswith("attention")]

@@ -1,7 +1,7 @@
 """`python -m bench memory`: peak memory of one train step and of one infer call, per case.
 
 A pass of its own, never inside the timed rounds: each case runs in a fresh
-process (`python -m bench.commands.memory CASE_JSON`), which builds the case's runner,
+process (`python -m bench.commands.memory CASE_JSON THREADS`), which builds the case's runner,
 puts the batch on the device, and measures one call twice:
 
 1. the first call (tracing, compilation, optimizer slots, lazily loaded
@@ -24,7 +24,7 @@ How the peak is read (`mem_method`):
   not. Freed memory that an allocator keeps would hide the next call's
   allocations, so the heap is handed back first (gc, then glibc's
   malloc_trim). A fresh process per case keeps one case's heap from another's.
-- GPU, each framework's allocator statistics (its runner's `memory_probe`,
+- GPU, each framework's allocator statistics (its Framework part's `memory_probe`,
   impls/memory_probes.py), reset before the call where the framework allows
   it: torch `max_memory_allocated` (Keras on torch too), TensorFlow
   `get_memory_info` peak, JAX `memory_stats` peak_bytes_in_use (which cannot
@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 from impls import ModelSpec
-from impls.contract import make_runner, runner_class
+from impls.contract import framework_class, make_runner
 
 from ..analysis.save import save_memory
 from ..store.schema import MEMORY_COLUMNS, MEMORY_FILES
@@ -118,7 +118,7 @@ class RssProbe:
 
 def make_probe(framework: str, device: str):
     """The process's RSS on the CPU; on a GPU, the framework's allocator (impls/memory_probes.py)."""
-    return runner_class(framework).memory_probe(device) or RssProbe()
+    return framework_class(framework).memory_probe(device) or RssProbe()
 
 
 def measure_case(case: Case) -> dict:
@@ -157,9 +157,9 @@ def case_from_json(text: str) -> Case:
 
 
 def worker_main(argv: list[str]) -> int:
-    """`python -m bench.commands.memory CASE_JSON`: measure one case, print one result line."""
+    """`python -m bench.commands.memory CASE_JSON [THREADS]`: measure one case, print one result line."""
     case = case_from_json(argv[0])
-    threads = int(os.environ.get("TDBENCH_THREADS") or runtime.available_cores())
+    threads = int(argv[1]) if len(argv) > 1 else runtime.available_cores()
     keras_backend = runtime.keras_backend()
     # A torch case loads torch alone: Keras and its backend would only add to the baseline.
     runtime.configure(threads, "torch" if case.framework == "torch" else keras_backend)
@@ -174,10 +174,10 @@ def worker_main(argv: list[str]) -> int:
 
 def measure_in_subprocess(case: Case, keras_backend: str, threads: int, timeout: float = WORKER_TIMEOUT_S) -> dict:
     """Run `case` in a fresh process; its result, or a failed status naming the last error line."""
-    env = dict(os.environ, KERAS_BACKEND=keras_backend, TDBENCH_THREADS=str(threads))
+    env = dict(os.environ, KERAS_BACKEND=keras_backend)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "bench.commands.memory", case_to_json(case)],
+            [sys.executable, "-m", "bench.commands.memory", case_to_json(case), str(threads)],
             capture_output=True, text=True, env=env, timeout=timeout,
             cwd=Path(__file__).resolve().parents[2],
         )

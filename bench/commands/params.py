@@ -16,7 +16,7 @@ from ..store.markdown import text_table
 from ..store.layout import RESULTS_ROOT
 from ..store.schema import COMMAND_FILES
 from ..store.command_rows import save_rows
-from impls.contract import runner_class
+from impls.contract import framework_class
 from ..suite import runtime
 
 COLUMNS = [
@@ -46,7 +46,7 @@ def params_rows(spec) -> list[dict]:
     """One row per layer with weights, then a total row."""
     from impls import build_keras, build_torch  # late: loads Keras and torch, after runtime.configure set their threads
 
-    keras_count, torch_count = runner_class("keras").count_params, runner_class("torch").count_params
+    keras_count, torch_count = framework_class("keras").count_params, framework_class("torch").count_params
     keras_model = build_keras(spec)
     native = build_torch(spec, torch_bias="native")
     compatible = build_torch(spec)

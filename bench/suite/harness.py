@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from impls.compile_events import summarise_breaks
-from impls.contract import make_runner, runner_class, runner_classes
+from impls.contract import framework_class, framework_classes, make_runner, runner_class
 from impls.spec import SIZE_FIELDS
 
 from .cases import Case
@@ -51,7 +51,7 @@ class CouldNotRun(Exception):
 
 def device_unavailable(framework: str, device: str) -> str | None:
     """Why `framework` cannot use `device` here, or None if it can."""
-    return runner_class(framework).unavailable(device)
+    return framework_class(framework).unavailable(device)
 
 
 def use_full_float32(device: str) -> None:
@@ -59,8 +59,8 @@ def use_full_float32(device: str) -> None:
 
     Every runtime, not only the case's: a case's reference holds both Keras's and torch's outputs.
     """
-    for runner in runner_classes():
-        runner.full_float32(device)
+    for framework in framework_classes():
+        framework.full_float32(device)
 
 
 @dataclass
@@ -215,9 +215,9 @@ def forget_compiled_graphs(case: Case) -> None:
     done for torch whatever framework the problem's first case is.
     """
     if case.compile == "on":
-        runner_class(case.framework).reset_compiled()
+        framework_class(case.framework).reset_compiled()
         if case.framework != "torch":
-            runner_class("torch").reset_compiled()
+            framework_class("torch").reset_compiled()
 
 
 def prepare(case: Case, reference: Reference, forget_graphs: bool = True) -> Prepared:
@@ -301,7 +301,7 @@ def case_row(case: Case, profile: str, keras_backend: str, threads: int) -> dict
         topology=case.topology, framework=case.framework, backend=backend,
         keras_backend=keras_backend, head=case.head, compile=case.compile, mode=case.mode,
         device=case.device, profile=profile, size=case.size.label, batch=case.size.batch,
-        threads=threads, **runner_class(case.framework).versions(keras_backend), date=today(),
+        threads=threads, **framework_class(case.framework).versions(keras_backend), date=today(),
         **{name: getattr(spec, name) if name in spec.used_fields() else None for name in SIZE_FIELDS},
     )
     return row

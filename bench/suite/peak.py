@@ -1,6 +1,6 @@
 """The machine's float32 matmul rate, measured through each framework with the run's threads.
 
-Each runner supplies the GEMM (impls/contract.py `gemm`): torch's `a @ b`, the Keras
+Each runtime's Framework part supplies the GEMM (impls/contract.py `gemm`): torch's `a @ b`, the Keras
 backend's `keras.ops.matmul` (jax.jit on JAX), one ONNX MatMul node in a session.
 
 A square GEMM large enough to saturate the cores, timed REPEATS times: the
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from impls.contract import runner_class
+from impls.contract import framework_class
 
 PEAK_SIZE = {"cpu": 1024, "cuda": 8192}
 REPEATS = 7
@@ -48,7 +48,7 @@ def summarise(peaks: dict) -> dict:
 
 
 def peak_gflops(framework: str, device: str) -> dict:
-    """rate_summary of the framework's GEMM on `device` (its runner's `gemm`, impls/contract.py)."""
+    """rate_summary of the framework's GEMM on `device` (its Framework part's `gemm`, impls/contract.py)."""
     n = PEAK_SIZE[device]
-    with runner_class(framework).gemm(device, n) as call:
+    with framework_class(framework).gemm(device, n) as call:
         return _rates(call, n)

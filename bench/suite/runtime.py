@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from impls.contract import runner_classes
+from impls.contract import framework_classes
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_KERAS_BACKEND = "tensorflow"  # Keras's own default, when KERAS_BACKEND is not set
@@ -81,7 +81,8 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
     os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
     if keras_backend is not None:
         os.environ["KERAS_BACKEND"] = parse_backend(keras_backend)
-    os.environ["TDBENCH_THREADS"] = str(threads)
+    for framework in framework_classes():  # imports no framework; ONNX Runtime sizes its sessions by it
+        framework.configure_threads(threads)
 
 
 PINNED_ENV = "TDBENCH_PINNED_CPUS"
@@ -181,8 +182,8 @@ def keep_memory_maps_in_bounds() -> bool:
     maps = memory_maps()
     if maps is None or maps[0] < maps[1] // 2:
         return False
-    for runner in runner_classes():
-        runner.release_compile_caches()
+    for framework in framework_classes():
+        framework.release_compile_caches()
     return True
 
 
@@ -202,8 +203,8 @@ def keras_backend() -> str:
 
 def apply_thread_limits(threads: int) -> None:
     """Set the thread pools that can only be set through each framework's API (impls/contract.py order)."""
-    for runner in runner_classes():
-        runner.set_threads(threads)
+    for framework in framework_classes():
+        framework.set_threads(threads)
 
 
 def thread_report(threads: int) -> dict:
@@ -213,8 +214,8 @@ def thread_report(threads: int) -> dict:
         "env": {var: os.environ.get(var) for var in THREAD_ENV},
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
     }
-    for runner in runner_classes():  # torch's and TensorFlow's pools, where loaded
-        report.update(runner.thread_pools())
+    for framework in framework_classes():  # torch's and TensorFlow's pools, where loaded
+        report.update(framework.thread_pools())
     if "jax" in sys.modules:
         # XLA:CPU takes no thread count: one thread when Eigen's pool is off, else every core.
         one = XLA_ONE_THREAD in report["XLA_FLAGS"]

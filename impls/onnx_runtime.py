@@ -1,11 +1,13 @@
-"""ONNX Runtime as a third runtime: one more adapter of the runner contract (impls/contract.py).
+"""ONNX Runtime as a third runtime: its process-wide part (OnnxFramework) and its per-model part (OnnxRunner).
 
-An OnnxRunner holds a source runner (Keras or torch, built on the CPU), which
-the harness gives the reference weights; `export()` then writes the source
-model to ONNX with its framework's own exporter (impls/onnx_export.py) into a
-temporary directory, and opens an InferenceSession on it with the suite's
-thread count. The head names the source: "keras-timedistributed",
-"torch-broadcast", or "keras"/"torch" for topologies without a per-step head.
+An OnnxRunner holds a source runner (Keras or torch, built on the CPU through
+the registry), which the harness gives the reference weights; `export()` then
+writes the source model to ONNX with its framework's own exporter
+(impls/onnx_export.py) into a temporary directory, and opens an
+InferenceSession on it with the suite's thread count (OnnxFramework.threads(),
+set by bench/suite/runtime.py configure). The head names the source:
+"keras-timedistributed", "torch-broadcast", or "keras"/"torch" for topologies
+without a per-step head.
 
 ONNX Runtime only infers: there is no train step.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 from collections import Counter
 
 import importlib.util
-import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .contract import make_runner, package_version
-from .runners import DEVICES, _check_choice
+from .runtime_base import DEVICES, FrameworkBase, check_choice
 from .onnx_export import OnnxExportError, exporter_name, export_keras, export_torch, graph_counts
 from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, HEADS, ModelSpec
 
@@ -50,26 +51,6 @@ def split_head(head: str) -> tuple[str, str]:
     if source_head not in HEADS[source]:
         raise ValueError(f"onnxruntime head {head!r}: {source} head must be one of {', '.join(HEADS[source])}")
     return source, source_head
-
-
-def unavailable(device: str) -> str | None:
-    """Why ONNX Runtime cannot run here on `device`, or None if it can."""
-    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
-    if missing:
-        return f"ONNX cases need the onnx extra (pip install -e '.[onnx]'); missing: {', '.join(missing)}"
-    if device == "cuda":
-        import onnxruntime as ort
-
-        providers = ort.get_available_providers()
-        if PROVIDERS["cuda"] not in providers:
-            return f"no CUDAExecutionProvider in ONNX Runtime (providers: {', '.join(providers)})"
-    return None
-
-
-def _threads(threads: int | None) -> int:
-    if threads is not None:
-        return threads
-    return int(os.environ.get("TDBENCH_THREADS") or len(os.sched_getaffinity(0)))
 
 
 def open_session(path: Path, name: str, exporter: str, device: str, threads: int, optimized_path: Path | None = None):
@@ -115,6 +96,82 @@ def check_signature(session, spec: ModelSpec, batch: int, path: Path, name: str)
         raise OnnxModelError(f"{path}: {name} does not fit: " + "; ".join(problems))
 
 
+class OnnxFramework(FrameworkBase):
+    """ONNX Runtime's process-wide operations; its thread pools are per session, sized by `threads()`."""
+
+    framework = "onnxruntime"
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
+        if missing:
+            return f"ONNX cases need the onnx extra (pip install -e '.[onnx]'); missing: {', '.join(missing)}"
+        if device == "cuda":
+            import onnxruntime as ort
+
+            providers = ort.get_available_providers()
+            if PROVIDERS["cuda"] not in providers:
+                return f"no CUDAExecutionProvider in ONNX Runtime (providers: {', '.join(providers)})"
+        return None
+
+    @classmethod
+    def full_float32(cls, device: str) -> None:
+        """Nothing set: the CUDA provider runs with its default options (as the suite always has)."""
+
+    @classmethod
+    def reset_compiled(cls) -> None:
+        """Nothing to forget: each session optimises its own graph once, in `load`."""
+
+    @classmethod
+    def release_compile_caches(cls) -> None:
+        """Nothing grows per call: a session's graph is optimised once."""
+
+    @classmethod
+    @contextmanager
+    def gemm(cls, device: str, n: int):
+        """One ONNX MatMul node in a session with the suite's threads."""
+        import onnx
+        from onnx import TensorProto, helper
+
+        io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+        graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak", io[:2], io[2:])
+        rng = np.random.default_rng(0)
+        a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+        with tempfile.TemporaryDirectory(prefix="tdbench-onnx-") as directory:
+            path = Path(directory) / "matmul.onnx"
+            onnx.save(helper.make_model(graph), str(path))
+            session = open_session(path, "peak MatMul", "onnx.helper", device, cls.threads())
+            yield lambda: session.run(None, {"a": a, "b": b})
+
+    @classmethod
+    def count_params(cls, model, layer: str | None = None, trainable_only: bool = False) -> int:
+        raise NotImplementedError("an ONNX graph holds constants, not parameters: count its source model's")
+
+    @classmethod
+    def versions(cls, keras_backend: str) -> dict:
+        version = package_version("onnxruntime")
+        return dict(framework_version=version, backend_version=version)
+
+    @classmethod
+    def gpu_name(cls) -> str | None:
+        """ONNX Runtime names providers, not devices."""
+        return None
+
+    @classmethod
+    def memory_probe(cls, device: str):
+        if device == "cpu":
+            return None
+        raise NotImplementedError("ONNX Runtime's GPU arena is not read yet (bench/commands/memory.py MEASURED_FRAMEWORKS)")
+
+    @classmethod
+    def set_threads(cls, threads: int) -> None:
+        """Nothing process-wide: each session takes `threads()` in open_session."""
+
+    @classmethod
+    def thread_pools(cls) -> dict:
+        return {}  # per session, not per process
+
+
 class OnnxRunner:
     """An ONNX Runtime session on a model exported from Keras or torch."""
 
@@ -126,9 +183,9 @@ class OnnxRunner:
                  threads: int | None = None, seed: int = 0, **source_options):
         if compile:
             raise ValueError("onnxruntime has no compile switch: its graph optimiser always runs (ORT_ENABLE_ALL)")
-        self.spec, self.head, self.device = spec, head, _check_choice("device", device, DEVICES)
+        self.spec, self.head, self.device = spec, head, check_choice("device", device, DEVICES)
         self.source_framework, source_head = split_head(head)
-        self.threads = _threads(threads)
+        self.threads = OnnxFramework.threads() if threads is None else threads
         # Exported from the CPU: the export is a file; ORT places it on `device`.
         self.source = make_runner(self.source_framework, spec, source_head, device="cpu", seed=seed, **source_options)
         self.name = f"{spec.topology} {head}"
@@ -229,68 +286,4 @@ class OnnxRunner:
                 f"exported by {self.exporter}")
 
 
-    # --- ONNX Runtime as a framework -------------------------------------------------------
-
-    @classmethod
-    def unavailable(cls, device: str) -> str | None:
-        return unavailable(device)
-
-    @classmethod
-    def full_float32(cls, device: str) -> None:
-        """Nothing set: the CUDA provider runs with its default options (as the suite always has)."""
-
-    @classmethod
-    def reset_compiled(cls) -> None:
-        """Nothing to forget: each session optimises its own graph once, in `load`."""
-
-    @classmethod
-    def release_compile_caches(cls) -> None:
-        """Nothing grows per call: a session's graph is optimised once."""
-
-    @classmethod
-    @contextmanager
-    def gemm(cls, device: str, n: int):
-        """One ONNX MatMul node in a session with the suite's threads."""
-        import onnx
-        from onnx import TensorProto, helper
-
-        io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
-        graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak", io[:2], io[2:])
-        rng = np.random.default_rng(0)
-        a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
-        with tempfile.TemporaryDirectory(prefix="tdbench-onnx-") as directory:
-            path = Path(directory) / "matmul.onnx"
-            onnx.save(helper.make_model(graph), str(path))
-            session = open_session(path, "peak MatMul", "onnx.helper", device, _threads(None))
-            yield lambda: session.run(None, {"a": a, "b": b})
-
-    @classmethod
-    def count_params(cls, model, layer: str | None = None, trainable_only: bool = False) -> int:
-        raise NotImplementedError("an ONNX graph holds constants, not parameters: count its source model's")
-
-    @classmethod
-    def versions(cls, keras_backend: str) -> dict:
-        version = package_version("onnxruntime")
-        return dict(framework_version=version, backend_version=version)
-
-    @classmethod
-    def gpu_name(cls) -> str | None:
-        """ONNX Runtime names providers, not devices."""
-        return None
-
-    @classmethod
-    def memory_probe(cls, device: str):
-        if device == "cpu":
-            return None
-        raise NotImplementedError("ONNX Runtime's GPU arena is not read yet (bench/commands/memory.py MEASURED_FRAMEWORKS)")
-
-    @classmethod
-    def set_threads(cls, threads: int) -> None:
-        """Nothing process-wide: each session takes the suite's threads in open_session."""
-
-    @classmethod
-    def thread_pools(cls) -> dict:
-        return {}  # per session, not per process
-
-
-__all__ = ["OnnxRunner", "OnnxModelError", "OnnxExportError", "split_head", "unavailable"]
+__all__ = ["OnnxFramework", "OnnxRunner", "OnnxModelError", "OnnxExportError", "split_head"]
