@@ -331,8 +331,10 @@ class TorchRunner(_StepRunner):
         self.model = build_torch(self.spec, self.head, torch_bias=torch_bias, seed=seed).to(self.device)
         self.compiled = self.compile_requested
         # Compiled lazily, on first use: the forward alone for infer, the whole step for train.
-        self.call = torch.compile(self.model) if self.compiled else self.model
-        self._step = torch.compile(self._forward_backward_update) if self.compiled else self._forward_backward_update
+        # dynamic=False: static shapes, one graph per case (each case has one batch shape); without it
+        # Dynamo turns a second shape into a dynamic-shape graph, and the cache keys follow the shapes.
+        self.call = torch.compile(self.model, dynamic=False) if self.compiled else self.model
+        self._step = torch.compile(self._forward_backward_update, dynamic=False) if self.compiled else self._forward_backward_update
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=learning_rate)
