@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import compile_events, memory_probes
+from . import compile_cache, compile_events, memory_probes
 from .contract import package_version
 from .kernels import keras_lstm_kernel, torch_lstm_kernel
 from .spec import DEFAULT_KERAS_HEAD, DEFAULT_TORCH_HEAD, KERAS_ADAM_LEARNING_RATE, KERAS_EPSILON, ModelSpec
@@ -240,6 +240,17 @@ class KerasRunner(_StepRunner):
             jax.clear_caches()
 
     @classmethod
+    def use_compile_cache(cls, directory: str) -> dict:
+        """The cache of the backend Keras will run on ($KERAS_BACKEND, as configure set it: asking Keras
+        would load it, and TensorFlow with it, before the cache is set)."""
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        return compile_cache.point(backend, directory)
+
+    @classmethod
+    def compile_cache_events(cls) -> Counter:
+        return compile_cache.events(os.environ.get("KERAS_BACKEND", "tensorflow"))
+
+    @classmethod
     @contextmanager
     def gemm(cls, device: str, n: int):
         """Through the Keras backend's own matmul (jit-compiled where the backend compiles)."""
@@ -446,6 +457,15 @@ class TorchRunner(_StepRunner):
     @classmethod
     def release_compile_caches(cls) -> None:
         """Nothing grows per call: eager ops are not compiled, dynamo compiles once per case."""
+
+    @classmethod
+    def use_compile_cache(cls, directory: str) -> dict:
+        """Inductor's FX graph cache and AOT autograd cache on disk (configure turns them off by default)."""
+        return compile_cache.point("torch", directory)
+
+    @classmethod
+    def compile_cache_events(cls) -> Counter:
+        return compile_cache.events("torch")
 
     @classmethod
     @contextmanager

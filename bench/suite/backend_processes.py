@@ -55,7 +55,9 @@ def pytest_command(backend: str, args) -> list[str]:
         sys.executable, "-m", "pytest", str(BENCH_DIR), "--benchmark-only", "-p", "no:cacheprovider",
         "--tdbench-progress", "--keras-backend", backend, "--profile", args.profile,
         "--compile", args.compile, "--threads", str(args.threads), "--blocks", str(args.blocks),
-        "--results-dir", str(Path(args.results_dir).resolve()), *args.pytest_args,
+        "--results-dir", str(Path(args.results_dir).resolve()),
+        *(["--compile-cache", str(Path(args.compile_cache).resolve())] if getattr(args, "compile_cache", None) else []),
+        *args.pytest_args,
     ]
 
 

@@ -47,7 +47,7 @@ from ..analysis.save import save_run
 from ..store.raw import entry
 from .environment import code_version, collect
 from .peak import peak_gflops, summarise
-from .runtime import apply_thread_limits, keep_memory_maps_in_bounds
+from .runtime import apply_thread_limits, compile_cache_dir, keep_memory_maps_in_bounds
 
 
 PREPARE = 0  # a case's step 0 builds, proves and calibrates it, untimed; steps 1..blocks time its blocks
@@ -288,6 +288,8 @@ class BenchSession:
             max_abs_diff=prepared.max_abs_diff, first_call_s=prepared.first_call_s,
             kernel=prepared.kernel, graph_breaks=prepared.graph_breaks,
         )
+        if prepared.compile_cache:  # --compile-cache: what the first call met
+            extra["compile_cache"] = prepared.compile_cache
         self._open[case.id] = OpenCase(case, prepared, row, iterations, rounds, call_s, extra_info=extra)
 
     def _close(self, case_id: str, timed: bool = True) -> None:
@@ -327,6 +329,8 @@ class BenchSession:
         environment["blocks"] = self.timing.blocks
         environment["gc_in_rounds"] = "off" if self.timing.disable_gc else "on"
         environment["jax_cache_clears"] = self.jax_cache_clears
+        if compile_cache_dir():  # --compile-cache (absent by default)
+            environment["compile_cache"] = compile_cache_dir()
         if self.run_record is not None:
             # the whole process, start-up included, where /proc tells: what `bench run` waits for
             age = process_age()
