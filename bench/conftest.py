@@ -49,6 +49,8 @@ def pytest_configure(config):
     except ValueError as e:
         _stop(str(e))
     runtime.configure(threads, backend)
+    if option.tdbench_compile_cache is not None:  # off by default: every first call compiles from scratch
+        runtime.use_compile_caches(config.rootpath / option.tdbench_compile_cache)
     if not option.collectonly and not getattr(option, "benchmark_disable", False):
         runtime.pin_cpus(threads)  # a timed process: both arms on the same CPUs,
         runtime.fix_malloc()  # and on an allocator whose state does not depend on the cases before

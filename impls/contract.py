@@ -101,6 +101,16 @@ class Framework(Protocol):
         only when the process nears the kernel's memory-map limit, never inside timed rounds)."""
 
     @classmethod
+    def use_compile_cache(cls, directory: str) -> dict:
+        """Point this framework's persistent on-disk compile cache at a subdirectory of `directory`
+        (impls/compile_cache.py); call after configure, before the framework loads. The settings made."""
+
+    @classmethod
+    def compile_cache_events(cls) -> Counter:
+        """Hits, misses and files written so far by this framework's persistent compile cache in this
+        process; empty where it is off or there is none (impls/compile_cache.py events)."""
+
+    @classmethod
     def gemm(cls, device: str, n: int) -> AbstractContextManager[Callable[[], None]]:
         """A context holding a function that multiplies two n x n float32 matrices on `device` and waits."""
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import compile_events, memory_probes
+from . import compile_cache, compile_events, memory_probes
 from .contract import package_version
 from .kernels import keras_lstm_kernel
 from .runtime_base import FrameworkBase, StepRunner
@@ -88,6 +88,17 @@ class KerasFramework(FrameworkBase):
             import jax
 
             jax.clear_caches()
+
+    @classmethod
+    def use_compile_cache(cls, directory: str) -> dict:
+        """The cache of the backend Keras will run on ($KERAS_BACKEND, as configure set it: asking Keras
+        would load it, and TensorFlow with it, before the cache is set)."""
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        return compile_cache.point(backend, directory)
+
+    @classmethod
+    def compile_cache_events(cls) -> Counter:
+        return compile_cache.events(os.environ.get("KERAS_BACKEND", "tensorflow"))
 
     @classmethod
     @contextmanager

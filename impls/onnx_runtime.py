@@ -127,6 +127,15 @@ class OnnxFramework(FrameworkBase):
         """Nothing grows per call: a session's graph is optimised once."""
 
     @classmethod
+    def use_compile_cache(cls, directory: str) -> dict:
+        """No persistent cache: each session optimises its graph when it is made."""
+        return {}
+
+    @classmethod
+    def compile_cache_events(cls) -> Counter:
+        return Counter()
+
+    @classmethod
     @contextmanager
     def gemm(cls, device: str, n: int):
         """One ONNX MatMul node in a session with the suite's threads."""

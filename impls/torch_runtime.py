@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import compile_events, memory_probes
+from . import compile_cache, compile_events, memory_probes
 from .contract import package_version
 from .kernels import torch_lstm_kernel
 from .runtime_base import FrameworkBase, StepRunner
@@ -55,6 +55,15 @@ class TorchFramework(FrameworkBase):
     @classmethod
     def release_compile_caches(cls) -> None:
         """Nothing grows per call: eager ops are not compiled, dynamo compiles once per case."""
+
+    @classmethod
+    def use_compile_cache(cls, directory: str) -> dict:
+        """Inductor's FX graph cache and AOT autograd cache on disk (configure turns them off by default)."""
+        return compile_cache.point("torch", directory)
+
+    @classmethod
+    def compile_cache_events(cls) -> Counter:
+        return compile_cache.events("torch")
 
     @classmethod
     @contextmanager
@@ -128,8 +137,10 @@ class TorchRunner(StepRunner):
         self.model = build_torch(self.spec, self.head, torch_bias=torch_bias, seed=seed).to(self.device)
         self.compiled = self.compile_requested
         # Compiled lazily, on first use: the forward alone for infer, the whole step for train.
-        self.call = torch.compile(self.model) if self.compiled else self.model
-        self._step = torch.compile(self._forward_backward_update) if self.compiled else self._forward_backward_update
+        # dynamic=False: static shapes, one graph per case (each case has one batch shape); without it
+        # Dynamo turns a second shape into a dynamic-shape graph, and the cache keys follow the shapes.
+        self.call = torch.compile(self.model, dynamic=False) if self.compiled else self.model
+        self._step = torch.compile(self._forward_backward_update, dynamic=False) if self.compiled else self._forward_backward_update
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=learning_rate)

@@ -94,7 +94,7 @@ def test_a_problem_s_cases_share_the_blocks_of_its_slowest_case(monkeypatch, tmp
 
     class Prepared:
         max_abs_diff = first_call_s = 0.0
-        kernel = graph_breaks = ""
+        kernel = graph_breaks = compile_cache = ""
 
         def __init__(self, case_id):
             self.case_id = case_id
@@ -223,7 +223,7 @@ def test_finished_cases_stay_in_memory_until_a_compiled_problem_starts(monkeypat
 
     class Prepared:
         max_abs_diff = first_call_s = 0.0
-        kernel = graph_breaks = ""
+        kernel = graph_breaks = compile_cache = ""
 
         def call(self):
             pass

@@ -15,7 +15,9 @@ first call. Both rows come from the same run's files, so the same machine.
 from __future__ import annotations
 
 import math
+import sys
 
+from ..store.results import load_benchmarks
 from ..store.schema import CASE_KEY, is_timed, float_or_none
 
 PAIR_KEY = [c for c in CASE_KEY if c != "compile"]  # a case, whatever its compile setting
@@ -51,3 +53,55 @@ def compile_cost_rows(rows: list[dict]) -> list[dict]:
 
 def calls_cell(value: float) -> str:
     return "never" if math.isinf(value) else f"{value:.0f}"
+
+
+# --- persistent compile caches: a cold process against a warm one (--compile-cache) ---------------
+
+CACHE_COLUMNS = ["framework", "keras_backend", "topology", "size", "mode", "head", "compiler",
+                 "cold_first_s", "warm_first_s", "saved_s", "cold_cache", "warm_cache"]
+
+
+def cache_rows(cold: list[dict], warm: list[dict]) -> list[dict]:
+    """Each case timed by both runs: its first call in a fresh cache directory (cold) and in a later
+    process given the same directory (warm), with what each row's compile_cache column says."""
+    warm_by_case = {tuple(str(r.get(c, "")) for c in CASE_KEY): r for r in warm if is_timed(r)}
+    out = []
+    for c in cold:
+        w = warm_by_case.get(tuple(str(c.get(k, "")) for k in CASE_KEY))
+        first_cold, first_warm = float_or_none(c.get("first_call_s")), float_or_none((w or {}).get("first_call_s"))
+        if not is_timed(c) or first_cold is None or first_warm is None:
+            continue
+        out.append({**{k: c[k] for k in CACHE_COLUMNS[:7]}, "cold_first_s": first_cold, "warm_first_s": first_warm,
+                    "saved_s": first_cold - first_warm, "cold_cache": c.get("compile_cache") or "",
+                    "warm_cache": w.get("compile_cache") or ""})
+    return out
+
+
+def cache_table(rows: list[dict]) -> str:
+    """cache_rows as a Markdown table."""
+    lines = ["| case | compiler | cold first call (s) | warm first call (s) | the cache saved | cold cache | warm cache |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        who = f"torch (beside Keras on {r['keras_backend']})" if r["framework"] == "torch" else f"Keras on {r['keras_backend']}"
+        case = f"{who}, {r['topology']} {r['size']} {r['mode']}, {r['head']}"
+        saved = r["saved_s"] / r["cold_first_s"] if r["cold_first_s"] else 0.0
+        lines.append(f"| {case} | {r['compiler']} | {r['cold_first_s']:.2f} | {r['warm_first_s']:.2f} | "
+                     f"{r['saved_s']:.2f} s ({saved:.0%}) | {r['cold_cache']} | {r['warm_cache']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    """`python -m bench.analysis.compile_cost COLD_DIR WARM_DIR ...`: the table, per pair of result sets."""
+    dirs = list(sys.argv[1:] if argv is None else argv)
+    if not dirs or len(dirs) % 2:
+        print("usage: python -m bench.analysis.compile_cost COLD_DIR WARM_DIR [COLD_DIR WARM_DIR ...]", file=sys.stderr)
+        return 2
+    rows = []
+    for cold, warm in zip(dirs[::2], dirs[1::2]):
+        rows += cache_rows(load_benchmarks(cold), load_benchmarks(warm))
+    print(cache_table(rows), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

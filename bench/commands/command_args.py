@@ -106,7 +106,8 @@ def add_run_arguments(parser, default_profile: str, default_compile: str, defaul
         "--backends", default=default_backends,
         help="comma-separated Keras backends, or all (default: %(default)s; missing ones are skipped)",
     )
-    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--precision", "--results-dir", "--threads"))
+    add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--precision", "--results-dir", "--threads",
+                                  "--compile-cache"))
     add_cluster_arguments(parser)
     parser.set_defaults(profile=default_profile, compile=default_compile)
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")

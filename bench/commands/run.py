@@ -18,6 +18,7 @@ from __future__ import annotations
 from ..cluster.connect import import_ray
 from ..store import layout
 from ..suite.backend_processes import parse_backends, run_backends
+from ..suite.options import UsageError
 from ..suite.runtime import DEFAULT_KERAS_BACKEND
 from .command_args import add_run_arguments, results_to_write
 
@@ -28,6 +29,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     parse_backends(args.backends)  # a bad --backends is said before a result set is chosen
+    if args.cluster and args.compile_cache:
+        raise UsageError("--compile-cache is a directory of this machine: it does not reach a cluster's nodes")
     if args.cluster:  # the same work on a Ray cluster, a problem per task, a result set per machine kind
         import_ray()  # Ray missing: one line, before its import fails inside the driver
         from ..cluster.driver import run_on_cluster  # late: Ray loads only with --cluster

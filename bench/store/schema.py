@@ -45,16 +45,21 @@ NO_HEAD = "n/a"
 # A benchmarks.csv written before they existed reads them as empty.
 ONNX_COLUMNS = ["exporter", "graph_opt", "onnx_nodes", "onnx_matmuls", "ort_nodes", "ort_matmuls"]
 
+# Filled only by a run with --compile-cache DIR (bench/suite/options.py): whether each case's first call
+# met a cold or a warm persistent compile cache (impls/compile_cache.py state). Empty otherwise, and in
+# a benchmarks.csv written before it existed. Last, so the columns before it keep their places.
+CACHE_COLUMNS = ["compile_cache"]
+
 BENCHMARK_COLUMNS = [
     "topology", "framework", "backend", "keras_backend", "head", "compile", "compiler", "mode",
     "device", "profile", "size", *SIZE_COLUMNS, "params", "threads", "rounds",
     "median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "spread", "first_call_s",
     "samples_per_s", "flops", "gflops", "peak_gflops", "peak_fraction", "max_abs_diff",
     "loss_rel_diff", "compiles_per_call", "graph_breaks", *ONNX_COLUMNS,
-    "kernel", "status", "framework_version", "backend_version", "date",
+    "kernel", "status", "framework_version", "backend_version", "date", *CACHE_COLUMNS,
 ]
 
-REQUIRED_BENCHMARK_COLUMNS = [c for c in BENCHMARK_COLUMNS if c not in ONNX_COLUMNS]
+REQUIRED_BENCHMARK_COLUMNS = [c for c in BENCHMARK_COLUMNS if c not in ONNX_COLUMNS + CACHE_COLUMNS]
 
 COMPARISON_COLUMNS = [
     "keras_backend", "profile", "device", "compile", "threads", "topology", "mode", "size", *SIZE_COLUMNS,

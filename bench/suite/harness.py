@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from impls.compile_cache import state as cache_state
 from impls.compile_events import summarise_breaks
 from impls.contract import framework_class, framework_classes, make_runner, runner_class
 from impls.spec import SIZE_FIELDS
@@ -202,6 +203,7 @@ class Prepared:
     timed_compiles: int = 0
     graph_breaks: str = ""  # torch.compile's graph breaks during the first call
     loss_rel_diff: float | None = None  # train cases: the gate's loss difference
+    compile_cache: str = ""  # the first call's persistent compile cache: cold, warm, ... ("" when off)
 
 
 def forget_compiled_graphs(case: Case) -> None:
@@ -237,6 +239,7 @@ def prepare(case: Case, reference: Reference, forget_graphs: bool = True) -> Pre
     else:
         call = lambda: runner.infer(x)
     breaks_before = runner.graph_breaks()
+    cache_before = framework_class(case.framework).compile_cache_events()  # empty unless --compile-cache
     start = time.perf_counter()
     try:
         result = call()  # tracing / compilation happen here, untimed by the benchmark
@@ -245,6 +248,7 @@ def prepare(case: Case, reference: Reference, forget_graphs: bool = True) -> Pre
             raise CouldNotRun(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
         raise
     first_call_s = time.perf_counter() - start
+    compile_cache = cache_state(cache_before, framework_class(case.framework).compile_cache_events(), compiled=case.compile == "on")
     graph_breaks = summarise_breaks(breaks_before, runner.graph_breaks())
     for _ in range(WARMUP_CALLS):
         call()
@@ -257,7 +261,7 @@ def prepare(case: Case, reference: Reference, forget_graphs: bool = True) -> Pre
         loss_rel_diff, diff = max(loss_rel_diff, gate_loss_diff), max(diff, gate_diff)
     return Prepared(
         runner, CountedCall(call), first_call_s, diff, runner.kernel(x),
-        graph_breaks=graph_breaks, loss_rel_diff=loss_rel_diff,
+        graph_breaks=graph_breaks, loss_rel_diff=loss_rel_diff, compile_cache=compile_cache,
     )
 
 
@@ -322,7 +326,7 @@ def measured_row(row: dict, case: Case, prepared: Prepared, stats, peak_gflops: 
         peak_fraction=None if not peak_gflops else gflops / peak_gflops,
         max_abs_diff=prepared.max_abs_diff, loss_rel_diff=prepared.loss_rel_diff,
         compiles_per_call=prepared.compiles_per_call, graph_breaks=prepared.graph_breaks,
-        kernel=prepared.kernel, status="ok",
+        kernel=prepared.kernel, status="ok", compile_cache=prepared.compile_cache or None,
     )
     row.update(runner.row_extras())  # an exported case's exporter and graph counts
     return row

@@ -162,6 +162,13 @@ OPTIONS = {
         help="start no case after this many seconds; the rest skip with the reason and what was "
         "measured is saved (for runs on a lent machine, e.g. bench/gpu_slice.sh)",
     ),
+    "--compile-cache": dict(
+        dest="tdbench_compile_cache", default=None, metavar="DIR",
+        help="keep compiled code on disk in DIR and reuse it across processes: torch Inductor's FX graph and "
+        "AOT autograd caches, JAX's persistent compilation cache, TensorFlow's XLA cache (impls/compile_cache.py); "
+        "each row's compile_cache column says whether its first call met a cold or a warm cache "
+        "(default: off, every first call compiles from scratch)",
+    ),
     "--results-dir": dict(
         dest="tdbench_results_dir", default=None, metavar="DIR",
         help=f"where {FILES['benchmarks']}, {FILES['comparison']} and {FILES['environment']} are merged "

@@ -79,10 +79,26 @@ def configure(threads: int, keras_backend: str | None = None) -> None:
     # without those caches first_call_s is the cold compile a first run pays, every run.
     os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
     os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
+    os.environ.pop(COMPILE_CACHE_ENV, None)  # a parent's --compile-cache is not this process's: use_compile_caches
     if keras_backend is not None:
         os.environ["KERAS_BACKEND"] = parse_backend(keras_backend)
     for framework in framework_classes():  # imports no framework; ONNX Runtime sizes its sessions by it
         framework.configure_threads(threads)
+
+
+COMPILE_CACHE_ENV = "TDBENCH_COMPILE_CACHE"
+
+
+def use_compile_caches(directory) -> dict:
+    """Every runtime's persistent compile cache in `directory` (--compile-cache); call after configure,
+    before any framework loads. {runtime: the settings it made}, also kept for environment.json."""
+    os.environ[COMPILE_CACHE_ENV] = str(directory)
+    return {framework.framework: framework.use_compile_cache(str(directory)) for framework in framework_classes()}
+
+
+def compile_cache_dir() -> str | None:
+    """This process's --compile-cache directory, or None (off, the default)."""
+    return os.environ.get(COMPILE_CACHE_ENV) or None
 
 
 PINNED_ENV = "TDBENCH_PINNED_CPUS"

@@ -52,7 +52,7 @@ from .environment import code_version, collect
 from .peak import peak_gflops, summarise
 from .extra_work import with_extra_work
 from .phases import PhaseClock, line as phase_line
-from .runtime import apply_thread_limits, keep_memory_maps_in_bounds
+from .runtime import apply_thread_limits, compile_cache_dir, keep_memory_maps_in_bounds
 
 
 PREPARE = 0  # a case's step 0 builds, proves and calibrates it, untimed; steps 1..blocks time its blocks
@@ -364,6 +364,8 @@ class BenchSession:
         )
         if extra_s:
             extra["extra_work_s"] = extra_s
+        if prepared.compile_cache:  # --compile-cache: what the first call met
+            extra["compile_cache"] = prepared.compile_cache
         self._open[case.id] = OpenCase(case, prepared, row, iterations, rounds, call_s, extra_info=extra)
 
     def _add_extra_work(self, case: Case, prepared, call_s: float) -> float | None:
@@ -424,6 +426,8 @@ class BenchSession:
         environment["precision"] = self.timing.precision
         environment["gc_in_rounds"] = "off" if self.timing.disable_gc else "on"
         environment["jax_cache_clears"] = self.jax_cache_clears
+        if compile_cache_dir():  # --compile-cache (absent by default)
+            environment["compile_cache"] = compile_cache_dir()
         if self.extra_work is not None:  # an experiment's set: says so beside its numbers
             environment["extra_work"] = f"{self.extra_work[0]}={self.extra_work[1]:g}"
         # the whole process, start-up included, where /proc tells: what `bench run` waits for
