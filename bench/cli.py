@@ -23,6 +23,7 @@ COMMANDS = {
     "table": ("table", "the keras_over_torch table (Markdown) from results/comparison.csv"),
     "stability": ("stability", "the profile timed in N processes: how far each ratio moves, interval coverage, compare's error rates"),
     "migrate": ("migrate", "move a flat results/ (the layout before machine directories) into results/<machine>/"),
+    "reanalyse": ("reanalyse", "a result set's comparison, td-tax and onnx tables derived again with the current analysis"),
 }
 
 

@@ -176,7 +176,7 @@ def _ratio_panel(ax, rows: pd.DataFrame, columns: list[str], modes: list[str], l
 
 
 def ratio_intervals(rows: pd.DataFrame, columns: list[str], title: str, path: Path) -> None:
-    """Keras over torch per case: a column of points per slice, a colour per mode, 95% rerun intervals as bars.
+    """Keras over torch per case: a column of points per slice, a colour per mode, 95% confidence intervals as bars.
 
     Columns far above the rest (far_columns) go to a panel of their own on the right, with its own scale.
     """

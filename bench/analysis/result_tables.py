@@ -197,7 +197,7 @@ def machines_markdown(machine_dirs: dict[str, Path], profile: str) -> str:
             for k in keys]
     return "\n".join([*markdown.table(["answer column", "topology", "size (batch)", "mode", *cells], body), "",
                       f"Keras time / torch time per machine (each framework's default head, {profile} profile), "
-                      "[95% rerun interval] where the machine has a noise model."]) + "\n"
+                      "[95% confidence interval]."]) + "\n"
 
 
 # --- the detail: every head pair, the TimeDistributed tax, parity, parameters, the seed's experiment

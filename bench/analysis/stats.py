@@ -206,6 +206,22 @@ def benjamini_hochberg(p_values: list[float], rate: float = FALSE_DISCOVERY_RATE
     return [i in keep for i in range(m)]
 
 
+class ChangeTest(NamedTuple):
+    """One change to judge: log(new / old), its variance (both sides and the run-to-run term), the
+    fewer side's blocks."""
+
+    log_change: float
+    var: float
+    blocks: int
+
+
+def judge(tests: list[ChangeTest], threshold: float) -> list[str]:
+    """"slower", "faster" or "" per test: beyond the threshold with the false discovery rate over all
+    `tests` at FALSE_DISCOVERY_RATE (Benjamini-Hochberg on `excess_p_value`). `bench compare`'s rule."""
+    found = benjamini_hochberg([excess_p_value(t.log_change, t.var, threshold, t.blocks) for t in tests])
+    return [("slower" if t.log_change > 0 else "faster") if hit else "" for t, hit in zip(tests, found)]
+
+
 def change_direction(log_change: float, var_old: float, var_new: float, run_var: float, threshold: float,
             z: float = Z95) -> str:
     """"slower", "faster" or "": the change is outside its 95% noise band and beyond the threshold."""

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -73,7 +72,7 @@ from ..store.dataframes import case_names, frame_of, timed
 from ..store.markdown import text_table
 from ..analysis.pairs import pair_measurements, pair_name
 from ..store.schema import CASE_KEY, FILES
-from ..analysis.stats import FALSE_DISCOVERY_RATE, benjamini_hochberg, case_within_var, excess_p_value
+from ..analysis.stats import FALSE_DISCOVERY_RATE, ChangeTest, case_within_var, judge
 from ..store.units import ms
 from ..store.validate import check_csv, check_results_dir
 
@@ -111,27 +110,11 @@ def load(location: Path) -> tuple[pd.DataFrame, dict]:
     return frame, pair_measurements(rows, rounds)
 
 
-class Test(NamedTuple):
-    """One change to judge: log(new / old), its variance (both sides and the run-to-run term), the
-    fewer side's blocks."""
-
-    log_change: float
-    var: float
-    blocks: int
-
-
-def case_tests(matched: pd.DataFrame, run_var: float) -> list[Test]:
+def case_tests(matched: pd.DataFrame, run_var: float) -> list[ChangeTest]:
     """One Test per case timed on both sides (the module docstring's variance)."""
-    return [Test(math.log(n / o), vo + vn + 2 * run_var, min(bo, bn)) for o, n, vo, vn, bo, bn in zip(
+    return [ChangeTest(math.log(n / o), vo + vn + 2 * run_var, min(bo, bn)) for o, n, vo, vn, bo, bn in zip(
         matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"],
         matched["blocks_old"], matched["blocks_new"])]
-
-
-def judge(tests: list[Test], threshold: float) -> list[str]:
-    """"slower", "faster" or "" per test: beyond the threshold with the false discovery rate over all
-    `tests` at stats.FALSE_DISCOVERY_RATE (Benjamini-Hochberg on stats.excess_p_value)."""
-    found = benjamini_hochberg([excess_p_value(t.log_change, t.var, threshold, t.blocks) for t in tests])
-    return [("slower" if t.log_change > 0 else "faster") if hit else "" for t, hit in zip(tests, found)]
 
 
 def run_variance(old_location: Path, new_location: Path, noise_dir: Path | None) -> tuple[dict, str]:
@@ -210,7 +193,7 @@ def _machines(old_location: Path, new_location: Path) -> str:
             "times are listed, not judged, and the exit status comes from the Keras/torch ratios alone")
 
 
-def ratio_tests(old: dict, new: dict, ratio_run_var: float) -> tuple[list, list[Test]]:
+def ratio_tests(old: dict, new: dict, ratio_run_var: float) -> tuple[list, list[ChangeTest]]:
     """The Keras/torch pairs on both sides (bench/analysis/pairs.py keys) and one Test per pair, with the
     ratio's own noise (stats.py pair_within_var, paired blocks) and noise.json's ratio_run_var.
 
@@ -220,11 +203,11 @@ def ratio_tests(old: dict, new: dict, ratio_run_var: float) -> tuple[list, list[
     to tell (noise.json's time_run_var against its ratio_run_var).
     """
     keys = sorted(old.keys() & new.keys())
-    return keys, [Test(new[k][0].log - old[k][0].log, old[k][0].var + new[k][0].var + 2 * ratio_run_var,
+    return keys, [ChangeTest(new[k][0].log - old[k][0].log, old[k][0].var + new[k][0].var + 2 * ratio_run_var,
                        min(old[k][0].blocks, new[k][0].blocks)) for k in keys]
 
 
-def _ratio_lines(old: dict, new: dict, keys: list, tests: list[Test], verdicts: list[str]) -> tuple[list[str], int]:
+def _ratio_lines(old: dict, new: dict, keys: list, tests: list[ChangeTest], verdicts: list[str]) -> tuple[list[str], int]:
     """The Keras/torch ratios judged changed, as lines, and how many."""
     rows = []
     for key, verdict in zip(keys, verdicts):

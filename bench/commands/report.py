@@ -247,7 +247,7 @@ def answer_section(results_dir: Path, figures: Figures) -> list[str]:
         rows = result_tables.default_pairs(results_dir, ANSWER_PROFILE)
     except ResultsError as e:  # no comparison.csv, or none of its rows from this profile
         return lines + [str(e)]
-    title = f"Keras over PyTorch, default heads, {ANSWER_PROFILE} profile: ratio from paired blocks, 95% rerun interval"
+    title = f"Keras over PyTorch, default heads, {ANSWER_PROFILE} profile: ratio from paired blocks, 95% confidence interval"
     figure = figures.add(result_tables.ANSWER_FIGURE, title, plots.ratio_intervals, pd.DataFrame(rows),
                          result_tables.columns(rows))
     return lines + [figure, "", result_tables.answer_markdown(results_dir, ANSWER_PROFILE).rstrip()]

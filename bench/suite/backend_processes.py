@@ -170,7 +170,7 @@ def _run_each(backends: list[str], args, outcomes: dict) -> int:
         start = time.perf_counter()
         rc = run_backend(backend, args, log_path)
         took = time.perf_counter() - start
-        outcomes[backend] = f"ok ({took:.0f} s)" if rc == 0 else f"FAILED (pytest exit {rc}; see {log_path})"
+        outcomes[backend] = f"ok ({took:.0f} s){_time_line(log_path)}" if rc == 0 else f"FAILED (pytest exit {rc}; see {log_path})"
         if rc != 0:
             print(_tail(log_path), flush=True)
     print("\n".join(f"{b}: {o}" for b, o in outcomes.items()))
@@ -179,6 +179,15 @@ def _run_each(backends: list[str], args, outcomes: dict) -> int:
         print(f"failed backend(s): {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _time_line(log_path: Path) -> str:
+    """The session's own account of its time and precision ("time: ... s, N% of it in timed rounds; ...",
+    bench/suite/phases.py; "precision: ...", bench/analysis/precision_budget.py), as lines after the
+    backend's outcome, or ""."""
+    lines = [line for line in log_path.read_text(errors="replace").splitlines()
+             if line.startswith(("time: ", "precision: "))]
+    return "".join(f"\n  {line}" for line in lines[-2:])
 
 
 def _tail(path: Path, lines: int = 25) -> str:

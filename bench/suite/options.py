@@ -102,7 +102,7 @@ time_budget_type = argparse_type(parse_seconds, "--time-budget", "time_budget_s"
 # Blocks each case is timed in, alternating with the other cases of its problem
 # (bench/suite/session.py). 1 is one stretch per case, as pytest-benchmark times.
 # 40: a ratio's error falls with the number of blocks rather than their length
-# (docs/methods.md, "Why 40 blocks"). A problem whose calls are too long to fill 40
+# (docs/methods.md, "How a run measures"). A problem whose calls are too long to fill 40
 # blocks within its time budget gets fewer, never under MIN_BLOCKS
 # (session.Timing.blocks_for).
 DEFAULT_BLOCKS = 40

@@ -45,6 +45,7 @@ from .harness import (
     prepare, run_counted, use_full_float32,
 )
 from ..analysis.save import save_run
+from ..analysis.precision_budget import line as precision_line, time_to_target
 from ..analysis.stats import paired_half_width
 from ..store.raw import entry
 from ..store.schema import MEASUREMENT_METHOD
@@ -294,8 +295,8 @@ class BenchSession:
             age = age if age is not None else time.monotonic() - self.started
             next_block = sum(s.rounds * s.iterations * s.call_s + s.call_s for s in open_cases)
             if age + next_block + SAVE_RESERVE_S > self.timing.budget_s:
-                reason = (f"extension blocks end when the run's budget ({self.timing.budget_s:g} s, --time-budget) "
-                          f"would be passed")
+                reason = (f"extension blocks end when the run's budget ({self.timing.budget_s:g} s from the process's "
+                          f"start; --time-budget sets it) would be passed")
             elif self._reached_precision(open_cases):
                 reason = f"the problem's ratios reached --precision {self.timing.precision:g}"
         if reason:
@@ -434,14 +435,17 @@ class BenchSession:
         age = process_age()
         wall_s = age if age is not None else time.monotonic() - self.started
         time_s = self.phases.record(wall_s)
+        reached = time_to_target(self.raw_entries, self.timing.precision)  # the floor: what the target would take
         if self.run_record is not None:
-            environment["run"] = {**self.run_record, "wall_s": round(wall_s, 1), "time_s": time_s}
+            environment["run"] = {**self.run_record, "wall_s": round(wall_s, 1), "time_s": time_s,
+                                  "precision_reached": reached}
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
         with self.phases("save"):
             save_run(self.results_dir, self.rows, environment, self.raw_entries, pytest_benchmark.__version__)
         time_s["save"] = round(self.phases.seconds["save"], 1)
-        self._saved = (f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, "
-                       f"environment.json, raw/)\n{phase_line(time_s)}")
+        self._saved = "\n".join(filter(None, [
+            f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json, raw/)",
+            phase_line(time_s), precision_line(reached, self.timing.precision)]))
 
     def save_failed(self, message: str) -> None:
         """What the summary says instead, when save() raised: the previous files stay as they were."""

@@ -1,0 +1,122 @@
+"""Method 2's pieces on known inputs: the time breakdown, extra work, the precision a run reached and
+what its target would take, held-out coverage (bench/suite/phases.py, extra_work.py,
+bench/analysis/precision_budget.py, bench/commands/stability.py)."""
+
+import math
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench.analysis import precision_budget
+from bench.analysis.stats import Estimate
+from bench.commands import stability
+from bench.store import raw
+from bench.suite import extra_work, phases
+from tests.helpers import benchmark_row
+
+
+def test_the_phase_clock_counts_an_inner_phase_once_and_moves_timed_rounds_out_of_their_block():
+    clock = phases.PhaseClock()
+    clock.first_item(lambda: 6.0)
+    clock.first_item(lambda: 99.0)  # read once
+    with clock("prepare"):
+        time.sleep(0.02)
+        with clock("calibration"):
+            time.sleep(0.03)
+    with clock("block_overhead"):
+        time.sleep(0.03)
+    clock.timed(0.02)
+    record = clock.record(total_s=10.0)
+    assert record["startup"] == 6.0 and record["calibration"] >= 0.03
+    assert 0.015 <= clock.seconds["prepare"] < 0.03  # the calibration inside it is not counted twice
+    assert record["timed"] == pytest.approx(0.0, abs=0.05) and clock.seconds["timed"] == 0.02
+    assert clock.seconds["block_overhead"] == pytest.approx(0.01, abs=0.01)
+    assert record["other"] == pytest.approx(10.0 - 6.0 - sum(clock.seconds[n] for n in phases.PHASES if n not in
+                                                                ("other", "startup")), abs=0.11)
+    assert record["timed_share"] == pytest.approx(0.002, abs=1e-3)
+    assert phases.line(record).startswith("time: 10 s, 0% of it in timed rounds; start-up (imports, collection) 6 s")
+
+
+def test_extra_work_adds_about_the_asked_fraction_and_bad_input_names_the_option():
+    assert extra_work.parse("torch=0.1") == ("torch", 0.1)
+    for bad in ("tf=0.1", "torch=0", "torch=2", "torch", "keras=x"):
+        with pytest.raises(ValueError, match="--extra-work takes FRAMEWORK=FRACTION"):
+            extra_work.parse(bad)
+    base = lambda: extra_work._spin(20_000)
+    slowed = extra_work.with_extra_work(base, 0.5 * _median_time(base))
+    assert 1.2 < _median_time(slowed) / _median_time(base) < 1.9  # about 1.5 on a quiet or busy machine
+
+
+def _median_time(fn, n=15):
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[n // 2]
+
+
+def _entry(framework, head, blocks, iterations=2):
+    row = benchmark_row(framework, head, float(np.median(sum(blocks, []))))
+    return raw.entry(f"{framework}-{head}", "g", row, {"block_rounds": [len(b) for b in blocks]},
+                     {"data": sum(blocks, []), "iterations": iterations})
+
+
+def test_the_time_a_precision_target_needs_grows_with_the_square_of_the_half_width_reached():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.10, 20)  # 20 paired blocks whose log ratios scatter by 10%
+    keras = [[0.002 * math.exp(n)] * 3 for n in noise]
+    torch = [[0.001] * 3 for _ in noise]
+    result = precision_budget.time_to_target([_entry("keras", "timedistributed", keras),
+                                              _entry("torch", "broadcast", torch)], target=0.025)
+    half = math.log1p(result["median_half_width"])
+    assert result["pairs"] == 1 and result["at_target"] == 0 and half == pytest.approx(
+        2.093 * np.std(noise, ddof=1) / math.sqrt(20), rel=1e-3)  # t(19) sd / sqrt(n)
+    assert result["timed_s"] == pytest.approx(2 * (sum(sum(b) for b in keras) + sum(sum(b) for b in torch)))
+    assert result["timed_s_needed"] == pytest.approx(result["timed_s"] * (half / math.log1p(0.025)) ** 2)
+    assert "0 at the ±2.5% target" in precision_budget.line(result, 0.025)
+    quiet = precision_budget.time_to_target([_entry("keras", "timedistributed", [[0.002] * 3] * 20),
+                                             _entry("torch", "broadcast", torch)], target=0.025)
+    assert quiet["at_target"] == 1 and quiet["timed_s_needed"] == quiet["timed_s"]  # a reached target costs no more
+    assert precision_budget.time_to_target([_entry("torch", "broadcast", torch)], 0.025) is None
+
+
+def _runs(logs_per_run, var=1e-4, blocks=40):
+    return [SimpleNamespace(pairs={(str(k),): Estimate(x, var, blocks) for k, x in enumerate(logs)}, cases={})
+            for logs in logs_per_run]
+
+
+def test_held_out_coverage_checks_the_newest_run_against_a_noise_model_fitted_without_it():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0, 0.5, 200)
+    steady = _runs([truth + rng.normal(0, 0.01, 200) for _ in range(3)])
+    held = stability.held_out_coverage(steady, None)
+    assert held["held_out_coverage"] > 0.9 and "newest run" in held["held_out_how"]
+    # the newest run moved by 10% in every pair, the earlier two agreed: the model fitted to them misses it
+    moved = _runs([truth, truth + rng.normal(0, 0.005, 200), truth + 0.1])
+    assert stability.held_out_coverage(moved, None)["held_out_coverage"] < 0.2
+    # with earlier sets: this set's reruns against the earlier sets' noise
+    model = {"ratio_run_var": 0.05**2, "ratio_set_var": 0.0, "pooled_sets": ["a", "b"]}
+    wide = stability.held_out_coverage(moved, model)
+    assert wide["held_out_coverage"] > 0.9 and "2 earlier set(s)" in wide["held_out_how"]  # a 10% move is within its noise
+    assert stability.held_out_coverage(steady[:2], None)["held_out_how"].startswith("not measured")
+
+
+def test_reanalyse_derives_a_set_s_tables_again_with_the_current_analysis(tmp_path, capsys):
+    """The test data's set was derived by an older analysis: its comparison.csv lacks the columns the
+    current one writes; reanalyse writes them from the same benchmarks.csv, and says what changed."""
+    import shutil
+    from pathlib import Path
+
+    from bench.cli import main
+    from bench.store.files import read_csv
+
+    results = shutil.copytree(Path(__file__).parent / "data" / "quick_results", tmp_path / "results")
+    before = (results / "benchmarks.csv").read_bytes()
+    assert "interval_noise" not in read_csv(results / "comparison.csv")[0]
+    assert main(["reanalyse", "--results-dir", str(results)]) == 0
+    rows = read_csv(results / "comparison.csv")
+    assert rows and all(r["interval_noise"] for r in rows) and (results / "benchmarks.csv").read_bytes() == before
+    assert f"of {len(rows)} Keras/torch ratios" in capsys.readouterr().out
