@@ -40,7 +40,8 @@ def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_pat
     assert "benchmark 'many_to_one infer cpu seed b1'" in done.stdout  # Keras and torch, one table
     summary = done.stdout.strip().splitlines()[-1]  # one pytest item per case and step (prepare, 2 blocks)
     assert f"{3 * len(runnable)} passed" in summary
-    assert (f"{3 * len(skipped)} skipped" in summary) == bool(skipped)
+    # a case on a device this machine lacks is its preparation step alone, skipped saying why
+    assert (f"{len(skipped)} skipped" in summary) == bool(skipped)
     assert all(reason in done.stdout for reason in skipped)  # each skip says why (-rs)
     assert (tmp_path / "comparison.csv").exists() and (tmp_path / "environment.json").exists()
 

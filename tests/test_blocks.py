@@ -272,7 +272,7 @@ def _extending_session(monkeypatch, tmp_path, budget_s=1e6):
 
     class Prepared:
         max_abs_diff = first_call_s = 0.0
-        kernel = graph_breaks = ""
+        kernel = graph_breaks = compile_cache = ""
 
         def call(self):
             pass

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.suite.cases import MID_BATCH, MID_SIZES
+from bench.analysis.stats import EQUIVALENCE_MARGIN
 from bench.suite.options import OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +54,10 @@ QUOTES = [
      lambda: [MID_BATCH, MID_SIZES["many_to_one"]["timesteps"], MID_SIZES["many_to_one"]["features"],
               MID_SIZES["many_to_one"]["units"]]),
     ("docs/commands.md", r"attention\s+vocabulary (\d+)", lambda: [MID_SIZES["attention"]["vocab_size"]]),
-    ("docs/methods.md", r"budget \(([\d.]+) s per case, `pyproject.toml`\)", lambda: [float(_pytest_addopt("benchmark-max-time"))]),
-    ("docs/methods.md", r"timed call in each of (\d+) blocks", lambda: [OPTIONS["--blocks"]["default"]]),
+    ("docs/methods.md", r'reads "same \(±(\d+)%\)"', lambda: [EQUIVALENCE_MARGIN * 100]),
+    ("docs/methods.md", r"within 1/(1\.\d+) \.\. (1\.\d+)", lambda: [1 + EQUIVALENCE_MARGIN, 1 + EQUIVALENCE_MARGIN]),
+    ("README.md", r"reach `--precision` \(±([\d.]+)%\)", lambda: [OPTIONS["--precision"]["default"] * 100]),
+    ("README.md", r"as a fraction \(±([\d.]+)% is the target\)", lambda: [OPTIONS["--precision"]["default"] * 100]),
 ]
 
 

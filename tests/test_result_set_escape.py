@@ -284,3 +284,14 @@ def test_sigterm_to_bench_run_stops_pytest_with_one_line_and_exit_2(small_set):
     assert rc == 2 and took < 30
     assert said == [said[0]] and said[0].startswith("interrupted: the backend running saved nothing")
     assert snapshot(small_set) == before
+
+
+def test_a_set_named_by_a_relative_path_is_written_too(tmp_path, monkeypatch):
+    """`--results-dir results/x` is relative: the set's commit plan names its staged files relative to it."""
+    from bench.store.storage import write_set
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rel").mkdir()
+    write_set("rel", {"benchmarks.csv": "a\n1\n"})
+    assert (tmp_path / "rel" / "benchmarks.csv").read_text() == "a\n1\n"
+    assert not [p for p in (tmp_path / "rel").iterdir() if p.name.startswith(".")]

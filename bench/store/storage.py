@@ -38,7 +38,7 @@ def write_set(directory: Path | str, files: dict[str, str]) -> None:
 
     Names are the set's own (bench/store/schema.py set_member), raw/<slice>.json included.
     """
-    directory = Path(directory)
+    directory = Path(directory).absolute()  # staged files come back absolute: their plan is relative to this
     paths = {name: _member(directory, name) for name in files}
     with lock.held(directory):
         recover(directory)

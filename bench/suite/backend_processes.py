@@ -185,9 +185,11 @@ def _time_line(log_path: Path) -> str:
     """The session's own account of its time and precision ("time: ... s, N% of it in timed rounds; ...",
     bench/suite/phases.py; "precision: ...", bench/analysis/precision_budget.py), as lines after the
     backend's outcome, or ""."""
+    if not log_path.exists():
+        return ""
     lines = [line for line in log_path.read_text(errors="replace").splitlines()
-             if line.startswith(("time: ", "precision: "))]
-    return "".join(f"\n  {line}" for line in lines[-2:])
+             if line.startswith(("time: ", "precision: ", "case times: "))]
+    return "".join(f"\n  {line}" for line in lines[-3:])
 
 
 def _tail(path: Path, lines: int = 25) -> str:

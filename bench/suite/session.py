@@ -46,6 +46,8 @@ from .harness import (
 )
 from ..analysis.save import save_run
 from ..analysis.precision_budget import line as precision_line, time_to_target
+from ..analysis.run_level import level_vs_previous, line as level_line
+from ..store.results import load_benchmarks
 from ..analysis.stats import paired_half_width
 from ..store.raw import entry
 from ..store.schema import MEASUREMENT_METHOD
@@ -436,16 +438,17 @@ class BenchSession:
         wall_s = age if age is not None else time.monotonic() - self.started
         time_s = self.phases.record(wall_s)
         reached = time_to_target(self.raw_entries, self.timing.precision)  # the floor: what the target would take
+        level = level_vs_previous(self.rows, load_benchmarks(self.results_dir))  # the host's state against last time
         if self.run_record is not None:
             environment["run"] = {**self.run_record, "wall_s": round(wall_s, 1), "time_s": time_s,
-                                  "precision_reached": reached}
+                                  "precision_reached": reached, "level_vs_previous": level}
         environment["peak_gflops"] = {f"{f} {d}": summarise(p) for (f, d), p in self._peaks.items()}
         with self.phases("save"):
             save_run(self.results_dir, self.rows, environment, self.raw_entries, pytest_benchmark.__version__)
         time_s["save"] = round(self.phases.seconds["save"], 1)
         self._saved = "\n".join(filter(None, [
             f"merged {len(self.rows)} rows into {self.results_dir}/ (benchmarks.csv, comparison.csv, environment.json, raw/)",
-            phase_line(time_s), precision_line(reached, self.timing.precision)]))
+            phase_line(time_s), precision_line(reached, self.timing.precision), level_line(level)]))
 
     def save_failed(self, message: str) -> None:
         """What the summary says instead, when save() raised: the previous files stay as they were."""
