@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from ..store import markdown
-from ..store.schema import COMMAND_FILES, FILES, METHOD_BEFORE_RECORDED
+from ..store.schema import COMMAND_FILES, FILES, MEASUREMENT_METHOD, METHOD_BEFORE_RECORDED
 from ..store.files import read_csv
 from ..store.validate import ResultsError
 from ..store import noise
@@ -145,8 +145,11 @@ def stability_summary(results_dir: Path) -> str:
         raise ResultsError(str(e)) from e
     s, rates = model["summary"], model["compare_rates"]
     blocks = f", {model['blocks']} blocks per case" if model.get("blocks") else ", one block per case"
+    method = model.get("method", METHOD_BEFORE_RECORDED)
+    retired = "" if str(method) == str(MEASUREMENT_METHOD) else (
+        f"; measurement method {method}, retired: this noise model widens no interval of the current method")
     lines = [
-        f"- {model['profile']} profile, Keras on {model['keras_backend']}, {model['threads']} thread(s){blocks}, "
+        f"- {model['profile']} profile, Keras on {model['keras_backend']}, {model['threads']} thread(s){blocks}{retired}, "
         f"{model['runs']} processes{_taken(model)}: {s['within_5pct']:.0%} of {s['pairs']} Keras/torch ratios within 5% "
         f"(max/min <= 1.05), {s['within_10pct']:.0%} within 10%; worst {s['worst_pair']} "
         f"(max/min {s['worst_max_over_min']:.3f}).",
@@ -171,7 +174,10 @@ def stability_summary(results_dir: Path) -> str:
             f"{rates['pair_aa_pairs']} ratios of identical code (A/A); catches {rates['pair_detect_rate']:.1%} of "
             f"{rates['pair_detect_pairs']} ratios with one framework slowed by {model['inject']:.0%}."
         )
-    if "pooled_sets" in model:  # written by stability since it pools its history
+    if retired:
+        lines.append("- The intervals in these results no longer use this noise model: it was fitted under a retired "
+                     "measurement method, so each comes from its run's own blocks (`interval_noise`).")
+    elif "pooled_sets" in model:  # written by stability since it pools its history
         lines.append(
             f"- Every interval in these results uses the run-to-run noise pooled over {len(model['pooled_sets'])} set(s) "
             f"with these settings (below): sd of log ratio {math.sqrt(model['ratio_run_var']):.4f}, of log time "
@@ -179,7 +185,10 @@ def stability_summary(results_dir: Path) -> str:
             f"{noise.set_sd_text(model)}. With both, a run's ratio falls inside another run's interval for "
             f"{model['pooled_coverage']:.0%} of pairs of the newest set."
         )
-    return "\n".join(lines) + "\n" + stability_history(results_dir)
+    if (results_dir / COMMAND_FILES["stability_history"]).exists():
+        lines.append(f"- Every set of stability runs of this machine: `{COMMAND_FILES['stability_history']}` and the "
+                     f"set's report (\"Stability sets\").")
+    return "\n".join(lines) + "\n"
 
 
 def _pct(value: str, digits: int = 0) -> str:

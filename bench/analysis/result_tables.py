@@ -355,6 +355,8 @@ DETAIL_BLOCKS = {
                         lambda d, profile: prose.compiled_tax(d, profile)),
     "compile-cost": ("Compile cost: the first call, compile on against off, and when compiling pays off",
                      FILES["benchmarks"], lambda d, profile: compile_cost_markdown(d)),
+    "stability": ("Stability sets: reruns on this machine", COMMAND_FILES["noise"],
+                  lambda d, profile: prose.stability_summary(d) + prose.stability_history(d)),
     "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: prose.peak_share(d)),
     "parity-summary": ("Parity: the largest difference of each check", COMMAND_FILES["parity"],
                        lambda d, profile: parity_markdown(d)),
