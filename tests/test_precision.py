@@ -135,3 +135,57 @@ def test_a_run_far_from_its_predecessor_s_level_says_so():
     assert "1.80x the previous run" in run_level.line(run_level.level_vs_previous(slow, old))
     assert "host was not in the state" in run_level.line(run_level.level_vs_previous(slow, old))
     assert run_level.level_vs_previous(slow, []) is None and run_level.line(None) == ""
+
+
+def _process_blocks(levels, rng, blocks=12, noise=0.01):
+    """Blocks of one arm over processes: process p's blocks around levels[p], labelled with p."""
+    from bench.store.raw import ProcessBlocks
+
+    data = [[level * math.exp(rng.normal(0, noise))] * 3 for level in levels for _ in range(blocks)]
+    return ProcessBlocks(data, [p for p in range(len(levels)) for _ in range(blocks)])
+
+
+def test_a_run_of_several_processes_publishes_their_mean_with_the_variance_between_them():
+    from bench.analysis import stats
+    from bench.analysis.stats import Timing
+
+    rng = np.random.default_rng(3)
+    # the ratio is 2.0 in process 0 and 2.2 in process 1: a host state per process the blocks cannot see
+    keras = Timing(_process_blocks([0.002, 0.0022], rng), 0.0021)
+    torch = Timing(_process_blocks([0.001, 0.001], rng), 0.001)
+    assert stats.ratio(keras, torch) == pytest.approx(math.sqrt(2.0 * 2.2), rel=0.01)  # the mean of the log ratios
+    within_only = stats.pair_within_var(
+        Timing(list(keras.blocks), 0.0021), Timing(list(torch.blocks), 0.001))  # unlabelled: one run's blocks
+    between = stats.pair_within_var(keras, torch)
+    assert between > 4 * within_only > 0  # the processes' disagreement is in the variance
+    assert between == pytest.approx((math.log(1.1) ** 2 / 2) / 2, rel=0.3)  # (var of 2 process logs) / 2
+    # pooled over a run's pairs, the between-process term replaces one pair's own estimate
+    assert stats.pair_within_var(keras, torch, process_var=0.0) < between
+    assert stats.pooled_process_var([(keras, torch)]) == pytest.approx(stats.process_excess_var(
+        stats.process_estimates(keras.blocks, torch.blocks)))
+    assert stats.pooled_process_var([(Timing([], 1.0), Timing([], 1.0))]) is None
+
+
+def test_processes_combine_into_one_row_and_one_labelled_raw_entry(tmp_path):
+    from bench.analysis import processes
+    from bench.store.files import write_csv, write_json
+    from bench.store.schema import BENCHMARK_COLUMNS
+
+    rng = np.random.default_rng(4)
+    directories = []
+    for p, level in enumerate((0.002, 0.0022)):
+        d = tmp_path / f"process-{p}"
+        rows = [benchmark_row("keras", "timedistributed", level), benchmark_row("torch", "broadcast", 0.001)]
+        write_csv(d / "benchmarks.csv", rows, BENCHMARK_COLUMNS)
+        entries = [_entry(r["framework"], r["head"], [[float(r["median_s"]) * math.exp(rng.normal(0, 0.01))] * 3
+                                                     for _ in range(12)]) for r in rows]
+        raw.save(d, entries, {})
+        write_json(d / "environment.json", {"slices": {"s": {"date": "d", "run": {"wall_s": 100.0 + p}}}})
+        directories.append(d)
+    rows, entries, environment = processes.combine(directories)
+    keras = next(e for e in entries if e["extra_info"]["case_key"]["framework"] == "keras")
+    assert keras["extra_info"]["block_process"] == [0] * 12 + [1] * 12 and len(keras["stats"]["data"]) == 72
+    assert keras["extra_info"]["block_rounds"] == [3] * 24
+    keras_row = next(r for r in rows if r["framework"] == "keras")
+    assert keras_row["rounds"] == 72 and 0.002 < keras_row["median_s"] < 0.0022
+    assert environment["processes"] == 2 and environment["run"]["wall_s"] == 201.0

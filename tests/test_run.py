@@ -68,3 +68,29 @@ def test_the_expected_duration_comes_from_this_machine_else_the_reference_and_sa
     assert run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1]).endswith(
         "expected about 2.0 min, from this machine's earlier runs")
     assert run_estimate.expected(mine, reference, ["jax"], "quick", "off", [1]).endswith("so no estimate yet")
+
+
+@pytest.mark.slow
+def test_a_run_of_two_processes_combines_them_into_one_set_with_process_labelled_blocks(tmp_path, capsys):
+    """`bench run --processes 2`: two pytest processes, one row per case, each case's blocks labelled by
+    process, and an interval that says it holds the variance between processes."""
+    import json
+
+    from bench.store.files import read_csv
+
+    results = tmp_path / "results"
+    assert main(["run", "--processes", "2", "--blocks", "10", "--results-dir", str(results), "--",
+                 "-k", "many_to_one and seed and infer and cpu and not onnxruntime",
+                 "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--benchmark-min-time=0.001"]) == 0
+    assert "process 2 of 2" in capsys.readouterr().out
+    rows = read_csv(results / "benchmarks.csv")
+    assert sorted(r["framework"] for r in rows) == ["keras", "torch"]
+    (raw_file,) = (results / "raw").glob("*.json")
+    for entry in json.loads(raw_file.read_text())["benchmarks"]:
+        labels = entry["extra_info"]["block_process"]
+        assert sorted(set(labels)) == [0, 1] and len(labels) == len(entry["extra_info"]["block_rounds"])
+    (pair,) = read_csv(results / "comparison.csv")
+    assert pair["interval_noise"] == "this run's blocks and processes only" and float(pair["ci_low"]) > 0
+    (env,) = json.loads((results / "environment.json").read_text())["slices"].values()
+    assert env["processes"] == 2 and len(env["run"]["process_wall_s"]) == 2
+    assert main(["run", "--processes", "0"]) == 2  # one line, exit 2

@@ -87,7 +87,7 @@ def test_ratio_interval_from_rows_uses_raw_rounds_else_the_iqr():
     assert wide_low < low and wide_high > high
     no_raw = stats.ratio_interval(timing(keras, {}), timing(torch, {}), 0.0)  # from iqr_s and rounds
     assert no_raw[0] < 2.0 < no_raw[1]
-    pairs = comparison_rows([keras, torch], rounds, {slice_of(keras): 0.0})
+    pairs = comparison_rows([keras, torch], rounds, {slice_of(keras): {"run": 0.0, "set": 0.0}})
     assert (pairs[0]["ci_low"], pairs[0]["ci_high"]) == pytest.approx((low, high))
 
 
@@ -131,7 +131,7 @@ def test_the_ratio_comes_from_paired_blocks_and_ignores_a_block_that_hit_one_arm
     assert stats.ratio(timing(keras, rounds), timing(torch, rounds)) == pytest.approx(2.0, rel=1e-12)
     # the quotient of the two medians over all rounds lets each median pick its own blocks
     assert abs(keras["median_s"] / torch["median_s"] / 2.0 - 1) > 0.02
-    assert comparison_rows([keras, torch], rounds, {slice_of(keras): 0.0})[0]["keras_over_torch"] == pytest.approx(2.0, rel=1e-12)
+    assert comparison_rows([keras, torch], rounds, {slice_of(keras): {"run": 0.0, "set": 0.0}})[0]["keras_over_torch"] == pytest.approx(2.0, rel=1e-12)
     # Hodges-Lehmann: the median of the means of every two block log ratios, each with itself
     d = np.log([1.0, 2.0, 4.0])
     assert stats.paired_log_ratio([[math.e ** x] for x in d], [[1.0]] * 3) == pytest.approx(np.median(
@@ -386,7 +386,8 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     assert noise.load(results)["runs_taken"] == again["runs_taken"]  # noise.json: the last set analysed
     text = prose.stability_summary(results)
     assert "(taken 2026-11-28T09:00:00 .. 2026-11-28T09:02:00 UTC, code abc1234)" in text
-    table = [line for line in text.splitlines() if line.startswith("| 2026")]
+    assert "| 2026" not in text  # the history table is the report's, not the README's block
+    table = [line for line in prose.stability_history(results).splitlines() if line.startswith("| 2026")]
     assert len(table) == 2 and "abc1234" in table[0] and "not recorded" in table[1]
     assert float(later["median_change"]) == pytest.approx(0.0, abs=1e-9)  # the second set's ratio never moved
     assert float(again["median_change"]) > 0.01
@@ -512,7 +513,7 @@ def test_a_noise_model_widens_only_slices_of_its_own_kind_and_method():
     name = "keras_backend={} device={} profile=quick compile={} threads=1"
     kinds = [("tensorflow", "cpu", "off"), ("jax", "cpu", "off"), ("tensorflow", "cpu", "on"), ("tensorflow", "cuda", "off")]
     env = {"slices": {name.format(*k): {"method": MEASUREMENT_METHOD} for k in kinds}}
-    assert noise.run_vars(model, env) == {("tensorflow", "cpu", "quick", "off", "1"): 0.01}
+    assert noise.run_vars(model, env) == {("tensorflow", "cpu", "quick", "off", "1"): {"run": 0.01, "set": 0.0}}
     assert noise.run_vars({**model, "method": 1}, env) == {}  # fitted under an older method's analysis
     older_slice = {"slices": {name.format(*kinds[0]): {}}}  # a slice from before the method was recorded
     assert noise.run_vars(model, older_slice) == {} and noise.run_vars(None, env) == {}

@@ -39,11 +39,10 @@ from impls.spec import LOOPED_HEADS
 from ..store.schema import (
     NO_HEAD, PROBLEM_KEY, case_key, float_or_none, is_timed, keras_torch_pairs, problem_key, slice_of,
 )
-from .stats import Timing, precision, ratio, ratio_interval
+from .stats import Timing, pooled_process_var, precision, process_estimates, ratio, ratio_interval
 
 ORT = "onnxruntime"
-# comparison.csv interval_noise: what the 95% interval is made of
-INTERVAL_NOISE = {True: "blocks and reruns", False: "this run's blocks only"}
+
 
 
 def _float(value) -> float:
@@ -60,11 +59,23 @@ def timing(row: dict, raw: dict | None) -> Timing:
                   0 if math.isnan(rounds) else int(rounds))
 
 
-def comparison_row(k: dict, t: dict, raw: dict | None = None, run_vars: dict | None = None) -> dict:
+def rerun_terms(top: Timing, bottom: Timing, noise: dict | None) -> tuple[float | None, str]:
+    """The noise.json variance to add to a ratio's interval (noise.run_vars' terms for its slice, or None),
+    and what the interval is then made of (comparison.csv interval_noise). A run of several processes
+    measured its run-to-run term itself: only the between-set term is added to it."""
+    processes = process_estimates(top.blocks, bottom.blocks) is not None
+    made_of = "blocks and processes" if processes else "blocks"
+    if noise is None:
+        return None, f"this run's {made_of} only"
+    return (noise["set"] if processes else noise["run"] + noise["set"]), f"{made_of} and reruns"
+
+
+def comparison_row(k: dict, t: dict, raw: dict | None = None, run_vars: dict | None = None,
+                   process_var: float | None = None) -> dict:
     """One row of comparison.csv: Keras row `k` against torch row `t` (see comparison_rows)."""
     k_med, t_med = float(k["median_s"]), float(t["median_s"])
     k_time, t_time = timing(k, raw), timing(t, raw)
-    run_var = (run_vars or {}).get(slice_of(k))
+    run_var, interval_noise = rerun_terms(k_time, t_time, (run_vars or {}).get(slice_of(k)))
     diffs = [d for d in (float_or_none(k["max_abs_diff"]), float_or_none(t["max_abs_diff"])) if d is not None]
     return {
         **{c: k[c] for c in PROBLEM_KEY},
@@ -72,10 +83,11 @@ def comparison_row(k: dict, t: dict, raw: dict | None = None, run_vars: dict | N
         "keras_compiler": k["compiler"], "torch_compiler": t["compiler"],
         "keras_median_s": k_med, "torch_median_s": t_med,
         "keras_over_torch": ratio(k_time, t_time),  # from paired blocks when it has them: near, not equal to, k_med / t_med
-        **dict(zip(("ci_low", "ci_high"), ratio_interval(k_time, t_time, run_var))),
-        "interval_noise": INTERVAL_NOISE[run_var is not None],
+        **dict(zip(("ci_low", "ci_high"), ratio_interval(k_time, t_time, run_var, process_var))),
+        "interval_noise": interval_noise,
         # the precision the run reached (95% half-width, a fraction) from the blocks both arms share
-        "blocks": min(len(k_time.blocks), len(t_time.blocks)) or None, "precision": precision(k_time, t_time),
+        "blocks": min(len(k_time.blocks), len(t_time.blocks)) or None,
+        "precision": precision(k_time, t_time, process_var),
         "keras_spread": float_or_none(k["spread"]), "torch_spread": float_or_none(t["spread"]),
         "params_keras": k["params"], "params_torch": t["params"],
         "max_abs_diff": max(diffs) if diffs else None,
@@ -86,7 +98,12 @@ def comparison_row(k: dict, t: dict, raw: dict | None = None, run_vars: dict | N
 def comparison_rows(rows: list[dict], raw: dict | None = None, run_vars: dict | None = None) -> list[dict]:
     """Every timed Keras row against every timed torch row of the same problem (schema.keras_torch_pairs).
     `run_vars`: slice key -> the rerun variance noise.json measured for that kind of slice (noise.run_vars)."""
-    return [comparison_row(k, t, raw, run_vars) for k, t in keras_torch_pairs(rows, is_timed)]
+    pairs = list(keras_torch_pairs(rows, is_timed))
+    by_slice: dict[tuple, list] = {}
+    for k, t in pairs:
+        by_slice.setdefault(slice_of(k), []).append((timing(k, raw), timing(t, raw)))
+    process_vars = {key: pooled_process_var(timings) for key, timings in by_slice.items()}
+    return [comparison_row(k, t, raw, run_vars, process_vars[slice_of(k)]) for k, t in pairs]
 
 
 def td_tax_rows(rows: list[dict], raw: dict | None = None) -> list[dict]:
@@ -123,7 +140,7 @@ def _label(row: dict) -> str:
 
 def _onnx_ratio(kind: str, top: dict, bottom: dict, raw: dict, run_vars: dict) -> dict:
     top_time, bottom_time = timing(top, raw), timing(bottom, raw)
-    ci_low, ci_high = ratio_interval(top_time, bottom_time, run_vars.get(slice_of(top)))
+    ci_low, ci_high = ratio_interval(top_time, bottom_time, rerun_terms(top_time, bottom_time, run_vars.get(slice_of(top)))[0])
     return {
         **{c: top[c] for c in PROBLEM_KEY}, "ratio": kind,
         "numerator": _label(top), "denominator": _label(bottom),

@@ -123,7 +123,7 @@ def answer_markdown(results_dir: Path, profile: str) -> str:
 
 def interval_note(rows: list[dict]) -> str:
     """Where the intervals come from the runs' blocks alone (no noise model of that kind of slice), say so."""
-    alone = {r["column"] for r in rows if r.get("interval_noise") == "this run's blocks only"}
+    alone = {r["column"] for r in rows if str(r.get("interval_noise", "")).endswith(" only")}
     if not alone:
         return ""
     which = "every column" if alone == {r["column"] for r in rows} else ", ".join(sorted(alone))

@@ -268,7 +268,7 @@ def case_within_var(case: Timing) -> float:
     return var
 
 
-def pair_within_var(top: Timing, bottom: Timing) -> float:
+def pair_within_var(top: Timing, bottom: Timing, process_var: float | None = None) -> float:
     """var(log(top / bottom)) within one run: from the paired blocks' log ratios when there are
     MIN_PAIRED_BLOCKS of them, else each case's own (`case_within_var`) added.
 
@@ -277,6 +277,10 @@ def pair_within_var(top: Timing, bottom: Timing) -> float:
     the width of most pairs, throwing away what pairing the blocks had bought.
     """
     k, t = top.blocks, bottom.blocks
+    processes = process_estimates(k, t)
+    if processes:  # a run of several processes: the mean of theirs, with the variance between them too
+        between = process_var if process_var is not None else max(0.0, process_excess_var(processes))
+        return (statistics.fmean(e.var for e in processes) + between) / len(processes)
     if len(k) >= MIN_PAIRED_BLOCKS and len(k) == len(t):
         return _var_of_mean(_log_block_medians(k) - _log_block_medians(t))
     return case_within_var(top) + case_within_var(bottom)
@@ -291,13 +295,44 @@ def paired_half_width(top_blocks, bottom_blocks) -> float | None:
     return t_quantile(d.size) * math.sqrt(_var_of_mean(d))
 
 
-def precision(top: Timing, bottom: Timing) -> float | None:
+def precision(top: Timing, bottom: Timing, process_var: float | None = None) -> float | None:
     """The precision a ratio reached within its run: its 95% half-width as a fraction (0.025: +-2.5%)."""
-    var = pair_within_var(top, bottom)
+    var = pair_within_var(top, bottom, process_var)
     if math.isnan(var):
         return None
     blocks = min(len(top.blocks), len(bottom.blocks))
     return math.expm1(t_quantile(blocks) * math.sqrt(var))
+
+
+def process_estimates(top_blocks, bottom_blocks) -> list[Estimate] | None:
+    """Per process of a run of several (bench/store/raw.py ProcessBlocks): the paired log ratio of its
+    blocks (Hodges-Lehmann) and that estimate's within-process variance; None unless both arms carry the
+    same process labels, from two or more processes, each with MIN_PAIRED_BLOCKS paired blocks."""
+    labels = getattr(top_blocks, "processes", None)
+    if labels is None or labels != getattr(bottom_blocks, "processes", None) or len(set(labels)) < 2:
+        return None
+    out = []
+    for process in sorted(set(labels)):
+        at = [i for i, label in enumerate(labels) if label == process]
+        top, bottom = [top_blocks[i] for i in at], [bottom_blocks[i] for i in at]
+        if len(at) < MIN_PAIRED_BLOCKS:
+            return None
+        d = _log_block_medians(top) - _log_block_medians(bottom)
+        out.append(Estimate(paired_log_ratio(top, bottom), _var_of_mean(d), len(at)))
+    return out
+
+
+def process_excess_var(estimates: list[Estimate]) -> float:
+    """How far one pair's process estimates scatter beyond their within-process variance (may be < 0)."""
+    return statistics.variance(e.log for e in estimates) - statistics.fmean(e.var for e in estimates)
+
+
+def pooled_process_var(pairs) -> float | None:
+    """The variance between processes of a log ratio, beyond the blocks', pooled over `pairs` ((top, bottom)
+    Timings) of one run of several processes, floored at 0: one pair's few processes estimate it poorly, the
+    run's pairs together well (pooled_run_var does the same across runs). None without such a pair."""
+    excess = [process_excess_var(e) for e in (process_estimates(t.blocks, b.blocks) for t, b in pairs) if e]
+    return max(0.0, statistics.fmean(excess)) if excess else None
 
 
 def paired_log_ratio(top_blocks, bottom_blocks) -> float | None:
@@ -321,16 +356,20 @@ def paired_block_sd(top_blocks, bottom_blocks) -> float | None:
 
 
 def ratio(top: Timing, bottom: Timing) -> float:
-    """top / bottom of two cases: from their paired blocks (module docstring), else their medians."""
+    """top / bottom of two cases: from their paired blocks (module docstring; a run of several processes:
+    the mean of each process's log ratio), else their medians."""
+    processes = process_estimates(top.blocks, bottom.blocks)
+    if processes:
+        return math.exp(statistics.fmean(e.log for e in processes))
     paired = paired_log_ratio(top.blocks, bottom.blocks)
     if paired is not None:
         return math.exp(paired)
     return top.median / bottom.median
 
 
-def pair_estimate(top: Timing, bottom: Timing) -> Estimate:
+def pair_estimate(top: Timing, bottom: Timing, process_var: float | None = None) -> Estimate:
     """log(top / bottom) (`ratio`), its within-run variance, and the blocks of its fewer-timed arm."""
-    return Estimate(math.log(ratio(top, bottom)), pair_within_var(top, bottom),
+    return Estimate(math.log(ratio(top, bottom)), pair_within_var(top, bottom, process_var),
                     min(len(top.blocks), len(bottom.blocks)))
 
 
@@ -339,10 +378,11 @@ def case_estimate(case: Timing) -> Estimate:
     return Estimate(math.log(case.median), case_within_var(case), len(case.blocks))
 
 
-def ratio_interval(top: Timing, bottom: Timing, run_var: float | None) -> tuple:
+def ratio_interval(top: Timing, bottom: Timing, run_var: float | None, process_var: float | None = None) -> tuple:
     """(ci_low, ci_high): the 95% confidence interval of top / bottom (`ratio`), from the run's own
-    variance plus `run_var` (None: no measured rerun noise for this kind of slice, the run's alone)."""
-    e = pair_estimate(top, bottom)
+    variance (its processes' too, `process_var` pooled over the run's pairs) plus `run_var` (None: no
+    measured rerun noise for this kind of slice, the run's alone)."""
+    e = pair_estimate(top, bottom, process_var)
     if math.isnan(e.var):
         return None, None
     return interval(e.log, e.var, run_var or 0.0, t_quantile(e.blocks))

@@ -18,7 +18,7 @@ from impls.spec import SIZE_FIELDS
 
 from ..cluster import add_cluster_arguments
 from ..store import layout
-from ..suite.options import UsageError, add_argparse_options
+from ..suite.options import UsageError, add_argparse_options, parse_count
 
 
 def add_size_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +101,14 @@ def parse_threshold(text: str) -> float:
     return value
 
 
+def processes_type(value) -> int:
+    """--processes: 1 .. LIMITS["runs"] (bench/suite/options.py)."""
+    try:
+        return parse_count("--processes", value, "runs")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
 def add_run_arguments(parser, default_profile: str, default_compile: str, default_backends: str) -> None:
     parser.add_argument(
         "--backends", default=default_backends,
@@ -108,6 +116,11 @@ def add_run_arguments(parser, default_profile: str, default_compile: str, defaul
     )
     add_argparse_options(parser, ("--profile", "--compile", "--blocks", "--precision", "--results-dir", "--threads",
                                   "--compile-cache"))
+    parser.add_argument(
+        "--processes", type=processes_type, default=1, metavar="N",
+        help="time each slice in N pytest processes, one after another, and publish their combined estimate, "
+        "whose interval holds the variance between processes measured in this run (default: %(default)s)",
+    )
     add_cluster_arguments(parser)
     parser.set_defaults(profile=default_profile, compile=default_compile)
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- -k attention")

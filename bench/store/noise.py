@@ -78,12 +78,14 @@ def applies_to(model: dict, slice_name: str, slice_env: dict) -> bool:
     return same and key.get("device") == str(model.get("device", "cpu")) and methods == {str(MEASUREMENT_METHOD)}
 
 
-def run_vars(model: dict | None, environment: dict) -> dict[tuple, float]:
-    """slice key (schema.slice_of) -> the rerun variance to add to its intervals, for the slices of
-    `environment` (environment.json) that `model` applies to; the others have none."""
+def run_vars(model: dict | None, environment: dict) -> dict[tuple, dict]:
+    """slice key (schema.slice_of) -> {"run": run-to-run, "set": between-set variance of a log ratio} to add
+    to its intervals, for the slices of `environment` (environment.json) that `model` applies to; the others
+    have none. A run of several processes measured its own run-to-run term and adds "set" alone."""
     if model is None:
         return {}
-    return {tuple(dict(part.split("=", 1) for part in name.split())[c] for c in SLICE_COLUMNS): rerun_ratio_var(model)
+    terms = {"run": model["ratio_run_var"], "set": model.get("ratio_set_var") or 0.0}
+    return {tuple(dict(part.split("=", 1) for part in name.split())[c] for c in SLICE_COLUMNS): terms
             for name, env in (environment.get("slices") or {}).items() if applies_to(model, name, env or {})}
 
 

@@ -17,7 +17,9 @@ layout (with `--benchmark-save-data`), so its tools read it as they are:
                          "block_rounds": [rounds of block 1, of block 2, ...],
                          "block_other_threads_cpu": [per block: CPU s of other threads per s],
                          "block_minor_faults": [per block: minor page faults per call],
-                         "block_started_s": [per block: its start, s since the session began], ...},
+                         "block_started_s": [per block: its start, s since the session began],
+                         "block_process": [per block: the process it was timed in; runs of several
+                                           processes only, `bench run --processes`], ...},
           "stats": {"data": [seconds per call, one per round, in the order timed],
                     "iterations": calls per round, "rounds": ..., "median": ..., ...}
         }, ...
@@ -98,16 +100,39 @@ def read_file(path: Path) -> dict:
                 f"{path}: benchmarks[{i}] extra_info.block_rounds must be positive round counts adding up to "
                 f"the {len(data)} rounds of stats.data, got {sizes!r}"
             )
+        labels = b["extra_info"].get("block_process")
+        if labels is not None and not (
+            isinstance(labels, list) and all(isinstance(n, int) and n >= 0 for n in labels)
+            and len(labels) == len(sizes or [len(data)])
+        ):
+            raise ResultsError(
+                f"{path}: benchmarks[{i}] extra_info.block_process must be one process number (0, 1, ...) per "
+                f"block, got {labels!r}"
+            )
     return doc
 
 
+class ProcessBlocks(list):
+    """A case's blocks (lists of seconds per call) timed in several processes of one run
+    (`python -m bench run --processes N`): `processes[i]` is the process block i was timed in
+    (extra_info.block_process). Anything that takes a list of blocks takes it; the statistics read the
+    labels (bench/analysis/stats.py process_estimates)."""
+
+    def __init__(self, blocks, processes):
+        super().__init__(blocks)
+        self.processes = list(processes)
+
+
 def blocks_of(benchmark: dict) -> list[list[float]]:
-    """A read_file() entry's rounds, split into its timing blocks."""
+    """A read_file() entry's rounds, split into its timing blocks (ProcessBlocks when labelled by process)."""
     data = [float(x) for x in benchmark["stats"]["data"]]
     out, start = [], 0
     for n in benchmark["extra_info"].get("block_rounds") or [len(data)]:
         out.append(data[start:start + n])
         start += n
+    labels = benchmark["extra_info"].get("block_process")
+    if labels is not None:
+        return ProcessBlocks(out, labels)
     return out
 
 

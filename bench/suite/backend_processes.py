@@ -17,11 +17,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..analysis import run_estimate
+from ..analysis.processes import combine
+from ..analysis.save import save_run
 from ..analysis.result_tables import answer_beside_reference
 from ..store import layout, lock
 from ..store.machine import OtherMachine, check_same_machine
@@ -108,6 +111,28 @@ def run_backend(backend: str, args, log_path: Path) -> int:
     return child.returncode
 
 
+def run_processes(backend: str, args, log_path: Path, processes: int) -> int:
+    """The slice timed in `processes` pytest processes one after another, each into a directory of its own,
+    then combined into args.results_dir as one run (bench/analysis/processes.py). A process that fails stops
+    the run, and nothing is merged."""
+    with tempfile.TemporaryDirectory(prefix="tdbench-processes-") as scratch:
+        directories = []
+        for i in range(processes):
+            directory = Path(scratch) / f"process-{i + 1}"
+            print(f"[{backend}] process {i + 1} of {processes}", flush=True)
+            one = argparse.Namespace(**{**vars(args), "results_dir": str(directory)})
+            rc = run_backend(backend, one, log_path.with_name(f"{log_path.stem}-process{i + 1}{log_path.suffix}"))
+            if rc != 0:
+                return rc
+            directories.append(directory)
+        rows, entries, environment = combine(directories)
+        save_run(Path(args.results_dir), rows, environment, entries, environment.get("versions", {}).get("pytest-benchmark", ""))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("".join(p.read_text(errors="replace") for p in sorted(
+        log_path.parent.glob(f"{log_path.stem}-process*{log_path.suffix}"))))
+    return 0
+
+
 def thread_counts(args) -> list[int]:
     """The full profile sweeps threads 1 .. cores (plus --threads); others run at --threads.
 
@@ -168,7 +193,8 @@ def _run_each(backends: list[str], args, outcomes: dict) -> int:
             continue
         log_path = Path(args.results_dir) / "logs" / f"{args.profile}-{backend}-compile-{args.compile}-t{args.threads}.log"
         start = time.perf_counter()
-        rc = run_backend(backend, args, log_path)
+        processes = getattr(args, "processes", 1) or 1
+        rc = run_backend(backend, args, log_path) if processes == 1 else run_processes(backend, args, log_path, processes)
         took = time.perf_counter() - start
         outcomes[backend] = f"ok ({took:.0f} s){_time_line(log_path)}" if rc == 0 else f"FAILED (pytest exit {rc}; see {log_path})"
         if rc != 0:

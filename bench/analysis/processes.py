@@ -1,0 +1,85 @@
+"""One slice timed in several processes (`python -m bench run --processes N`), combined into one run.
+
+Each process writes its own directory as a default run would. Here the
+cases timed in every process become one row and one raw entry each: the
+blocks of every process one after the other, each labelled with its
+process (extra_info.block_process), and the row's statistics over all
+their rounds. From those labels the statistics publish the mean of the
+processes' log ratios, with a variance that holds the variance between
+processes measured in this run (bench/analysis/stats.py process_estimates,
+pooled_process_var): a process meets one state of the host, and several
+processes spread over time meet several. A case not timed in every process
+keeps the first process's row and rounds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_benchmark.stats import Stats
+
+from ..store import raw
+from ..store.results import load_benchmarks, load_environment
+from ..store.schema import case_key, float_or_none, is_timed
+
+# extra_info lists with one value per block: concatenated over processes like the blocks.
+PER_BLOCK = ("block_rounds", "block_other_threads_cpu", "block_minor_faults", "block_started_s")
+
+
+def _entries(directory: Path) -> dict[tuple, dict]:
+    return {case_key(e["extra_info"]["case_key"]): e
+            for path in raw.files(directory) for e in raw.read_file(path)["benchmarks"]}
+
+
+def _combined_entry(entries: list[dict]) -> dict:
+    first = entries[0]
+    extra = {k: v for k, v in first["extra_info"].items() if k not in PER_BLOCK and k != "case_key"}
+    for name in PER_BLOCK:
+        if all(name in e["extra_info"] for e in entries):
+            extra[name] = [x for e in entries for x in e["extra_info"][name]]
+    extra["block_process"] = [i for i, e in enumerate(entries) for _ in (e["extra_info"].get("block_rounds") or [0])]
+    data = [x for e in entries for x in e["stats"]["data"]]
+    stats = {**first["stats"], "data": data, "rounds": len(data)}
+    return {**first, "extra_info": {**extra, "case_key": first["extra_info"]["case_key"]}, "stats": stats}
+
+
+def _combined_row(row: dict, data: list[float]) -> dict:
+    """`row` (the first process's) with its timing statistics over every process's rounds."""
+    stats = Stats()
+    for seconds in data:
+        stats.update(seconds)
+    out = dict(row)
+    out.update(rounds=stats.rounds, median_s=stats.median, iqr_s=stats.iqr, min_s=stats.min, mean_s=stats.mean,
+               stddev_s=stats.stddev, spread=stats.iqr / stats.median)
+    batch, flops, peak = (float_or_none(row.get(c)) for c in ("batch", "flops", "peak_gflops"))
+    if batch:
+        out["samples_per_s"] = batch / stats.median
+    if flops:
+        out["gflops"] = flops / stats.median / 1e9
+        out["peak_fraction"] = out["gflops"] / peak if peak else None
+    return out
+
+
+def combine(directories: list[Path]) -> tuple[list[dict], list[dict], dict]:
+    """(rows, raw entries, environment) of one slice timed once in each of `directories`."""
+    rows = [load_benchmarks(d) for d in directories]
+    entries = [_entries(d) for d in directories]
+    (environment,) = load_environment(directories[0])["slices"].values()
+    out_rows, out_entries = [], []
+    for row in rows[0]:
+        key = case_key(row)
+        timed_everywhere = all(any(case_key(r) == key and is_timed(r) for r in rs) for rs in rows) and all(
+            key in e for e in entries)
+        if not timed_everywhere:
+            out_rows.append(row)
+            if key in entries[0]:
+                out_entries.append(entries[0][key])
+            continue
+        entry = _combined_entry([e[key] for e in entries])
+        out_entries.append(entry)
+        out_rows.append(_combined_row(row, entry["stats"]["data"]))
+    walls = [(load_environment(d)["slices"].popitem()[1].get("run") or {}).get("wall_s") for d in directories]
+    environment = {**environment, "processes": len(directories),
+                   "run": {**(environment.get("run") or {}), "wall_s": sum(w for w in walls if w),
+                           "process_wall_s": walls}}
+    return out_rows, out_entries, environment
