@@ -79,7 +79,7 @@ def combine(directories: list[Path]) -> tuple[list[dict], list[dict], dict]:
         out_entries.append(entry)
         out_rows.append(_combined_row(row, entry["stats"]["data"]))
     walls = [(load_environment(d)["slices"].popitem()[1].get("run") or {}).get("wall_s") for d in directories]
+    # run.wall_s stays one process's (what `bench run` estimates the next run from, times its --processes)
     environment = {**environment, "processes": len(directories),
-                   "run": {**(environment.get("run") or {}), "wall_s": sum(w for w in walls if w),
-                           "process_wall_s": walls}}
+                   "run": {**(environment.get("run") or {}), "process_wall_s": walls}}
     return out_rows, out_entries, environment

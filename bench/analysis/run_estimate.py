@@ -54,13 +54,18 @@ def estimate(results_dir: Path | None, backends, profile: str, compile: str, thr
     return None if not seconds or None in seconds else sum(seconds)
 
 
-def expected(results_dir: Path, reference_dir: Path | None, backends, profile: str, compile: str, thread_counts) -> str:
-    """The line printed before a run starts."""
+def expected(results_dir: Path, reference_dir: Path | None, backends, profile: str, compile: str, thread_counts,
+             processes: int = 1) -> str:
+    """The line printed before a run starts (`processes`: each slice timed that many times, --processes)."""
     plan = f"{len(backends)} backend(s) ({', '.join(backends) or 'none installed'}), {profile} profile, compile {compile}"
+    if processes > 1:
+        plan += f", {processes} processes each"
     mine = estimate(results_dir, backends, profile, compile, thread_counts)
+    mine = None if mine is None else mine * processes
     if mine is not None:
         return f"{plan}: expected about {minutes(mine)}, from this machine's earlier runs"
     theirs = estimate(reference_dir, backends, profile, compile, thread_counts)
+    theirs = None if theirs is None else theirs * processes
     if theirs is not None:
         return (f"{plan}: about {minutes(theirs)} on the reference machine ({Path(reference_dir).name}); an estimate "
                 "only, this machine has no run of these slices yet")

@@ -156,8 +156,8 @@ def run_backends(args) -> int:
         raise UsageError(str(e)) from None
     counts = thread_counts(args)
     installed = [b for b in backends if not missing_modules(b)]
-    print(run_estimate.expected(args.results_dir, layout.reference_dir(), installed, args.profile, args.compile, counts),
-          flush=True)
+    print(run_estimate.expected(args.results_dir, layout.reference_dir(), installed, args.profile, args.compile, counts,
+                                getattr(args, "processes", 1) or 1), flush=True)
     start = time.perf_counter()
     status = 0
     for n in counts:
@@ -215,7 +215,7 @@ def _time_line(log_path: Path) -> str:
         return ""
     lines = [line for line in log_path.read_text(errors="replace").splitlines()
              if line.startswith(("time: ", "precision: ", "case times: "))]
-    return "".join(f"\n  {line}" for line in lines[-3:])
+    return "".join(f"\n  {line}" for line in lines)  # one set per process (--processes: their logs in turn)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
