@@ -340,6 +340,9 @@ class BenchSession:
         if first_of_problem and case.compile == "on":
             # A compiled problem is timed on its own, after every spread block (bench/conftest.py): the
             # cases before it are done, and it starts in a process without them, one problem after another.
+            # Cases still open after their last extension step are done too: their rows are written now.
+            for done in [c for c, state in self._open.items() if state.blocks]:
+                self._close(done)
             self._finished.clear()
         with self.phases("reference"):
             reference = self.references.get(case)
