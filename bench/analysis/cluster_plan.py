@@ -17,6 +17,8 @@ the floor; greedy never exceeds sum d / N + (1 - 1/N) max d (Graham, 1966).
 
 from __future__ import annotations
 
+import statistics
+
 NODE_COUNTS = (1, 4, 16, 64)
 
 
@@ -62,3 +64,47 @@ def format_plan(rows: list[dict]) -> str:
         bound = "the longest task" if r["floor_is_longest_task"] else "total / nodes"
         lines.append(f"| {r['nodes']} | {r['tasks']} | {r['lower_s']:.0f} s | {r['upper_s']:.0f} s | {bound} |")
     return "\n".join(lines)
+
+
+def run_summaries(rows: list[dict]) -> list[dict]:
+    """One summary per cluster run of the task log (its run_started), oldest first.
+
+    wall_s runs from the first task's submission to the last result's arrival on the driver: the run's
+    time less connecting and probing the nodes.
+    """
+    out = []
+    for started in sorted({r["run_started"] for r in rows}):
+        of_run = [r for r in rows if r["run_started"] == started]
+        finished = _finished(of_run)
+        task_s = durations(of_run)
+        out.append({
+            "run_started": started, "tasks": len(of_run), "finished": len(finished),
+            "nodes": len({r["node_id"] for r in finished}),
+            "wall_s": max(float(r["arrived"]) for r in of_run) - min(float(r["submitted"]) for r in of_run),
+            "task_s": sum(task_s), "longest_s": max(task_s, default=float("nan")),
+            "overhead_s": statistics.median(overheads(of_run)) if finished else float("nan"),
+        })
+    return out
+
+
+def report_lines(rows: list[dict]) -> list[str]:
+    """The report's section on cluster runs: each run of the task log, and the projection of the largest one."""
+    lines = ["## On a Ray cluster", ""]
+    runs = [r for r in run_summaries(rows) if r["finished"]]
+    if not runs:
+        return lines + ["No cluster run finished a task into this directory (`python -m bench run --cluster`)."]
+    lines += ["Each `bench run --cluster` into this directory, from its task log: wall time from the first "
+              "submission to the last result's arrival; task time is what the tasks held their nodes' slots; "
+              "Ray's overhead is a task's time outside its pytest process (docs/commands.md, \"On a Ray cluster\").", "",
+              "| run started | nodes | tasks finished | wall time | task time | longest task | Ray overhead per task, median |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        lines.append(f"| {r['run_started']} | {r['nodes']} | {r['finished']} of {r['tasks']} | {r['wall_s']:.0f} s | "
+                     f"{r['task_s']:.0f} s | {r['longest_s']:.0f} s | {r['overhead_s']:.2f} s |")
+    largest = max(runs, key=lambda r: (r["finished"], r["run_started"]))
+    task_s = durations([r for r in rows if r["run_started"] == largest["run_started"]])
+    lines += ["", f"The largest run ({largest['run_started']}, {largest['finished']} tasks) on more nodes of the same "
+              "kind, on paper: no schedule beats total / nodes or the longest task, and Ray's greedy assignment "
+              "stays under total / nodes + the longest task (bench/analysis/cluster_plan.py).", "",
+              format_plan(plan_rows(task_s))]
+    return lines

@@ -29,6 +29,7 @@ from .task import node_facts as facts_task, time_unit
 from ..suite.options import UsageError
 from ..store.layout import claim_machine_dir, machine_dir
 from ..store.machine import describe
+from ..store.schema import CLUSTER_TASK_COLUMNS as TASK_COLUMNS, CLUSTER_TASKS
 from ..store.files import read_csv, write_csv
 from ..store.validate import ResultsError, check_results_dir
 from . import node_facts
@@ -37,9 +38,7 @@ from .merge import code_id, is_held, merge
 from .units import Unit, split_k, units
 
 PROBE_TIMEOUT_S = 300  # a node's facts: one short pytest process, after any timing task holding its slot
-TASKS_LOG = Path("logs") / "cluster-tasks.csv"
-TASK_COLUMNS = ["run_started", "code", "unit", "keras_backend", "threads", "node_id", "node_address", "submitted", "start",
-                "end", "arrived", "pytest_s", "returncode", "rows", "outcome"]
+TASKS_LOG = Path(CLUSTER_TASKS)
 
 
 @dataclass
