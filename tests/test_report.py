@@ -145,9 +145,10 @@ def test_tax_alone_is_reported_with_notes_for_the_rest(tmp_path):
     assert (tmp_path / "td_tax.png").exists()
 
 
-def cluster_task(run_started, node, start, seconds, outcome="ok"):
+def cluster_task(run_started, node, start, seconds, outcome="ok", unit="many_to_many train cpu seed b1 [tensorflow t1]"):
     """A task-log row: submitted at 0, pytest for all but 0.5 s of the task, back 0.1 s after its end."""
     return {**dict.fromkeys(CLUSTER_TASK_COLUMNS, ""), "run_started": run_started, "node_id": node, "submitted": 0,
+            "unit": unit, "keras_backend": "tensorflow", "threads": 1,
             "start": start, "end": start + seconds, "pytest_s": seconds - 0.5, "arrived": start + seconds + 0.1,
             "outcome": outcome}
 
@@ -156,7 +157,7 @@ def test_cluster_runs_and_their_projection_come_from_the_task_log(tmp_path):
     quick_results(tmp_path)
     assert "## On a Ray cluster" not in report(tmp_path)  # no cluster run, no section
     log = [cluster_task("2026-01-01T10:00:00", "a", 0, 40), cluster_task("2026-01-01T10:00:00", "a", 40, 20),
-           cluster_task("2026-01-01T10:00:00", "a", 60, 10), 
+           cluster_task("2026-01-01T10:00:00", "a", 60, 10, unit="many_to_many train cpu seed b1 jit [tensorflow t1]"), 
            {**dict.fromkeys(CLUSTER_TASK_COLUMNS, ""), "run_started": "2026-01-01T10:00:00", "submitted": 0, "arrived": 65,
             "outcome": "not timed: node lost"},
            cluster_task("2026-01-02T09:00:00", "b", 5, 30)]
@@ -167,7 +168,8 @@ def test_cluster_runs_and_their_projection_come_from_the_task_log(tmp_path):
     assert "| 2026-01-01T10:00:00 | 1 | 3 of 4 | 70 s | 70 s | 40 s | 0.60 s |" in section
     assert "| 2026-01-02T09:00:00 | 1 | 1 of 1 | 35 s | 30 s | 30 s | 5.60 s |" in section
     # the projection is the larger run's: floored by its longest task from 4 nodes on
-    assert "The largest run (2026-01-01T10:00:00, 3 tasks)" in section
+    assert "| tensorflow | off | 1 | 2 | 60 s | 40 s |" in section and "| tensorflow | on | 1 | 1 | 10 s | 10 s |" in section
+    assert "The largest run (3 tasks) on more nodes" in section
     assert "| 1 | 3 | 70 s | 70 s | total / nodes |" in section and "| 4 | 3 | 40 s | 48 s | the longest task |" in section
 
 

@@ -87,6 +87,21 @@ def run_summaries(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _compile_of(unit_label: str) -> str:
+    """A unit's compile setting from its label (bench/cluster/units.py Unit.label: "GROUP jit [BACKEND tN]" when on)."""
+    return "on" if " jit [" in unit_label else "off"
+
+
+def slice_times(rows: list[dict]) -> list[dict]:
+    """Per Keras backend, compile setting and threads: finished tasks, their summed and longest slot time."""
+    out: dict[tuple, list[float]] = {}
+    for r in _finished(rows):
+        key = (r["keras_backend"], _compile_of(r["unit"]), r["threads"])
+        out.setdefault(key, []).append(float(r["end"]) - float(r["start"]))
+    return [{"keras_backend": b, "compile": c, "threads": t, "tasks": len(d), "task_s": sum(d), "longest_s": max(d)}
+            for (b, c, t), d in out.items()]
+
+
 def report_lines(rows: list[dict]) -> list[str]:
     """The report's section on cluster runs: each run of the task log, and the projection of the largest one."""
     lines = ["## On a Ray cluster", ""]
@@ -102,8 +117,14 @@ def report_lines(rows: list[dict]) -> list[str]:
         lines.append(f"| {r['run_started']} | {r['nodes']} | {r['finished']} of {r['tasks']} | {r['wall_s']:.0f} s | "
                      f"{r['task_s']:.0f} s | {r['longest_s']:.0f} s | {r['overhead_s']:.2f} s |")
     largest = max(runs, key=lambda r: (r["finished"], r["run_started"]))
-    task_s = durations([r for r in rows if r["run_started"] == largest["run_started"]])
-    lines += ["", f"The largest run ({largest['run_started']}, {largest['finished']} tasks) on more nodes of the same "
+    of_largest = [r for r in rows if r["run_started"] == largest["run_started"]]
+    task_s = durations(of_largest)
+    lines += ["", f"The largest run ({largest['run_started']}) slice by slice: on one node, a slice's wall time is "
+              "its task time plus Ray's overhead.", "",
+              "| Keras on | compile | threads | tasks | task time | longest task |", "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['keras_backend']} | {r['compile']} | {r['threads']} | {r['tasks']} | {r['task_s']:.0f} s | "
+              f"{r['longest_s']:.0f} s |" for r in slice_times(of_largest)]
+    lines += ["", f"The largest run ({largest['finished']} tasks) on more nodes of the same "
               "kind, on paper: no schedule beats total / nodes or the longest task, and Ray's greedy assignment "
               "stays under total / nodes + the longest task (bench/analysis/cluster_plan.py).", "",
               format_plan(plan_rows(task_s))]
