@@ -68,6 +68,9 @@ def test_the_expected_duration_comes_from_this_machine_else_the_reference_and_sa
     assert run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1]).endswith(
         "expected about 2.0 min, from this machine's earlier runs")
     assert run_estimate.expected(mine, reference, ["jax"], "quick", "off", [1]).endswith("so no estimate yet")
+    assert run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1], "auto") == (
+        "1 backend(s) (tensorflow), quick profile, compile off, at least 2 processes each: expected at least 4.0 min, "
+        "from this machine's earlier runs")
 
 
 @pytest.mark.slow
