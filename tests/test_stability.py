@@ -495,6 +495,13 @@ def test_a_second_set_widens_every_published_interval_by_how_far_the_sets_disagr
     # analysed again, a set replaces its rows in stability_sets.csv rather than adding a third set
     assert main(["stability", "--runs-from", *map(str, later), "--results-dir", str(results)]) == 0
     assert len({r["runs_taken"] for r in read_csv(results / "stability_sets.csv")}) == 2
+    # each set keeps its runs' log ratios and their mean within-run variance, one column per name
+    sets = read_csv(results / "stability_sets.csv")
+    header = (results / "stability_sets.csv").read_text().splitlines()[0].split(",")
+    assert len(header) == len(set(header))
+    runs = json.loads(sets[-1]["run_log_ratios"])
+    assert len(runs) == 3 and float(sets[-1]["mean_log_ratio"]) == pytest.approx(sum(runs) / 3)
+    assert 0 < float(sets[-1]["within_var"]) < float(sets[-1]["run_var"])
 
 
 def test_noise_file_without_the_between_set_term_reads_as_zero_and_a_negative_one_is_refused(tmp_path):

@@ -82,7 +82,10 @@ GC_BEFORE_RECORDED = "on"
 # One row per set and Keras/torch pair: the mean of the pair's log ratio over the set's runs and
 # their variance, what between_set_var compares across sets.
 SETS_FILE = COMMAND_FILES["stability_sets"]
-SETS_COLUMNS = ["runs_taken", *NOISE_SETTINGS, *PAIR_KEY, "runs", "mean_log_ratio", "run_var"]
+# Each run's log ratio and the mean within-run variance are kept too: with them a later study can fit a
+# pair-level run component (Kalibera & Jones) on sets it did not fit to; stability.csv holds only the newest set.
+SETS_COLUMNS = ["runs_taken", *NOISE_SETTINGS, *(c for c in PAIR_KEY if c not in NOISE_SETTINGS), "runs",
+                "mean_log_ratio", "run_var", "within_var", "run_log_ratios"]
 
 
 def parse_runs(value: str) -> int:
@@ -360,8 +363,9 @@ def set_rows(runs: list, record: dict) -> list[dict]:
         if len(values) >= 2:
             logs = [e.log for e in values]
             out.append({"runs_taken": record["runs_taken"], **{c: record.get(c) for c in NOISE_SETTINGS},
-                        **dict(zip(PAIR_KEY, key)), "runs": len(logs), "mean_log_ratio": statistics.fmean(logs),
-                        "run_var": statistics.variance(logs)})
+                        **dict(zip(PAIR_KEY, key)), "runs": len(logs),
+                        "mean_log_ratio": statistics.fmean(logs), "run_var": statistics.variance(logs),
+                        "within_var": statistics.fmean(e.var for e in values), "run_log_ratios": json.dumps(logs)})
     return out
 
 
