@@ -331,7 +331,7 @@ def test_a_worker_killed_mid_task_is_retried_then_its_cases_are_reported_not_tim
             time.sleep(1.0)  # mid-task: pytest is importing or timing
             process.parent().kill()  # the Ray worker running the task
             killed.append(process.pid)
-            psutil.wait_procs([process], timeout=30)  # its pytest dies with it (task.py _die_with_parent)
+            psutil.wait_procs([process], timeout=30)  # its pytest dies with it (task.py _in_child)
             assert not process.is_running()
         out, err = child.communicate(timeout=DRIVER_TIMEOUT_S)
     finally:

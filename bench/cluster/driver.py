@@ -163,7 +163,7 @@ def run_units(ray, args, todo: list[tuple[Kind, Unit]], pytest_args: list[str], 
         pending[ref] = (kind, unit, time.time())
     kinds = {kind.name: kind for kind, _ in todo}
     print(f"submitted {len(pending)} task(s) to {sum(len(k.node_ids) for k in kinds.values())} slot node(s)", flush=True)
-    failed, overheads, merged = 0, [], {}
+    failed, overheads, merged, reniced = 0, [], {}, set()
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)  # short waits: Ctrl-C is seen
@@ -199,6 +199,12 @@ def run_units(ray, args, todo: list[tuple[Kind, Unit]], pytest_args: list[str], 
                       f"{result['node_address']} ({result['node_id'][:8]}), {outcome}; {where}", flush=True)
                 if not ok:
                     print(result["log_tail"], file=sys.stderr, flush=True)
+                niceness = max((e.get("niceness") or 0 for e in result["environments"]), default=0)
+                if niceness > 0 and kind.name not in reniced:  # once per kind: its nodes are started alike
+                    reniced.add(kind.name)
+                    print(f"[{kind.name}] timed at nice {niceness}: other work on node {result['node_address']} "
+                          "takes the CPU first; start its nodes with RAY_worker_niceness=0 (docs/commands.md)",
+                          file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         kept = ", ".join(f"{n} row(s) in {name}/" for name, n in merged.items()) or "nothing"
         print(f"interrupted: {len(pending)} task(s) not finished merge nothing; every finished task is merged "

@@ -40,17 +40,16 @@ def code_id(facts: dict) -> str:
 
 
 def is_held(directory: Path, unit: Unit, facts: dict, finished: set[tuple[str, str]]) -> bool:
-    """Whether `directory` already holds a row of every case of `unit`, in a slice timed by the driver's code.
+    """Whether `directory` already holds a row of every case of `unit`, timed by a task of the driver's code.
 
-    environment.json records the commit only ("+changes" for any dirty tree); for a dirty tree the unit
-    must also be in `finished`, the (unit label, code_id) of the tasks that finished into this directory.
+    `finished` is the (unit label, code_id) of the tasks that finished into this directory (its task log).
+    The task log decides, not environment.json: a slice's environment records the code of its last merge,
+    while its other problems' rows may come from an earlier run of other code.
     """
-    if not facts["code"] or not Path(directory).is_dir():
+    if not facts["code"] or not Path(directory).is_dir() or (unit.label, code_id(facts)) not in finished:
         return False
     environment = load_environment(directory)["slices"].get(slice_of_unit(unit))
     if not environment or environment.get("code") != facts["code"]:
-        return False
-    if facts["changes"] and (unit.label, code_id(facts)) not in finished:
         return False
     columns = ("topology", "framework", "head", "mode", "device", "size", "compile", "keras_backend", "profile", "threads")
     have = {tuple(str(r[c]) for c in columns) for r in load_benchmarks(directory)}
