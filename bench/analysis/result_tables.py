@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..store import layout, markdown
 
-from . import compile_cost, prose
+from . import compile_cost, generated_text
 from ..store.schema import COMMAND_FILES, FILES, float_or_none
 from ..store.units import ms
 from .stats import EQUIVALENCE_MARGIN, equivalent
@@ -110,8 +110,8 @@ def answer_markdown(results_dir: Path, profile: str) -> str:
     compilers = []
     for c in names:
         of_column = [r for r in rows if r["column"] == c]
-        pairs = sorted({f"{prose.compiler_label(r['keras_compiler'])} / {prose.compiler_label(r['torch_compiler'])}"
-                        for r in of_column})
+        label = generated_text.compiler_label
+        pairs = sorted({f"{label(r['keras_compiler'])} / {label(r['torch_compiler'])}" for r in of_column})
         compilers.append(f"{c}: {', '.join(pairs)}")
     return "\n".join([
         *markdown.table(["topology", "size (batch)", "mode", *(f"Keras on {c}" for c in names)], body), "",
@@ -341,23 +341,23 @@ def compile_cost_markdown(results_dir: Path) -> str:
 
 README_BLOCKS = {
     "answer-table": (FILES["comparison"], lambda d, profile: answer_markdown(d, profile)),
-    "stability-summary": (COMMAND_FILES["noise"], lambda d, profile: prose.stability_summary(d)),
+    "stability-summary": (COMMAND_FILES["noise"], lambda d, profile: generated_text.stability_summary(d)),
 }
 # (title, block name, the file it needs, writer): the report's sections after its own
 DETAIL_BLOCKS = {
-    "in-short": ("Keras over torch in short", FILES["comparison"], lambda d, profile: prose.in_short(d, profile)),
+    "in-short": ("Keras over torch in short", FILES["comparison"], lambda d, profile: generated_text.in_short(d, profile)),
     "comparison-table": ("Keras over torch, every head pair", FILES["comparison"],
                          lambda d, profile: comparison_markdown(d, profile)),
     "td-tax-table": ("TimeDistributed tax: looped over fused head", FILES["td_tax"], lambda d, profile: td_tax_markdown(d)),
     "td-tax-figures": ("TimeDistributed tax at the shortest and longest sequence", FILES["td_tax"],
-                       lambda d, profile: prose.td_tax_figures(d)),
+                       lambda d, profile: generated_text.td_tax_figures(d)),
     "td-tax-compiled": ("TimeDistributed over dense3d at the mid size, per compiler", FILES["benchmarks"],
-                        lambda d, profile: prose.compiled_tax(d, profile)),
+                        lambda d, profile: generated_text.compiled_tax(d, profile)),
     "compile-cost": ("Compile cost: the first call, compile on against off, and when compiling pays off",
                      FILES["benchmarks"], lambda d, profile: compile_cost_markdown(d)),
     "stability": ("Stability sets: reruns on this machine", COMMAND_FILES["noise"],
-                  lambda d, profile: prose.stability_summary(d) + prose.stability_history(d)),
-    "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: prose.peak_share(d)),
+                  lambda d, profile: generated_text.stability_summary(d) + generated_text.stability_history(d)),
+    "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: generated_text.peak_share(d)),
     "parity-summary": ("Parity: the largest difference of each check", COMMAND_FILES["parity"],
                        lambda d, profile: parity_markdown(d)),
     "params": ("Parameters per layer", COMMAND_FILES["params"], lambda d, profile: params_markdown(d)),
