@@ -290,19 +290,42 @@ def test_two_machine_kinds_give_two_result_sets_and_no_node_times_two_tasks_at_o
         assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
 
 
-def _task_pytest(on_other_kind: bool, not_pids=()):
-    """A task's pytest process on node A (or B), not one of `not_pids`; None if there is none yet."""
+def _raylet(cluster, other_kind: bool) -> int:
+    """The pid of node A's (or B's) raylet in this module's cluster: the parent of that node's Ray workers."""
     import psutil
 
+    for node in cluster.worker_nodes:
+        pid = node.all_processes["raylet"][0].process.pid
+        if (TEST_MACHINE_VARIABLE in psutil.Process(pid).environ()) == other_kind:
+            return pid
+    raise AssertionError(f"no node {'B' if other_kind else 'A'} in the test cluster")
+
+
+def _task_pytest(cluster, on_other_kind: bool, not_pids=()):
+    """A task's pytest process on node A (or B) of this module's cluster, not one of `not_pids`; None if there is
+    none yet. Only a process whose Ray worker that node's raylet started: a task of another cluster on this
+    machine (another checkout's run, its own `ray start`) is never taken, so never killed."""
+    import psutil
+
+    raylet = _raylet(cluster, on_other_kind)
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
             if "tdbench-task-" in cmd and "pytest" in cmd and p.pid not in not_pids:
-                if (TEST_MACHINE_VARIABLE in p.environ()) == on_other_kind:
+                worker = p.parent()
+                if worker is not None and worker.ppid() == raylet:
                     return p
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return None
+
+
+def _kill_its_worker(cluster, process, on_other_kind: bool = False) -> None:
+    """Kill the Ray worker running `process` (a task's pytest), checked again to be a worker of node A's (or B's)
+    raylet in this module's cluster."""
+    worker = process.parent()
+    assert worker is not None and worker.ppid() == _raylet(cluster, on_other_kind), "not this test cluster's worker"
+    worker.kill()
 
 
 @needs_ray
@@ -326,10 +349,10 @@ def test_a_worker_killed_mid_task_is_retried_then_its_cases_are_reported_not_tim
             deadline, process = time.monotonic() + WAIT_S, None
             while process is None:
                 assert time.monotonic() < deadline and child.poll() is None, "no task started on node A"
-                process = _task_pytest(on_other_kind=False, not_pids=killed)
+                process = _task_pytest(two_kinds, on_other_kind=False, not_pids=killed)
                 time.sleep(0.2)
             time.sleep(1.0)  # mid-task: pytest is importing or timing
-            process.parent().kill()  # the Ray worker running the task
+            _kill_its_worker(two_kinds, process)  # the Ray worker running the task
             killed.append(process.pid)
             psutil.wait_procs([process], timeout=30)  # its pytest dies with it (task.py _die_with_parent)
             assert not process.is_running()
