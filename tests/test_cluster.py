@@ -1,5 +1,5 @@
-"""`python -m bench run --cluster` on a local Ray cluster: exclusive slots, one set per machine kind, a problem's
-processes combined, faults.
+"""`python -m bench run --cluster` and `stability --cluster` on a local Ray cluster: exclusive slots, one set
+per machine kind, a problem's processes combined, faults.
 
 One cluster for the module, bound to 127.0.0.1 only: a head without a timing
 slot (the driver's node), node A (this machine), then node B, which the tests'
@@ -124,6 +124,9 @@ def test_a_problem_in_processes_is_one_whole_problem_per_process():
 @pytest.mark.parametrize("command, message", [
     (["run", "--processes", "0"], "--processes must be"),
     (["run", "--retries", "-1"], "--retries must be 0 or more"),
+    (["stability", "--runs-from", "a", "b"], "--cluster with --runs-from"),
+    (["stability", "--runs", "1"], "--runs must be an integer of 2 or more"),
+    (["stability", "--retries", "-1"], "--retries must be 0 or more"),
 ])
 def test_bad_cluster_input_is_one_line_and_exit_2_before_anything_is_timed(tmp_path, command, message):
     rc, out, err = _bench(*command, "--cluster", "127.0.0.1:9", "--results-dir", str(tmp_path / "r"),
@@ -259,6 +262,32 @@ def test_a_cluster_without_timing_slots_is_refused_before_anything_runs(cluster,
     rc, out, err = run_driver(cluster, tmp_path / "results")
     assert rc == 2 and err.count("\n") == 1 and "no node of the cluster offers a timing slot" in err, out + err
     assert not (tmp_path / "results").exists()
+
+
+@needs_ray
+@slow
+def test_stability_on_a_cluster_of_one_kind_takes_each_run_there_and_writes_its_files(one_kind, tmp_path):
+    """--runs 2: two cluster runs of the slice, one after the other, analysed as local runs are."""
+    root, keep = tmp_path / "results", tmp_path / "runs"
+    rc, out, err = run_driver(one_kind, root, "--runs", "2", "--keep", str(keep), command="stability",
+                              k="one_to_one and infer")
+    assert rc == 0, out + err
+    (directory,) = machine_dirs(root).values()  # this machine's: node A's kind
+    assert not is_other(directory)
+    for name in ("stability.csv", "noise.json", "stability_history.csv", "stability_sets.csv"):
+        assert (directory / name).exists(), name
+    (pair,) = list(csv.DictReader((directory / "stability.csv").open()))
+    assert pair["runs"] == "2" and pair["topology"] == "one_to_one"
+    noise = json.loads((directory / "noise.json").read_text())
+    assert noise["runs"] == 2 and noise["run_dirs"] == [str(keep / "run-1"), str(keep / "run-2")]
+    for run in ("run-1", "run-2"):  # each run's own directory, as a local run writes it
+        assert {r["framework"] for r in rows(keep / run)} >= {"keras", "torch"}
+    logged = tasks(directory)  # the runs' tasks, under labels no --resume takes for a problem
+    assert [t["unit"].split(":")[0] for t in logged] == ["stability run 1/2", "stability run 2/2"]
+    assert all(t["outcome"] == "ok" for t in logged) and not rows(directory)
+    (first, second) = logged
+    assert float(first["end"]) <= float(second["start"])  # run 2 starts once run 1 is in
+    assert "run 2 of 2" in out
 
 
 @pytest.fixture(scope="module")
@@ -427,6 +456,15 @@ def test_a_node_running_other_code_is_refused_in_one_line_naming_it(two_kinds, t
     assert rc == 2 and err.count("\n") == 1, out + err
     assert "node 127.0.0.1 (" in err and "refused: code " in err and "+changes (diff " in err, err
     assert not (tmp_path / "results").exists()
+
+
+@needs_ray
+@slow
+def test_stability_on_a_cluster_of_two_machine_kinds_is_refused_in_one_line(two_kinds, tmp_path):
+    rc, out, err = run_driver(two_kinds, tmp_path / "results", "--runs", "2", "--keep", str(tmp_path / "runs"),
+                              command="stability", k="one_to_one and infer")
+    assert rc == 2 and err.count("\n") == 1 and "2 machine kinds" in err and "one kind" in err, out + err
+    assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
 
 
 @pytest.fixture(scope="module")

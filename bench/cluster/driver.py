@@ -17,6 +17,10 @@ its kind, submitted process by process (every problem's first process, then
 every problem's second...), so that a problem's processes lie apart in time
 as a local run's do. When the last of them arrives the driver combines them
 (merge.py combined: bench/analysis/processes.py) and merges the problem once.
+
+`bench stability --cluster` (stability_runs) takes each of its runs as such
+a run of one slice on a cluster of one machine kind, merged into the run's
+own directory.
 """
 
 from __future__ import annotations
@@ -350,3 +354,32 @@ def run_on_cluster(args) -> int:
             print("nothing to run")
             return 0
         return UnitsRun(ray, args, todo, pytest_args, code_id(facts)).run()
+
+
+def stability_runs(args, run_dirs: list[Path]) -> Kind:
+    """`bench stability --cluster`: the slice (args.keras_backend, compile, threads, profile, -k) timed once into
+    each of `run_dirs`, one run after another, each run's problems as tasks on the cluster's nodes; the machine
+    kind that timed them (a set of runs is one machine's: a cluster of two kinds is refused, one line)."""
+    expression, pytest_args = split_k(list(args.pytest_args))
+    facts = node_facts.code_facts()
+    with connected(args, facts) as (ray, kinds):
+        if len(kinds) > 1:
+            raise UsageError(f"stability --cluster: the cluster's timing nodes are {len(kinds)} machine kinds "
+                             f"({', '.join(k.name for k in kinds)}); a stability set measures one machine, so give "
+                             "it a cluster whose timing nodes are of one kind")
+        (kind,) = kinds
+        checked(kind)
+        problems = units(args.profile, args.compile, [args.keras_backend], [args.threads], expression, is_gpu(kind))
+        if not problems:
+            raise UsageError(f"-k {expression}: selects no problem of the {args.profile} profile")
+        for i, run_dir in enumerate(run_dirs, 1):
+            start = time.perf_counter()
+            tag = f"stability run {i}/{len(run_dirs)}"
+            print(f"--- {tag}: {len(problems)} problem(s) ---", flush=True)
+            rc = UnitsRun(ray, args, [(kind, u) for u in problems], pytest_args, code_id(facts), run_dir, tag).run()
+            if rc == 2:
+                raise KeyboardInterrupt
+            if rc != 0:
+                raise UsageError(f"run {i} failed: a task did not finish cleanly (above; {kind.directory / TASKS_LOG})")
+            print(f"run {i} of {len(run_dirs)}: {time.perf_counter() - start:.0f} s, {run_dir}", flush=True)
+        return kind

@@ -11,6 +11,7 @@ merged once, when the last of its processes has arrived: `combined` makes
 its N results one, by bench/analysis/processes.py, as a local `bench run
 --processes N` does. Until then nothing of it is merged, so a problem whose
 rows are on record is one combined from every process.
+`bench stability --cluster` merges each task into its run's directory instead (`into`).
 """
 
 from __future__ import annotations
