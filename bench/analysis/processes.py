@@ -18,6 +18,10 @@ published; another process is timed until every pair is within --precision,
 AUTO_MAX_PROCESSES have run, or one more (as long as the longest so far)
 would end past the budget. Blocks within a process are already adaptive
 (bench/suite/session.py extension blocks); this is the level above them.
+
+`combine` reads the processes' directories (a local run, bench/suite/backend_processes.py);
+`combine_measured` takes what each process measured as it is held in memory (a cluster run,
+whose processes come back as Ray objects, bench/cluster/driver.py): one combination for both.
 """
 
 from __future__ import annotations
@@ -43,9 +47,8 @@ DEFAULT_AUTO_BUDGET_MIN = 20.0  # --auto-budget: minutes per slice
 PER_BLOCK = ("block_rounds", "block_other_threads_cpu", "block_minor_faults", "block_started_s")
 
 
-def _entries(directory: Path) -> dict[tuple, dict]:
-    return {case_key(e["extra_info"]["case_key"]): e
-            for path in raw.files(directory) for e in raw.read_file(path)["benchmarks"]}
+def _entries(directory: Path) -> list[dict]:
+    return [e for path in raw.files(directory) for e in raw.read_file(path)["benchmarks"]]
 
 
 def _combined_entry(entries: list[dict]) -> dict:
@@ -79,9 +82,19 @@ def _combined_row(row: dict, data: list[float]) -> dict:
 
 def combine(directories: list[Path]) -> tuple[list[dict], list[dict], dict]:
     """(rows, raw entries, environment) of one slice timed once in each of `directories`."""
-    rows = [load_benchmarks(d) for d in directories]
-    entries = [_entries(d) for d in directories]
-    (environment,) = load_environment(directories[0])["slices"].values()
+    measured = []
+    for d in directories:
+        (environment,) = load_environment(d)["slices"].values()
+        measured.append((load_benchmarks(d), _entries(d), environment))
+    return combine_measured(measured)
+
+
+def combine_measured(processes: list[tuple[list[dict], list[dict], dict]]) -> tuple[list[dict], list[dict], dict]:
+    """(rows, raw entries, environment) of one slice timed once in each process of `processes`, given as
+    each process's (rows, raw entries, slice environment), in the order that numbers them (block_process)."""
+    rows = [process_rows for process_rows, _, _ in processes]
+    entries = [{case_key(e["extra_info"]["case_key"]): e for e in process_entries} for _, process_entries, _ in processes]
+    environment = processes[0][2]
     out_rows, out_entries = [], []
     for row in rows[0]:
         key = case_key(row)
@@ -95,9 +108,9 @@ def combine(directories: list[Path]) -> tuple[list[dict], list[dict], dict]:
         entry = _combined_entry([e[key] for e in entries])
         out_entries.append(entry)
         out_rows.append(_combined_row(row, entry["stats"]["data"]))
-    walls = [(load_environment(d)["slices"].popitem()[1].get("run") or {}).get("wall_s") for d in directories]
+    walls = [(env.get("run") or {}).get("wall_s") for _, _, env in processes]
     # run.wall_s stays one process's (what `bench run` estimates the next run from, times its --processes)
-    environment = {**environment, "processes": len(directories),
+    environment = {**environment, "processes": len(processes),
                    "run": {**(environment.get("run") or {}), "process_wall_s": walls}}
     return out_rows, out_entries, environment
 
