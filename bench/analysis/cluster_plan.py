@@ -116,16 +116,17 @@ def report_lines(rows: list[dict]) -> list[str]:
     for r in runs:
         lines.append(f"| {r['run_started']} | {r['nodes']} | {r['finished']} of {r['tasks']} | {r['wall_s']:.0f} s | "
                      f"{r['task_s']:.0f} s | {r['longest_s']:.0f} s | {r['overhead_s']:.2f} s |")
-    largest = max(runs, key=lambda r: (r["finished"], r["run_started"]))
-    of_largest = [r for r in rows if r["run_started"] == largest["run_started"]]
-    task_s = durations(of_largest)
-    lines += ["", f"The largest run ({largest['run_started']}) slice by slice: on one node, a slice's wall time is "
-              "its task time plus Ray's overhead.", "",
+    code = rows[-1]["code"]  # the newest run's code: its units, whichever run finished each (a resumed sweep)
+    latest = {r["unit"]: r for r in _finished(rows) if r["code"] == code}
+    units = list(latest.values())
+    task_s = durations(units)
+    lines += ["", f"Every unit code {code} finished here ({len(units)}, the newest task of each, from "
+              f"{len({r['run_started'] for r in units})} run(s)), slice by slice: on one node, a slice's wall time "
+              "is its task time plus Ray's overhead.", "",
               "| Keras on | compile | threads | tasks | task time | longest task |", "|---|---|---:|---:|---:|---:|"]
     lines += [f"| {r['keras_backend']} | {r['compile']} | {r['threads']} | {r['tasks']} | {r['task_s']:.0f} s | "
-              f"{r['longest_s']:.0f} s |" for r in slice_times(of_largest)]
-    lines += ["", f"The largest run ({largest['finished']} tasks) on more nodes of the same "
-              "kind, on paper: no schedule beats total / nodes or the longest task, and Ray's greedy assignment "
-              "stays under total / nodes + the longest task (bench/analysis/cluster_plan.py).", "",
-              format_plan(plan_rows(task_s))]
+              f"{r['longest_s']:.0f} s |" for r in slice_times(units)]
+    lines += ["", f"The same {len(units)} units on more nodes of this kind, on paper: no schedule beats total / nodes "
+              "or the longest task, and Ray's greedy assignment stays under total / nodes + the longest task "
+              "(bench/analysis/cluster_plan.py).", "", format_plan(plan_rows(task_s))]
     return lines
