@@ -291,13 +291,18 @@ def test_two_machine_kinds_give_two_result_sets_and_no_node_times_two_tasks_at_o
 
 
 def _task_pytest(on_other_kind: bool, not_pids=()):
-    """A task's pytest process on node A (or B), not one of `not_pids`; None if there is none yet."""
+    """A task's pytest process on node A (or B), not one of `not_pids`; None if there is none yet.
+
+    Only this test's own cluster is searched: its nodes, their Ray workers and the workers' pytest
+    processes descend from this process. Another cluster's task on the same machine (a `bench run
+    --cluster` in another checkout) has the same command line and must never be the one killed."""
     import psutil
 
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
-            if "tdbench-task-" in cmd and "pytest" in cmd and p.pid not in not_pids:
+            if ("tdbench-task-" in cmd and "pytest" in cmd and p.pid not in not_pids
+                    and os.getpid() in {a.pid for a in p.parents()}):
                 if (TEST_MACHINE_VARIABLE in p.environ()) == on_other_kind:
                     return p
         except (psutil.NoSuchProcess, psutil.AccessDenied):
