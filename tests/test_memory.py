@@ -8,7 +8,6 @@ than an infer call.
 
 import csv
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -37,16 +36,11 @@ def _case(framework, head, mode, batch=8, spec=BASE, label="x"):
     return Case(Size(label, spec, batch), framework, head, mode, "cpu", "off")
 
 
-def _peaks(*cases, keras_backend="tensorflow"):
-    """Each case's peak, each measured in a fresh process of its own, the processes side by side: a
-    process's resident set is its own (what one allocates does not show in another's high-water mark),
-    and a machine with a second core measures two at once."""
-    with ThreadPoolExecutor(max_workers=len(cases)) as pool:
-        results = list(pool.map(lambda case: measure_in_subprocess(case, keras_backend, threads=1, timeout=300), cases))
-    for result in results:
-        assert result["status"] == "ok", result
-        assert result["mem_method"] == "cpu rss-hwm" and result["baseline_bytes"] > 50 * MIB  # a framework is loaded
-    return [result["peak_mem_bytes"] for result in results]
+def _peak(case, keras_backend="tensorflow"):
+    result = measure_in_subprocess(case, keras_backend, threads=1, timeout=300)
+    assert result["status"] == "ok", result
+    assert result["mem_method"] == "cpu rss-hwm" and result["baseline_bytes"] > 50 * MIB  # a framework is loaded
+    return result["peak_mem_bytes"]
 
 
 def test_rss_probe_sees_native_allocations_and_resets_between_calls():
@@ -78,12 +72,10 @@ def test_the_worker_takes_the_thread_count_from_its_argument(monkeypatch):
 
 @pytest.mark.slow
 def test_torch_memory_grows_with_batch_and_timesteps_and_train_needs_more():
-    train, wide, long, infer = _peaks(
-        _case("torch", "broadcast", "train", batch=8),
-        _case("torch", "broadcast", "train", batch=64),
-        _case("torch", "broadcast", "train", batch=8, spec=BASE.replace(timesteps=200)),
-        _case("torch", "broadcast", "infer", batch=8),
-    )
+    train = _peak(_case("torch", "broadcast", "train", batch=8))
+    wide = _peak(_case("torch", "broadcast", "train", batch=64))
+    long = _peak(_case("torch", "broadcast", "train", batch=8, spec=BASE.replace(timesteps=200)))
+    infer = _peak(_case("torch", "broadcast", "infer", batch=8))
     assert wide > 3 * train, (wide, train)  # 8x the batch
     assert long > 2 * train, (long, train)  # 4x the steps
     assert train > 2 * infer, (train, infer)  # activations kept for backward, gradients, optimizer update
@@ -91,11 +83,9 @@ def test_torch_memory_grows_with_batch_and_timesteps_and_train_needs_more():
 
 @pytest.mark.slow
 def test_keras_memory_grows_with_batch_and_train_needs_more():
-    train, wide, infer = _peaks(
-        _case("keras", "dense3d", "train", batch=8),
-        _case("keras", "dense3d", "train", batch=64),
-        _case("keras", "dense3d", "infer", batch=64),
-    )
+    train = _peak(_case("keras", "dense3d", "train", batch=8))
+    wide = _peak(_case("keras", "dense3d", "train", batch=64))
+    infer = _peak(_case("keras", "dense3d", "infer", batch=64))
     # TensorFlow's step holds about 3 MiB whatever the batch; 56 more samples of 50 steps keep about 5 MiB more.
     assert wide - train > 2 * MIB, (wide, train)
     # Train keeps activations for backward and gradients: measured about 2x infer, which varies
