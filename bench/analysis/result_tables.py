@@ -17,13 +17,16 @@ from pathlib import Path
 from ..store import layout, markdown
 
 from . import compile_cost, generated_text
-from ..store.schema import COMMAND_FILES, FILES, float_or_none
+from ..store.schema import COMMAND_FILES, FILES, MODES, float_or_none
 from ..store.units import ms
 from .stats import EQUIVALENCE_MARGIN, equivalent
 from .tolerances import TRAINING_STEPS
 from .seed_data import seed_data
 from ..store.files import read_csv
 from ..store.validate import ResultsError
+from impls import TOPOLOGIES
+
+SIZE_ORDER = ("seed", "mid")  # the seed's sizes, then the mid size (bench/suite/cases.py sizes)
 
 # Head pairs, as columns: the seed's literal form on both sides, the fused form on
 # both sides, and each framework's default (Keras's TimeDistributed, torch's broadcast).
@@ -91,7 +94,7 @@ def default_pairs(results_dir: Path, profile: str) -> list[dict]:
         r["column"] = ", ".join([r["keras_backend"], f"compile {r['compile']}",
                                  *(f"{r[c]}{' thread(s)' if c == 'threads' else ''}" for c in extra)])
         r["column_key"] = (r["keras_backend"], r["compile"], *(r[c] for c in extra))
-    return rows
+    return sorted(rows, key=lambda r: reading_order((r["topology"], f"{r['size']} (b{r['batch']})", r["mode"])))
 
 
 def columns(rows: list[dict]) -> list[str]:
@@ -99,12 +102,23 @@ def columns(rows: list[dict]) -> list[str]:
     return [c for _, c in sorted({(r["column_key"], r["column"]) for r in rows})]
 
 
+def reading_order(problem: tuple) -> tuple:
+    """(topology, "size (bN)", mode) in the order tables show them: the topologies' registry order, the seed's
+    size before the mid size (sweeps after them, as the file has them), train before infer. A set merged case
+    by case, or from a cluster's tasks, holds its rows in the order they arrived."""
+    topology, size, mode = problem
+    label = size.split(" (")[0]
+    return (TOPOLOGIES.index(topology) if topology in TOPOLOGIES else len(TOPOLOGIES),
+            SIZE_ORDER.index(label) if label in SIZE_ORDER else len(SIZE_ORDER),
+            MODES.index(mode) if mode in MODES else len(MODES))
+
+
 def answer_markdown(results_dir: Path, profile: str) -> str:
     """One table: a row per topology, size and mode; a column per Keras backend, eager and compiled."""
     rows = default_pairs(results_dir, profile)
     names = columns(rows)
     cells = {(r["topology"], f"{r['size']} (b{r['batch']})", r["mode"], r["column"]): r for r in rows}
-    problems = dict.fromkeys(key[:3] for key in cells)
+    problems = sorted(dict.fromkeys(key[:3] for key in cells), key=reading_order)
     body = [[*problem, *(ratio_cell(cells[(*problem, c)]) if (*problem, c) in cells else "not timed"
                          for c in names)] for problem in problems]
     compilers = []
@@ -192,7 +206,7 @@ def machines_markdown(machine_dirs: dict[str, Path], profile: str) -> str:
         except ResultsError:
             continue  # a machine with no comparison.csv of this profile has no column
     # the file's problem order within each answer column
-    keys = sorted(dict.fromkeys(k for c in cells.values() for k in c), key=lambda k: k[3])
+    keys = sorted(dict.fromkeys(k for c in cells.values() for k in c), key=lambda k: (k[3], reading_order(k[:3])))
     body = [[f"Keras on {k[3]}", *k[:3], *(ratio_cell(c[k]) if k in c else "not timed" for c in cells.values())]
             for k in keys]
     return "\n".join([*markdown.table(["answer column", "topology", "size (batch)", "mode", *cells], body), "",
