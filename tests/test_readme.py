@@ -68,5 +68,5 @@ def test_what_the_readme_quotes_as_the_reference_is_the_set_reference_json_names
     reference = layout.reference_name(ROOT / layout.RESULTS_ROOT)
     quoted = re.findall(r"reference machine's set, `results/([^/`]+)/`", text)
     quoted += re.findall(r"\]\(results/([^/)]+)/keras-over-torch\.png\)", text)
-    quoted += re.findall(r"\]\(results/([^/)]+)/report\.md\)", text)
+    quoted += re.findall(r"\]\(results/([^/)]+)/report\.md\)", text)[:1]  # the first report link: the reference's
     assert len(quoted) == 3 and set(quoted) == {reference}, quoted
