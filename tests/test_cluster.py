@@ -25,7 +25,7 @@ import pytest
 
 from importlib.util import find_spec
 
-from bench.analysis.cluster_plan import format_plan, overheads, plan_rows, projected_wall
+from bench.analysis.cluster_plan import format_plan, merge_seconds, overheads, plan_rows, projected_wall
 from bench.cluster import SLOT
 from bench.cluster.connect import LOOPBACK_ONLY
 from bench.cluster.units import selects, split_k, units
@@ -154,13 +154,14 @@ def test_the_projection_is_floored_by_the_longest_task_and_bounded_above_by_gree
     assert "| 64 | 6 | 30 s |" in table and "the longest task" in table
 
 
-def test_overhead_is_node_time_outside_pytest_plus_the_trip_back():
+def test_overhead_is_node_time_outside_pytest_and_the_trip_back_is_counted_apart():
     log = [  # one run, one node, two tasks submitted at 0
         dict(run_started="r", node_id="n", submitted=0, start=1.0, end=11.0, pytest_s=9.5, arrived=11.1, outcome="ok"),
         dict(run_started="r", node_id="n", submitted=0, start=11.3, end=20.0, pytest_s=8.5, arrived=20.2, outcome="ok"),
         dict(run_started="r", node_id="n", submitted=0, start="", end="", pytest_s="", arrived=21, outcome="not timed"),
     ]
-    assert overheads(log) == pytest.approx([1.0 + 0.5 + 0.1, 0.3 + 0.2 + 0.2])
+    assert overheads(log) == pytest.approx([1.0 + 0.5, 0.3 + 0.2])  # the wait for the slot, the task outside pytest
+    assert merge_seconds(log) == pytest.approx([0.1, 0.2])  # back and merged while the node runs its next task
 
 
 # --- on a local cluster --------------------------------------------------------------------------

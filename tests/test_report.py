@@ -166,9 +166,9 @@ def test_cluster_runs_and_their_projection_come_from_the_task_log(tmp_path):
     write_csv(tmp_path / CLUSTER_TASKS, log, CLUSTER_TASK_COLUMNS)
     section = report(tmp_path).split("## On a Ray cluster\n")[1].split("\n## ")[0]
     # each run; the one of 10:00 finished 3 of 4 tasks, 70.1 s from submission to the last arrival, 70 s of slots
-    assert "| 2026-01-01T08:00:00 | 1 | 1 of 1 | 100 s | 100 s | 100 s | 0.60 s |" in section
-    assert "| 2026-01-01T10:00:00 | 1 | 3 of 4 | 70 s | 70 s | 40 s | 0.60 s |" in section
-    assert "| 2026-01-02T09:00:00 | 1 | 1 of 1 | 35 s | 30 s | 30 s | 5.60 s |" in section
+    assert "| 2026-01-01T08:00:00 | 1 | 1 of 1 | 100 s | 100 s | 100 s | 0.50 s | 0.10 s |" in section
+    assert "| 2026-01-01T10:00:00 | 1 | 3 of 4 | 70 s | 70 s | 40 s | 0.50 s | 0.10 s |" in section
+    assert "| 2026-01-02T09:00:00 | 1 | 1 of 1 | 35 s | 30 s | 30 s | 5.50 s | 0.10 s |" in section
     # the newest code's units, the newest task of each: 30 + 20 s compile off, 10 s on
     assert "Every unit code new finished here (3, the newest task of each, from 2 run(s))" in section
     assert "| tensorflow | off | 1 | 2 | 50 s | 30 s |" in section and "| tensorflow | on | 1 | 1 | 10 s | 10 s |" in section
