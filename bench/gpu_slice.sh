@@ -47,7 +47,15 @@ mkdir -p "$set_dir" "$work/logs"
 timing=(--benchmark-min-rounds=7 --benchmark-max-time=0.5)
 blocks=10
 
-{ nvidia-smi -L; python3 -c 'import sys, torch, jax, keras; print(sys.version.split()[0], "torch", torch.__version__, "jax", jax.__version__, "keras", keras.__version__)'; } > "$work/logs/versions.txt" 2>&1
+# The installed versions, read from the packages' metadata: importing them would take seconds of the
+# budget (and `import keras` would load its default backend, TensorFlow, which the GPU machine lacks).
+{ nvidia-smi -L; python3 -c 'import sys; from importlib.metadata import version, PackageNotFoundError
+def v(p):
+    try:
+        return version(p)
+    except PackageNotFoundError:
+        return "not installed"
+print(sys.version.split()[0], *(f"{p} {v(p)}" for p in ("torch", "jax", "keras")))'; } > "$work/logs/versions.txt" 2>&1
 echo "gpu_slice: device $device, $budget s, cases: $select, set: results/$machine"
 cat "$work/logs/versions.txt"
 
@@ -57,6 +65,7 @@ share_of_left() {  # percent -> "soft hard" seconds, or nothing when under the l
     soft=$(( left * $1 / 100 ))
     if [ "$soft" -lt "$min_stage" ]; then echo "not $left"; return; fi
     hard=$(( soft + 60 < left - 10 ? soft + 60 : left - 10 ))
+    if [ "$hard" -lt 1 ]; then echo "not $left"; return; fi  # under 10 s left: timeout 0 would never kill it
     echo "$soft $hard"
 }
 

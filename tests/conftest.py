@@ -36,3 +36,36 @@ def references():
     from bench.suite.harness import References
 
     return References()
+
+
+# One small timed run of the suite, as a user starts it (a `pytest bench/` process of its own): tests
+# of the timed path read its output and files instead of each starting a process of their own.
+# Seed size, every many_to_one case (Keras, torch and ONNX Runtime, train and infer, CPU and CUDA)
+# and one_to_one's CUDA train cases (on a machine without a GPU, cases that skip in every block).
+SMALL_RUN_K = "many_to_one or (one_to_one and train and cuda and not onnxruntime)"
+SMALL_RUN_BLOCKS = 3
+
+
+def small_run_cases() -> list:
+    """The registry's cases that SMALL_RUN_K selects (the seed profile, compile off)."""
+    from bench.suite.cases import all_cases
+
+    return [c for c in all_cases("seed", "off") if c.topology == "many_to_one"
+            or (c.topology == "one_to_one" and c.mode == "train" and c.device == "cuda" and c.framework != "onnxruntime")]
+
+
+@pytest.fixture(scope="session")
+def small_timed_run(tmp_path_factory):
+    """(done: the finished process, results_dir, cases, blocks) of one small timed `pytest bench/` run."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    results_dir = tmp_path_factory.mktemp("small_timed_run")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "-v", "-rs",
+         "--profile", "seed", "-k", SMALL_RUN_K, "--blocks", str(SMALL_RUN_BLOCKS),
+         "--benchmark-max-time=0.03", "--benchmark-min-rounds=3", "--results-dir", str(results_dir)],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1],
+    )
+    return SimpleNamespace(done=done, results_dir=results_dir, cases=small_run_cases(), blocks=SMALL_RUN_BLOCKS)

@@ -21,35 +21,37 @@ def run_suite(*args, timeout=600):
 
 
 @pytest.mark.slow
-def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(tmp_path):
-    done = run_suite("--benchmark-only", "--profile", "seed", "-k", "many_to_one and infer", "-rs", "--blocks", "2",
-                     "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--results-dir", str(tmp_path))
+def test_timed_run_writes_rows_for_each_case_and_skips_gpu_with_a_reason(small_timed_run):
+    """tests/conftest.py's small timed run: every many_to_one case (and one_to_one's CUDA train cases)."""
+    done, results = small_timed_run.done, small_timed_run.results_dir
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # What this machine can run decides which cases time and which skip (GPU, the onnx extra).
-    selected = [c for c in all_cases("seed", "off") if c.topology == "many_to_one" and c.mode == "infer"]
+    selected = small_timed_run.cases
+    assert {(c.topology, c.mode) for c in selected if c.device == "cpu"} == {("many_to_one", "train"), ("many_to_one", "infer")}
     reasons = {c.id: device_unavailable(c.framework, c.device) for c in selected}
-    runnable = sorted((c.framework, c.head, c.device) for c in selected if reasons[c.id] is None)
+    runnable = sorted((c.framework, c.head, c.device, c.mode) for c in selected if reasons[c.id] is None)
     skipped = [reason for reason in reasons.values() if reason]
-    assert {"keras", "torch"} <= {framework for framework, _, device in runnable if device == "cpu"}
-    rows = list(csv.DictReader(open(tmp_path / "benchmarks.csv")))
-    assert sorted((r["framework"], r["head"], r["device"]) for r in rows) == runnable
+    assert {"keras", "torch"} <= {framework for framework, _, device, _ in runnable if device == "cpu"}
+    rows = list(csv.DictReader(open(results / "benchmarks.csv")))
+    assert sorted((r["framework"], r["head"], r["device"], r["mode"]) for r in rows) == runnable
     for r in rows:
         assert r["status"] == "ok" and float(r["median_s"]) > 0 and int(r["rounds"]) >= 3
         assert float(r["max_abs_diff"]) <= 1e-5 and 0 < float(r["first_call_s"]) < 600
         assert r["threads"] and r["framework_version"] and r["kernel"]
     assert "benchmark 'many_to_one infer cpu seed b1'" in done.stdout  # Keras and torch, one table
-    summary = done.stdout.strip().splitlines()[-1]  # one pytest item per case and step (prepare, 2 blocks)
-    assert f"{3 * len(runnable)} passed" in summary
+    summary = done.stdout.strip().splitlines()[-1]  # one pytest item per case and step (prepare, then each block)
+    assert f"{(small_timed_run.blocks + 1) * len(runnable)} passed" in summary
     # a case on a device this machine lacks is its preparation step alone, skipped saying why
     assert (f"{len(skipped)} skipped" in summary) == bool(skipped)
     assert all(reason in done.stdout for reason in skipped)  # each skip says why (-rs)
-    assert (tmp_path / "comparison.csv").exists() and (tmp_path / "environment.json").exists()
+    assert (results / "comparison.csv").exists() and (results / "environment.json").exists()
 
 
 @pytest.mark.slow
 def test_untimed_run_writes_nothing(tmp_path):
-    done = run_suite("--benchmark-disable", "--profile", "seed", "-k", "one_to_one and cpu and infer and not onnxruntime",
-                     "--results-dir", str(tmp_path))
+    # Keras on torch: what is checked is that nothing is written, and such a process does not load TensorFlow
+    done = run_suite("--benchmark-disable", "--profile", "seed", "--keras-backend", "torch",
+                     "-k", "one_to_one and cpu and infer and not onnxruntime", "--results-dir", str(tmp_path))
     assert done.returncode == 0, done.stdout[-3000:]
     assert "4 passed" in done.stdout and not any(tmp_path.iterdir())  # Keras, torch: prepared, run once
 

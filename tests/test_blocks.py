@@ -4,7 +4,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 from types import SimpleNamespace
 from pathlib import Path
@@ -125,13 +124,10 @@ def test_a_problem_s_cases_share_the_blocks_of_its_slowest_case(monkeypatch, tmp
 
 
 @pytest.mark.slow
-def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "-v",
-         "--profile", "seed", "-k", "many_to_one and cpu and not onnxruntime", "--blocks", "3",
-         "--benchmark-max-time=0.03", "--benchmark-min-rounds=3", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )
+def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(small_timed_run):
+    """tests/conftest.py's small timed run (3 blocks); its many_to_one Keras and torch cases on the CPU."""
+    done, tmp_path = small_timed_run.done, small_timed_run.results_dir
+    assert small_timed_run.blocks == 3
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ran = re.findall(r"test_case\[many_to_one-(\w+)-(\w+)-cpu-seed-(prepare|block\d)\] PASSED", done.stdout)
     # every case prepared, then block by block over both problems (train, infer); Keras and torch side by
@@ -141,8 +137,12 @@ def test_a_timed_run_spreads_blocks_over_the_run_and_keeps_each_case_blocks(tmp_
                    for mode in ("train", "infer") for f in arms(step)]
     assert "Benchmark fixture was not used" not in done.stdout  # a preparation step times nothing, quietly
     (raw_file,) = (tmp_path / "raw").glob("*.json")
-    entries = json.loads(raw_file.read_text())["benchmarks"]
-    rows = {(r["framework"], r["mode"]): r for r in read_csv(tmp_path / "benchmarks.csv")}
+    # the Keras and torch cases on the CPU (the run's ONNX Runtime cases time too: tests/test_bench_suite.py)
+    native = lambda framework: framework in ("keras", "torch")
+    entries = [e for e in json.loads(raw_file.read_text())["benchmarks"]
+               if native(e["extra_info"]["case_key"]["framework"]) and e["extra_info"]["case_key"]["device"] == "cpu"]
+    rows = {(r["framework"], r["mode"]): r for r in read_csv(tmp_path / "benchmarks.csv")
+            if native(r["framework"]) and r["device"] == "cpu"}
     assert len(entries) == 4 and len(rows) == 4
     for e in entries:
         key = e["extra_info"]["case_key"]
@@ -199,19 +199,24 @@ def test_the_blocks_of_a_case_whose_preparation_failed_skip_saying_so(monkeypatc
 
 
 @pytest.mark.slow
-def test_a_case_skipped_in_every_block_is_one_line_of_the_skip_summary(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "-rs",
-         "--profile", "seed", "-k", "one_to_one and train and cuda and not onnxruntime", "--blocks", "3",
-         "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )
+def test_a_case_skipped_in_every_block_is_one_line_of_the_skip_summary(small_timed_run):
+    """tests/conftest.py's small timed run (3 blocks): on a machine without a GPU its CUDA cases skip."""
+    from bench.suite.harness import device_unavailable
+
+    done = small_timed_run.done
     skips = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
-    if not skips:  # a machine with a GPU for both: nothing skipped, nothing to group
-        assert done.returncode == 0, done.stdout[-3000:]
+    reasons = [device_unavailable(c.framework, c.device) for c in small_timed_run.cases]
+    if not any(reasons):  # a machine with a GPU for every case: nothing skipped, nothing to group
+        assert done.returncode == 0 and not skips, done.stdout[-3000:]
         pytest.skip("this machine runs every selected case on its GPU: no skip to summarise")
-    # one summary line per reason; a case on a device this machine lacks is one step (its preparation)
-    assert all(line.startswith("SKIPPED [1] ") for line in skips) and len(skips) <= 2, skips
+    # one summary line per reason, each case on a device this machine lacks counted once (its preparation
+    # step), never once per block
+    counted = {}
+    for line in skips:
+        number, reason = re.fullmatch(r"SKIPPED \[(\d+)\] [^:]+:\d+: (.*)", line).groups()
+        assert reason not in counted, skips  # one line per reason
+        counted[reason] = int(number)
+    assert counted == {r: reasons.count(r) for r in set(reasons) if r}, skips
 
 
 def test_finished_cases_stay_in_memory_until_a_compiled_problem_starts(monkeypatch, tmp_path):

@@ -1,7 +1,8 @@
-"""`python -m bench run --cluster` on a local Ray cluster: exclusive slots, one set per machine kind, faults.
+"""`python -m bench run --cluster` and `stability --cluster` on a local Ray cluster: exclusive slots, one set
+per machine kind, a problem's processes combined, faults.
 
 One cluster for the module, bound to 127.0.0.1 only: a head without a timing
-slot (the driver's node), node A (this machine) and node B, which the tests'
+slot (the driver's node), node A (this machine), then node B, which the tests'
 machine override (bench/store/machine.py TDBENCH_TEST_MACHINE) makes a
 second machine kind. Each driver is a `python -m bench` subprocess, at seed
 size, torch backend, with short timing; every wait is bounded.
@@ -24,7 +25,7 @@ import pytest
 
 from importlib.util import find_spec
 
-from bench.analysis.cluster_plan import format_plan, overheads, plan_rows, projected_wall
+from bench.analysis.cluster_plan import format_plan, merge_seconds, overheads, plan_rows, projected_wall
 from bench.cluster import SLOT
 from bench.cluster.connect import LOOPBACK_ONLY
 from bench.cluster.units import selects, split_k, units
@@ -110,6 +111,30 @@ def test_a_unit_is_one_whole_problem_and_its_k_selects_exactly_it():
     assert all(u.device == "cpu" for u in every) and any(u.device == "cuda" for u in units("seed", "off", ["torch"], [1], gpu=True))
 
 
+def test_a_problem_in_processes_is_one_whole_problem_per_process():
+    (problem,) = units("seed", "off", ["torch"], [1], expression="one_to_one and infer", processes=2)
+    p1, p2 = problem.in_processes()
+    assert (p1.label, p2.label) == (problem.label + " p1/2", problem.label + " p2/2")
+    assert p1.cases == p2.cases == problem.cases and p1.k_expression() == problem.k_expression()  # both arms each
+    assert p1.problem == p2.problem == problem and problem.in_processes() != [problem]
+    (one,) = units("seed", "off", ["torch"], [1], expression="one_to_one and infer")
+    assert one.in_processes() == [one] and one.label == problem.label
+
+
+@pytest.mark.parametrize("command, message", [
+    (["run", "--processes", "0"], "--processes must be"),
+    (["run", "--retries", "-1"], "--retries must be 0 or more"),
+    (["stability", "--runs-from", "a", "b"], "--cluster with --runs-from"),
+    (["stability", "--runs", "1"], "--runs must be an integer of 2 or more"),
+    (["stability", "--retries", "-1"], "--retries must be 0 or more"),
+])
+def test_bad_cluster_input_is_one_line_and_exit_2_before_anything_is_timed(tmp_path, command, message):
+    rc, out, err = _bench(*command, "--cluster", "127.0.0.1:9", "--results-dir", str(tmp_path / "r"),
+                          *(["--keep", str(tmp_path / "keep")] if command[0] == "stability" else []))
+    assert rc == 2 and err.count("\n") == 1 and message in err, out + err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "keep").exists()
+
+
 def test_the_users_k_picks_problems_and_the_rest_passes_through():
     assert split_k(["-k", "attention", "--benchmark-max-time=1"]) == ("attention", ["--benchmark-max-time=1"])
     assert split_k(["-kattention and infer"]) == ("attention and infer", [])
@@ -129,13 +154,14 @@ def test_the_projection_is_floored_by_the_longest_task_and_bounded_above_by_gree
     assert "| 64 | 6 | 30 s |" in table and "the longest task" in table
 
 
-def test_overhead_is_node_time_outside_pytest_plus_the_trip_back():
+def test_overhead_is_node_time_outside_pytest_and_the_trip_back_is_counted_apart():
     log = [  # one run, one node, two tasks submitted at 0
         dict(run_started="r", node_id="n", submitted=0, start=1.0, end=11.0, pytest_s=9.5, arrived=11.1, outcome="ok"),
         dict(run_started="r", node_id="n", submitted=0, start=11.3, end=20.0, pytest_s=8.5, arrived=20.2, outcome="ok"),
         dict(run_started="r", node_id="n", submitted=0, start="", end="", pytest_s="", arrived=21, outcome="not timed"),
     ]
-    assert overheads(log) == pytest.approx([1.0 + 0.5 + 0.1, 0.3 + 0.2 + 0.2])
+    assert overheads(log) == pytest.approx([1.0 + 0.5, 0.3 + 0.2])  # the wait for the slot, the task outside pytest
+    assert merge_seconds(log) == pytest.approx([0.1, 0.2])  # back and merged while the node runs its next task
 
 
 # --- on a local cluster --------------------------------------------------------------------------
@@ -176,16 +202,29 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def two_kinds(cluster):
-    """Node A (this machine) and node B (another machine kind), each with a timing slot."""
-    if len(cluster.worker_nodes) < 2:
+def one_kind(cluster):
+    """Node A (this machine), with a timing slot."""
+    if not cluster.worker_nodes:
         add_slot_node(cluster)
-        add_slot_node(cluster, **{TEST_MACHINE_VARIABLE: json.dumps(OTHER_MACHINE)})
     return cluster
 
 
-def driver(cluster, root, *options, k="one_to_one"):
-    return [sys.executable, "-m", "bench", "run", "--cluster", cluster.address, "--backends", "torch",
+@pytest.fixture(scope="module")
+def two_kinds(one_kind):
+    """Node A (this machine) and node B (another machine kind), each with a timing slot."""
+    if len(one_kind.worker_nodes) < 2:
+        add_slot_node(one_kind, **{TEST_MACHINE_VARIABLE: json.dumps(OTHER_MACHINE)})
+    return one_kind
+
+
+# The problems the drivers time: Keras and torch only (an ONNX Runtime case adds its exports, seconds of
+# every infer task, to what these tests check: where the rows go, not what they hold).
+ONE_TO_ONE = "one_to_one and not onnxruntime"
+
+
+def driver(cluster, root, *options, k=ONE_TO_ONE, command="run"):
+    what = ["--backends", "torch"] if command == "run" else ["--keras-backend", "torch"]
+    return [sys.executable, "-m", "bench", command, "--cluster", cluster.address, *what,
             "--profile", "seed", "--compile", "off", "--blocks", "2", "--results-dir", str(root), *options,
             "--", "-k", k, *QUICK_TIMING]
 
@@ -229,6 +268,32 @@ def test_a_cluster_without_timing_slots_is_refused_before_anything_runs(cluster,
     rc, out, err = run_driver(cluster, tmp_path / "results")
     assert rc == 2 and err.count("\n") == 1 and "no node of the cluster offers a timing slot" in err, out + err
     assert not (tmp_path / "results").exists()
+
+
+@needs_ray
+@slow
+def test_stability_on_a_cluster_of_one_kind_takes_each_run_there_and_writes_its_files(one_kind, tmp_path):
+    """--runs 2: two cluster runs of the slice, one after the other, analysed as local runs are."""
+    root, keep = tmp_path / "results", tmp_path / "runs"
+    rc, out, err = run_driver(one_kind, root, "--runs", "2", "--keep", str(keep), command="stability",
+                              k="one_to_one and infer")
+    assert rc == 0, out + err
+    (directory,) = machine_dirs(root).values()  # this machine's: node A's kind
+    assert not is_other(directory)
+    for name in ("stability.csv", "noise.json", "stability_history.csv", "stability_sets.csv"):
+        assert (directory / name).exists(), name
+    (pair,) = list(csv.DictReader((directory / "stability.csv").open()))
+    assert pair["runs"] == "2" and pair["topology"] == "one_to_one"
+    noise = json.loads((directory / "noise.json").read_text())
+    assert noise["runs"] == 2 and noise["run_dirs"] == [str(keep / "run-1"), str(keep / "run-2")]
+    for run in ("run-1", "run-2"):  # each run's own directory, as a local run writes it
+        assert {r["framework"] for r in rows(keep / run)} >= {"keras", "torch"}
+    logged = tasks(directory)  # the runs' tasks, under labels no --resume takes for a problem
+    assert [t["unit"].split(":")[0] for t in logged] == ["stability run 1/2", "stability run 2/2"]
+    assert all(t["outcome"] == "ok" for t in logged) and not rows(directory)
+    (first, second) = logged
+    assert float(first["end"]) <= float(second["start"])  # run 2 starts once run 1 is in
+    assert "run 2 of 2" in out
 
 
 @pytest.fixture(scope="module")
@@ -290,19 +355,42 @@ def test_two_machine_kinds_give_two_result_sets_and_no_node_times_two_tasks_at_o
         assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
 
 
-def _task_pytest(on_other_kind: bool, not_pids=()):
-    """A task's pytest process on node A (or B), not one of `not_pids`; None if there is none yet."""
+def _raylet(cluster, other_kind: bool) -> int:
+    """The pid of node A's (or B's) raylet in this module's cluster: the parent of that node's Ray workers."""
     import psutil
 
+    for node in cluster.worker_nodes:
+        pid = node.all_processes["raylet"][0].process.pid
+        if (TEST_MACHINE_VARIABLE in psutil.Process(pid).environ()) == other_kind:
+            return pid
+    raise AssertionError(f"no node {'B' if other_kind else 'A'} in the test cluster")
+
+
+def _task_pytest(cluster, on_other_kind: bool, not_pids=()):
+    """A task's pytest process on node A (or B) of this module's cluster, not one of `not_pids`; None if there is
+    none yet. Only a process whose Ray worker that node's raylet started: a task of another cluster on this
+    machine (another checkout's run, its own `ray start`) is never taken, so never killed."""
+    import psutil
+
+    raylet = _raylet(cluster, on_other_kind)
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
             if "tdbench-task-" in cmd and "pytest" in cmd and p.pid not in not_pids:
-                if (TEST_MACHINE_VARIABLE in p.environ()) == on_other_kind:
+                worker = p.parent()
+                if worker is not None and worker.ppid() == raylet:
                     return p
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return None
+
+
+def _kill_its_worker(cluster, process, on_other_kind: bool = False) -> None:
+    """Kill the Ray worker running `process` (a task's pytest), checked again to be a worker of node A's (or B's)
+    raylet in this module's cluster."""
+    worker = process.parent()
+    assert worker is not None and worker.ppid() == _raylet(cluster, on_other_kind), "not this test cluster's worker"
+    worker.kill()
 
 
 @needs_ray
@@ -318,7 +406,7 @@ def test_a_worker_killed_mid_task_is_retried_then_its_cases_are_reported_not_tim
     shutil.copytree(measured, root)
     before = {name: (d / "benchmarks.csv").read_text() for name, d in machine_dirs(root).items()}
     logged = {name: len(tasks(d)) for name, d in machine_dirs(root).items()}
-    child = subprocess.Popen(**driver_process(two_kinds, root, "--retries", "1", k="one_to_one and infer"),
+    child = subprocess.Popen(**driver_process(two_kinds, root, "--retries", "1", k=f"{ONE_TO_ONE} and infer"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     killed = []
     try:
@@ -326,12 +414,12 @@ def test_a_worker_killed_mid_task_is_retried_then_its_cases_are_reported_not_tim
             deadline, process = time.monotonic() + WAIT_S, None
             while process is None:
                 assert time.monotonic() < deadline and child.poll() is None, "no task started on node A"
-                process = _task_pytest(on_other_kind=False, not_pids=killed)
+                process = _task_pytest(two_kinds, on_other_kind=False, not_pids=killed)
                 time.sleep(0.2)
             time.sleep(1.0)  # mid-task: pytest is importing or timing
-            process.parent().kill()  # the Ray worker running the task
+            _kill_its_worker(two_kinds, process)  # the Ray worker running the task
             killed.append(process.pid)
-            psutil.wait_procs([process], timeout=30)  # its pytest dies with it (task.py _die_with_parent)
+            psutil.wait_procs([process], timeout=30)  # its pytest dies with it (task.py _in_child)
             assert not process.is_running()
         out, err = child.communicate(timeout=DRIVER_TIMEOUT_S)
     finally:
@@ -374,3 +462,103 @@ def test_a_node_running_other_code_is_refused_in_one_line_naming_it(two_kinds, t
     assert rc == 2 and err.count("\n") == 1, out + err
     assert "node 127.0.0.1 (" in err and "refused: code " in err and "+changes (diff " in err, err
     assert not (tmp_path / "results").exists()
+
+
+@needs_ray
+@slow
+def test_stability_on_a_cluster_of_two_machine_kinds_is_refused_in_one_line(two_kinds, tmp_path):
+    rc, out, err = run_driver(two_kinds, tmp_path / "results", "--runs", "2", "--keep", str(tmp_path / "runs"),
+                              command="stability", k="one_to_one and infer")
+    assert rc == 2 and err.count("\n") == 1 and "2 machine kinds" in err and "one kind" in err, out + err
+    assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.fixture(scope="module")
+def in_two_processes(two_kinds, tmp_path_factory):
+    """`run --processes 2 --retries 0` on both kinds, node A's worker killed in its first process task:
+    node B's problem combines its two processes, node A's is lost."""
+    import psutil
+
+    root = tmp_path_factory.mktemp("processes") / "results"
+    # 10 blocks a process: the fewest from which a process gives its own paired estimate (stats.MIN_PAIRED_BLOCKS)
+    child = subprocess.Popen(**driver_process(two_kinds, root, "--processes", "2", "--retries", "0", "--blocks", "10",
+                                              k="one_to_one and infer"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline, process = time.monotonic() + WAIT_S, None
+        while process is None:
+            assert time.monotonic() < deadline and child.poll() is None, "no task started on node A"
+            process = _task_pytest(two_kinds, on_other_kind=False)
+            time.sleep(0.2)
+        time.sleep(1.0)  # mid-task
+        _kill_its_worker(two_kinds, process)  # the Ray worker running node A's first process task
+        psutil.wait_procs([process], timeout=30)
+        out, err = child.communicate(timeout=DRIVER_TIMEOUT_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    a, b = sorted(machine_dirs(root).values(), key=is_other)
+    return SimpleNamespace(root=root, rc=child.returncode, out=out, err=err, a=a, b=b)
+
+
+@needs_ray
+@slow
+def test_a_problem_in_two_processes_is_combined_from_both_with_each_block_labelled(in_two_processes):
+    run, b = in_two_processes, in_two_processes.b
+    assert run.rc == 1, run.out + run.err  # node A's problem was lost (below)
+    measured = rows(b)
+    assert {r["framework"] for r in measured} >= {"keras", "torch"}
+    assert len({(r["framework"], r["head"]) for r in measured}) == len(measured)  # a row per case, not per process
+    (raw_file,) = (b / "raw").glob("*.json")
+    for entry in json.loads(raw_file.read_text())["benchmarks"]:
+        labels = entry["extra_info"]["block_process"]
+        assert sorted(set(labels)) == [0, 1] and len(labels) == len(entry["extra_info"]["block_rounds"])
+    (environment,) = json.loads((b / "environment.json").read_text())["slices"].values()
+    assert environment["processes"] == 2 and len(environment["run"]["process_wall_s"]) == 2
+    pairs = list(csv.DictReader((b / "comparison.csv").open()))
+    assert pairs and all(p["interval_noise"] == "this run's blocks and processes only" for p in pairs)
+    logged = tasks(b)
+    assert sorted(t["unit"][-5:] for t in logged if t["outcome"] == "ok") == [" p1/2", " p2/2"]
+    (together,) = [t for t in logged if t["outcome"] == "combined"]
+    assert not together["unit"].endswith("/2") and int(together["rows"]) == len(measured)
+    assert len(together["node_id"].split()) == 2
+    assert "2 processes combined" in run.out
+    by_node: dict[str, list] = {}  # no node times two tasks at once
+    for directory in (run.a, b):
+        for t in tasks(directory):
+            if t["start"]:
+                by_node.setdefault(t["node_id"], []).append((float(t["start"]), float(t["end"])))
+    for spans in by_node.values():
+        spans.sort()
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+
+
+@needs_ray
+@slow
+def test_a_problem_whose_process_is_lost_merges_nothing_and_resume_holds_only_combined_problems(
+        in_two_processes, interrupted_then_resumed):
+    import dataclasses
+    import re
+
+    from bench.cluster.driver import finished_units
+    from bench.cluster.merge import is_held
+    from bench.cluster.node_facts import code_facts
+
+    run, a = in_two_processes, in_two_processes.a
+    for case in ("keras", "torch"):
+        assert re.search(rf"one_to_one-{case}-infer-cpu-seed: not timed: node lost: \w+.* in process [12]/2; "
+                         "no process of this problem is merged", run.err), run.err
+    assert not (a / "benchmarks.csv").exists()  # nothing of node A's problem merged
+    outcomes = sorted(t["outcome"].split(":")[0] for t in tasks(a))
+    assert outcomes in (["cancelled", "not timed"], ["discarded", "not timed"]), outcomes
+    facts = code_facts()
+    (problem,) = units("seed", "off", ["torch"], [1], expression="one_to_one and infer", processes=2)
+    one_process = dataclasses.replace(problem, processes=1)
+    finished = lambda directory: finished_units(SimpleNamespace(directory=directory))
+    b = in_two_processes.b
+    assert is_held(b, problem, facts, finished(b))  # combined from 2: held for --processes 2
+    assert not is_held(b, one_process, facts, finished(b))  # but not for one process
+    assert not is_held(a, problem, facts, finished(a))  # its processes never combined
+    earlier = interrupted_then_resumed.root  # one process per problem there
+    for d in machine_dirs(earlier).values():
+        assert is_held(d, one_process, facts, finished(d)) and not is_held(d, problem, facts, finished(d))

@@ -1,12 +1,11 @@
 """Commands that write a result file merge it as the suite does: the rows of what they ran, in place."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench.cli import main
 from bench.store import layout
 from bench.store.command_rows import merge_grouped, save_rows
 from bench.store.files import read_csv
@@ -28,15 +27,14 @@ def test_a_group_run_again_replaces_its_rows_where_they_stood_and_keeps_the_rest
         ("x", "a"), ("x", "b"), ("y", "c"), ("z", "a"), ("z", "b"), ("w", "a")]
 
 
-@pytest.mark.slow
-def test_params_for_one_topology_keeps_every_other_topologys_rows(tmp_path):
-    # A process of its own: the command fixes threads before any framework loads.
+def test_params_for_one_topology_keeps_every_other_topologys_rows(tmp_path, capsys, monkeypatch):
+    # In-process (the merge is what is checked): other tests of this session may have loaded the frameworks
+    # already, and the thread set-up needs a fresh process (tests/test_harness.py's and the suite's to check).
+    monkeypatch.setattr("bench.suite.runtime.configure", lambda threads, keras_backend=None: None)
     committed = ROOT / layout.RESULTS_ROOT / "params.csv"
     out = Path(shutil.copy(committed, tmp_path / "params.csv"))
     before = read_csv(committed)
-    done = subprocess.run([sys.executable, "-m", "bench", "params", "--topology", "one_to_one", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert main(["params", "--topology", "one_to_one", "--out", str(out)]) == 0, capsys.readouterr().err
     after = read_csv(out)
     assert after == before  # the same counts, every topology kept, in the same order
     assert len({r["topology"] for r in after}) > 1

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from bench.suite.cases import MID_BATCH, MID_SIZES
+from bench.analysis.processes import AUTO_MIN_PROCESSES
 from bench.analysis.stats import EQUIVALENCE_MARGIN
+from bench.analysis.tolerances import TRAINING_STEPS
 from bench.suite.options import OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,8 @@ QUOTES = [
     ("docs/methods.md", r"within 1/(1\.\d+) \.\. (1\.\d+)", lambda: [1 + EQUIVALENCE_MARGIN, 1 + EQUIVALENCE_MARGIN]),
     ("README.md", r"reach `--precision` \(±([\d.]+)%\)", lambda: [OPTIONS["--precision"]["default"] * 100]),
     ("README.md", r"as a fraction \(±([\d.]+)% is the target\)", lambda: [OPTIONS["--precision"]["default"] * 100]),
+    ("README.md", r"(\d+) training steps and parameter counts", lambda: [TRAINING_STEPS]),
+    ("docs/commands.md", r"from (\d+) processes on, one more", lambda: [AUTO_MIN_PROCESSES]),
 ]
 
 

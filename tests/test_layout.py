@@ -131,6 +131,7 @@ LATE_IMPORTS = {
     ("impls.torch_runtime", "impls.torch_models"): "loads torch",
     ("impls.torch_runtime", "impls.bridge"): "loads Keras and torch",
     ("bench.commands.run", "bench.cluster.driver"): "loads Ray, which only --cluster needs",
+    ("bench.commands.stability", "bench.cluster.driver"): "loads Ray, which only --cluster needs",
 }
 
 

@@ -4,6 +4,7 @@ bench/analysis/precision_budget.py, bench/commands/stability.py)."""
 
 import math
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -30,7 +31,7 @@ def test_the_phase_clock_counts_an_inner_phase_once_and_moves_timed_rounds_out_o
     clock.timed(0.02)
     record = clock.record(total_s=10.0)
     assert record["startup"] == 6.0 and clock.seconds["calibration"] >= 0.03
-    assert 0.015 <= clock.seconds["prepare"] < 0.03  # the calibration inside it is not counted twice
+    assert 0.015 <= clock.seconds["prepare"] < 0.045  # the calibration inside it (0.03 s) is not counted twice
     assert record["timed"] == pytest.approx(0.0, abs=0.05) and clock.seconds["timed"] == 0.02
     assert clock.seconds["block_overhead"] == pytest.approx(0.01, abs=0.01)
     assert record["other"] == pytest.approx(10.0 - 6.0 - sum(clock.seconds[n] for n in phases.PHASES if n not in
@@ -192,3 +193,58 @@ def test_processes_combine_into_one_row_and_one_labelled_raw_entry(tmp_path):
     assert keras_row["rounds"] == 72 and 0.002 < keras_row["median_s"] < 0.0022
     assert environment["processes"] == 2 and environment["run"]["process_wall_s"] == [100.0, 101.0]
     assert environment["run"]["wall_s"] == 100.0  # one process's: `bench run` multiplies by --processes
+
+
+def test_auto_processes_stop_at_the_target_at_the_most_or_at_the_budget():
+    from bench.analysis.processes import AUTO_MAX_PROCESSES, stop_reason
+
+    assert stop_reason([0.01], 0.025, 1, 0, 60, 1200) is None  # one process cannot measure the between term
+    assert stop_reason([0.01, 0.02], 0.025, 2, 120, 60, 1200) == "every pair within +-2.5%"
+    assert stop_reason([0.01, 0.04], 0.025, 2, 120, 60, 1200) is None  # one pair still wide: one more
+    assert stop_reason([0.04], 0.025, AUTO_MAX_PROCESSES, 120, 60, 1200).startswith(f"{AUTO_MAX_PROCESSES} processes")
+    assert stop_reason([0.04], 0.025, 3, 1150, 60, 1200) == "one more process would end past the budget (20 min)"
+    assert stop_reason([], 0.025, 2, 120, 60, 1200) == "no Keras/torch pair has a precision to improve"
+
+
+def _fake_process(levels, rng):
+    """A stand-in for one `pytest bench/` process of `bench run`: a Keras/torch pair whose ratio is 2 times
+    exp(a host state drawn per process), 12 blocks of 3 rounds, written where the process is told to."""
+    from bench.store.files import write_csv, write_json
+    from bench.store.schema import BENCHMARK_COLUMNS
+
+    def run_backend(backend, args, log_path):
+        d = Path(args.results_dir)
+        state = math.exp(rng.normal(0, levels))
+        rows = [benchmark_row("keras", "timedistributed", 0.002 * state), benchmark_row("torch", "broadcast", 0.001)]
+        write_csv(d / "benchmarks.csv", rows, BENCHMARK_COLUMNS)
+        raw.save(d, [_entry(r["framework"], r["head"], [[float(r["median_s"]) * math.exp(rng.normal(0, 0.01))] * 3
+                                                        for _ in range(12)]) for r in rows], {})
+        write_json(d / "environment.json", {"slices": {"s": {"date": "d", "run": {"wall_s": 1.0}}}})
+        return 0
+    return run_backend
+
+
+@pytest.mark.parametrize("precision, budget_min, processes, reason", [
+    (0.5, 20.0, 2, "every pair within +-50.0%"),  # reached with the first two
+    (1e-4, 20.0, 6, "6 processes, the most --processes auto times"),  # never reached
+    (1e-4, 1e-9, 2, "one more process would end past the budget"),  # no time for a third
+])
+def test_auto_processes_time_as_many_processes_as_the_pairs_need(tmp_path, monkeypatch, capsys, precision, budget_min,
+                                                                  processes, reason):
+    from argparse import Namespace
+
+    from bench.analysis.processes import AUTO
+    from bench.store.results import load_environment
+    from bench.suite import backend_processes
+
+    monkeypatch.setattr(backend_processes, "run_backend", _fake_process(0.05, np.random.default_rng(5)))
+    args = Namespace(results_dir=str(tmp_path / "results"), precision=precision, auto_budget=budget_min)
+    assert backend_processes.run_processes("tensorflow", args, tmp_path / "logs" / "run.log", AUTO) == 0
+    out = capsys.readouterr().out
+    assert f"after {processes} process(es): " in out and f"stop: {reason}" in out
+    assert f"after {processes + 1} process(es)" not in out
+    (environment,) = load_environment(tmp_path / "results")["slices"].values()
+    assert environment["processes"] == processes and environment["processes_chosen"].startswith(f"auto: {reason}")
+    keras = next(e for p in raw.files(tmp_path / "results") for e in raw.read_file(p)["benchmarks"]
+                 if e["extra_info"]["case_key"]["framework"] == "keras")
+    assert sorted(set(keras["extra_info"]["block_process"])) == list(range(processes))

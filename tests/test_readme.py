@@ -59,3 +59,14 @@ def test_the_readme_defines_its_words_in_one_line_each():
     for word in ("slice", "block", "ratio"):
         (line,) = [l for l in text.splitlines() if l.startswith(f"- **{word}**: ")]
     assert "- **seed** means" in text
+
+
+def test_what_the_readme_quotes_as_the_reference_is_the_set_reference_json_names():
+    """The answer's sentence, its figure and the report link name the machine results/reference.json names:
+    switching the reference is one file and `bench table --readme`, and this test says which lines to follow."""
+    text = README.read_text()
+    reference = layout.reference_name(ROOT / layout.RESULTS_ROOT)
+    quoted = re.findall(r"reference machine's set, `results/([^/`]+)/`", text)
+    quoted += re.findall(r"\]\(results/([^/)]+)/keras-over-torch\.png\)", text)
+    quoted += re.findall(r"\]\(results/([^/)]+)/report\.md\)", text)[:1]  # the first report link: the reference's
+    assert len(quoted) == 3 and set(quoted) == {reference}, quoted

@@ -15,7 +15,9 @@ from bench.cli import main
 from bench.analysis.flops import case_flops
 from bench.suite.harness import case_row
 from bench.commands.report import TD_TAX
-from bench.store.schema import BENCHMARK_COLUMNS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS
+from bench.store.schema import (
+    BENCHMARK_COLUMNS, CLUSTER_TASK_COLUMNS, CLUSTER_TASKS, COMPARISON_COLUMNS, FILES, TD_TAX_COLUMNS,
+)
 from bench.analysis.save import save_run
 from bench.store.files import read_csv, write_csv
 from impls import model_params
@@ -141,6 +143,37 @@ def test_tax_alone_is_reported_with_notes_for_the_rest(tmp_path):
     text = report(tmp_path)
     assert "No benchmarks.csv in this directory" in text and "No environment.json" in text
     assert (tmp_path / "td_tax.png").exists()
+
+
+def cluster_task(run_started, node, start, seconds, unit="many_to_many train cpu seed b1 [tensorflow t1]", code="new"):
+    """A finished task's log row: submitted at 0, pytest for all but 0.5 s of it, back 0.1 s after its end."""
+    return {**dict.fromkeys(CLUSTER_TASK_COLUMNS, ""), "run_started": run_started, "code": code, "node_id": node,
+            "submitted": 0, "unit": unit, "keras_backend": "tensorflow", "threads": 1, "start": start,
+            "end": start + seconds, "pytest_s": seconds - 0.5, "arrived": start + seconds + 0.1, "outcome": "ok"}
+
+
+def test_cluster_runs_and_their_projection_come_from_the_task_log(tmp_path):
+    quick_results(tmp_path)
+    assert "## On a Ray cluster" not in report(tmp_path)  # no cluster run, no section
+    infer, jit = "many_to_many infer cpu seed b1 [tensorflow t1]", "many_to_many train cpu seed b1 jit [tensorflow t1]"
+    log = [cluster_task("2026-01-01T08:00:00", "a", 0, 100, code="old"),  # other code: a run, but not projected
+           cluster_task("2026-01-01T10:00:00", "a", 0, 40), cluster_task("2026-01-01T10:00:00", "a", 40, 20, infer),
+           cluster_task("2026-01-01T10:00:00", "a", 60, 10, jit),
+           {**dict.fromkeys(CLUSTER_TASK_COLUMNS, ""), "run_started": "2026-01-01T10:00:00", "code": "new",
+            "submitted": 0, "arrived": 65, "outcome": "not timed: node lost"},
+           cluster_task("2026-01-02T09:00:00", "b", 5, 30)]  # the first unit again, resumed: its newest task counts
+    (tmp_path / CLUSTER_TASKS).parent.mkdir()
+    write_csv(tmp_path / CLUSTER_TASKS, log, CLUSTER_TASK_COLUMNS)
+    section = report(tmp_path).split("## On a Ray cluster\n")[1].split("\n## ")[0]
+    # each run; the one of 10:00 finished 3 of 4 tasks, 70.1 s from submission to the last arrival, 70 s of slots
+    assert "| 2026-01-01T08:00:00 | 1 | 1 of 1 | 100 s | 100 s | 100 s | 0.50 s | 0.10 s |" in section
+    assert "| 2026-01-01T10:00:00 | 1 | 3 of 4 | 70 s | 70 s | 40 s | 0.50 s | 0.10 s |" in section
+    assert "| 2026-01-02T09:00:00 | 1 | 1 of 1 | 35 s | 30 s | 30 s | 5.50 s | 0.10 s |" in section
+    # the newest code's units, the newest task of each: 30 + 20 s compile off, 10 s on
+    assert "Every unit code new finished here (3, the newest task of each, from 2 run(s))" in section
+    assert "| tensorflow | off | 1 | 2 | 50 s | 30 s |" in section and "| tensorflow | on | 1 | 1 | 10 s | 10 s |" in section
+    # on paper: 60 s on one node; from 4 nodes on, floored by the longest task (30 s), greedy at most 15 + 0.75 * 30
+    assert "| 1 | 3 | 60 s | 60 s | total / nodes |" in section and "| 4 | 3 | 30 s | 38 s | the longest task |" in section
 
 
 def test_bad_results_dir_is_one_line_and_status_2(tmp_path, capsys):

@@ -113,7 +113,7 @@ def test_a_partial_k_run_keeps_every_other_row_byte_for_byte(full_set):
     old_comparison = (full_set / "comparison.csv").read_text().splitlines()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--benchmark-only", "--profile", "quick",
-         "--keras-backend", "tensorflow", "--compile", "off", "-k", case, "--benchmark-max-time=0.02",
+         "--keras-backend", "tensorflow", "--compile", "off", "-k", case, "--blocks", "2", "--benchmark-max-time=0.02",
          "--benchmark-min-rounds=3", "--results-dir", str(full_set)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )

@@ -177,7 +177,7 @@ def test_summary_counts_pairs_within_5_and_10_percent_and_names_the_worst():
 
 
 def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the_quotient_of_medians():
-    from bench.analysis import prose
+    from bench.analysis import generated_text
 
     runs = [SimpleNamespace(pairs={}, cases={}, quotients={}) for _ in range(3)]
     for i, (paired, quotient) in enumerate([(2.0, 2.0), (2.02, 2.1), (2.04, 1.9)]):
@@ -187,17 +187,17 @@ def test_median_change_between_runs_is_given_for_the_published_ratio_and_for_the
     # every two runs: paired 2.02/2.0, 2.04/2.0, 2.04/2.02, quotient 2.1/2.0, 2.0/1.9, 2.1/1.9; the middle one
     assert changes["median_change"] == pytest.approx(2.02 / 2.0 - 1)
     assert changes["median_change_quotient"] == pytest.approx(2.0 / 1.9 - 1)
-    assert prose._changes({"median_change": "0.01", "median_change_quotient": "0.05"}) == "1.0% / 5.0%"
-    assert prose._changes({"median_change": ""}) == "not recorded"  # a set analysed before it was recorded
-    assert prose._when("2026-11-28T09:05:10+00:00 .. 2026-11-28T09:11:54+00:00") == "2026-11-28 09:05-09:11"
-    assert prose._when("2026-11-28T23:55:10+00:00 .. 2026-11-29T00:03:54+00:00") == \
+    assert generated_text._changes({"median_change": "0.01", "median_change_quotient": "0.05"}) == "1.0% / 5.0%"
+    assert generated_text._changes({"median_change": ""}) == "not recorded"  # a set analysed before it was recorded
+    assert generated_text._when("2026-11-28T09:05:10+00:00 .. 2026-11-28T09:11:54+00:00") == "2026-11-28 09:05-09:11"
+    assert generated_text._when("2026-11-28T23:55:10+00:00 .. 2026-11-29T00:03:54+00:00") == \
         "2026-11-28T23:55:10 .. 2026-11-29T00:03:54"  # over midnight: both dates
     # runs analysed without their quotients (synthetic runs elsewhere): not a number, not an error
     assert math.isnan(stability.median_changes([SimpleNamespace(pairs={}, cases={})] * 2)["median_change_quotient"])
 
 
 def test_block_ratio_sd_is_the_median_spread_of_a_ratio_between_blocks_of_one_run():
-    from bench.analysis import prose
+    from bench.analysis import generated_text
 
     from bench.analysis.stats import paired_block_sd
 
@@ -207,7 +207,7 @@ def test_block_ratio_sd_is_the_median_spread_of_a_ratio_between_blocks_of_one_ru
     runs = [SimpleNamespace(pairs={}, block_sds={"a": sd, "b": 0.01}) for sd in (0.02, 0.04, 0.03)]
     assert stability.block_ratio_sd(runs) == pytest.approx(0.015)  # median of 0.01 x3, 0.02, 0.03, 0.04
     assert math.isnan(stability.block_ratio_sd([SimpleNamespace(pairs={})] * 2))  # runs without paired blocks
-    assert (prose._sd("0.0312"), prose._sd("")) == ("0.031", "not recorded")  # older history rows lack it
+    assert (generated_text._sd("0.0312"), generated_text._sd("")) == ("0.031", "not recorded")  # older history rows lack it
 
 
 def test_compare_s_false_alarms_on_runs_of_identical_code_under_its_joint_rule():
@@ -362,7 +362,7 @@ def write_environment(directory, date, code=None, threads=1, blocks=5):
 
 
 def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replaces_its_row(tmp_path, capsys):
-    from bench.analysis import prose
+    from bench.analysis import generated_text
 
     first = [write_run(tmp_path / f"a-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0041, 0.0043])]
     second = [write_run(tmp_path / f"b-{i}", k, 0.002, i) for i, k in enumerate([0.0040, 0.0040, 0.0040])]
@@ -384,32 +384,32 @@ def test_each_set_of_runs_is_kept_in_the_history_and_a_set_analysed_again_replac
     assert (later["threads"], later["blocks"], later["code"]) == ("1", "5", "")
     assert float(later["worst_max_over_min"]) < float(again["worst_max_over_min"])
     assert noise.load(results)["runs_taken"] == again["runs_taken"]  # noise.json: the last set analysed
-    text = prose.stability_summary(results)
+    text = generated_text.stability_summary(results)
     assert "(taken 2026-11-28T09:00:00 .. 2026-11-28T09:02:00 UTC, code abc1234)" in text
     assert "| 2026" not in text  # the history table is the report's, not the README's block
-    table = [line for line in prose.stability_history(results).splitlines() if line.startswith("| 2026")]
+    table = [line for line in generated_text.stability_history(results).splitlines() if line.startswith("| 2026")]
     assert len(table) == 2 and "abc1234" in table[0] and "not recorded" in table[1]
     assert float(later["median_change"]) == pytest.approx(0.0, abs=1e-9)  # the second set's ratio never moved
     assert float(again["median_change"]) > 0.01
 
 
 def test_the_readme_shows_the_newest_sets_of_a_long_history_and_names_the_file_for_the_rest(tmp_path):
-    from bench.analysis import prose
+    from bench.analysis import generated_text
 
     row = {c: "0.5" for c in stability.HISTORY_COLUMNS}
     row.update(code="abc1234", profile="quick", keras_backend="tensorflow", threads="1", blocks="10", runs="3")
     rows = [{**row, "runs_taken": f"2026-11-28T{h:02d}:00:00+00:00 .. 2026-11-28T{h:02d}:08:00+00:00"}
-            for h in range(prose.HISTORY_SHOWN + 2)]
+            for h in range(generated_text.HISTORY_SHOWN + 2)]
     write_csv(tmp_path / "stability_history.csv", rows, stability.HISTORY_COLUMNS)
-    text = prose.stability_history(tmp_path)
+    text = generated_text.stability_history(tmp_path)
     table = [line for line in text.splitlines() if line.startswith("| 2026")]
-    assert len(table) == prose.HISTORY_SHOWN and table[0].startswith("| 2026-11-28 02:00-02:08 ")
-    assert f"The newest {prose.HISTORY_SHOWN} sets" in text and "and 2 older set(s)" in text
+    assert len(table) == generated_text.HISTORY_SHOWN and table[0].startswith("| 2026-11-28 02:00-02:08 ")
+    assert f"The newest {generated_text.HISTORY_SHOWN} sets" in text and "and 2 older set(s)" in text
     write_csv(tmp_path / "stability_history.csv", rows[:3], stability.HISTORY_COLUMNS)
-    assert "Every set" in prose.stability_history(tmp_path)
+    assert "Every set" in generated_text.stability_history(tmp_path)
     rows[2].update(blocks="40", gc="off")  # the setting shows only where the collector was off
     write_csv(tmp_path / "stability_history.csv", rows[:3], stability.HISTORY_COLUMNS)
-    text = prose.stability_history(tmp_path)
+    text = generated_text.stability_history(tmp_path)
     assert text.count("GC off") == 1 and "1 thread(s), 40 blocks, GC off, 3 runs" in text
 
 
@@ -495,6 +495,13 @@ def test_a_second_set_widens_every_published_interval_by_how_far_the_sets_disagr
     # analysed again, a set replaces its rows in stability_sets.csv rather than adding a third set
     assert main(["stability", "--runs-from", *map(str, later), "--results-dir", str(results)]) == 0
     assert len({r["runs_taken"] for r in read_csv(results / "stability_sets.csv")}) == 2
+    # each set keeps its runs' log ratios and their mean within-run variance, one column per name
+    sets = read_csv(results / "stability_sets.csv")
+    header = (results / "stability_sets.csv").read_text().splitlines()[0].split(",")
+    assert len(header) == len(set(header))
+    runs = json.loads(sets[-1]["run_log_ratios"])
+    assert len(runs) == 3 and float(sets[-1]["mean_log_ratio"]) == pytest.approx(sum(runs) / 3)
+    assert 0 < float(sets[-1]["within_var"]) < float(sets[-1]["run_var"])
 
 
 def test_noise_file_without_the_between_set_term_reads_as_zero_and_a_negative_one_is_refused(tmp_path):

@@ -110,3 +110,14 @@ def test_markdown_cells_cannot_break_the_table():
 ])
 def test_the_same_speed_is_an_interval_within_the_equivalence_margin_not_one_that_holds_1(ratio, low, high, shown):
     assert ratio_cell({"keras_over_torch": ratio, "ci_low": low, "ci_high": high}) == shown
+
+
+def test_the_answer_reads_in_the_registry_order_whatever_order_the_rows_arrived_in():
+    from bench.analysis.result_tables import reading_order
+
+    arrived = [("attention", "mid (b32)", "infer"), ("one_to_one", "mid (b32)", "train"),
+               ("one_to_one", "seed (b5)", "infer"), ("one_to_one", "seed (b5)", "train"),
+               ("one_to_one", "batch=256 (b256)", "train")]
+    assert sorted(arrived, key=reading_order) == [
+        ("one_to_one", "seed (b5)", "train"), ("one_to_one", "seed (b5)", "infer"), ("one_to_one", "mid (b32)", "train"),
+        ("one_to_one", "batch=256 (b256)", "train"), ("attention", "mid (b32)", "infer")]

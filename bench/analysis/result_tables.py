@@ -16,14 +16,17 @@ from pathlib import Path
 
 from ..store import layout, markdown
 
-from . import compile_cost, prose
-from ..store.schema import COMMAND_FILES, FILES, float_or_none
+from . import compile_cost, generated_text
+from ..store.schema import COMMAND_FILES, FILES, MODES, float_or_none
 from ..store.units import ms
 from .stats import EQUIVALENCE_MARGIN, equivalent
 from .tolerances import TRAINING_STEPS
 from .seed_data import seed_data
 from ..store.files import read_csv
 from ..store.validate import ResultsError
+from impls import TOPOLOGIES
+
+SIZE_ORDER = ("seed", "mid")  # the seed's sizes, then the mid size (bench/suite/cases.py sizes)
 
 # Head pairs, as columns: the seed's literal form on both sides, the fused form on
 # both sides, and each framework's default (Keras's TimeDistributed, torch's broadcast).
@@ -91,7 +94,7 @@ def default_pairs(results_dir: Path, profile: str) -> list[dict]:
         r["column"] = ", ".join([r["keras_backend"], f"compile {r['compile']}",
                                  *(f"{r[c]}{' thread(s)' if c == 'threads' else ''}" for c in extra)])
         r["column_key"] = (r["keras_backend"], r["compile"], *(r[c] for c in extra))
-    return rows
+    return sorted(rows, key=lambda r: reading_order((r["topology"], f"{r['size']} (b{r['batch']})", r["mode"])))
 
 
 def columns(rows: list[dict]) -> list[str]:
@@ -99,19 +102,30 @@ def columns(rows: list[dict]) -> list[str]:
     return [c for _, c in sorted({(r["column_key"], r["column"]) for r in rows})]
 
 
+def reading_order(problem: tuple) -> tuple:
+    """(topology, "size (bN)", mode) in the order tables show them: the topologies' registry order, the seed's
+    size before the mid size (sweeps after them, as the file has them), train before infer. A set merged case
+    by case, or from a cluster's tasks, holds its rows in the order they arrived."""
+    topology, size, mode = problem
+    label = size.split(" (")[0]
+    return (TOPOLOGIES.index(topology) if topology in TOPOLOGIES else len(TOPOLOGIES),
+            SIZE_ORDER.index(label) if label in SIZE_ORDER else len(SIZE_ORDER),
+            MODES.index(mode) if mode in MODES else len(MODES))
+
+
 def answer_markdown(results_dir: Path, profile: str) -> str:
     """One table: a row per topology, size and mode; a column per Keras backend, eager and compiled."""
     rows = default_pairs(results_dir, profile)
     names = columns(rows)
     cells = {(r["topology"], f"{r['size']} (b{r['batch']})", r["mode"], r["column"]): r for r in rows}
-    problems = dict.fromkeys(key[:3] for key in cells)
+    problems = sorted(dict.fromkeys(key[:3] for key in cells), key=reading_order)
     body = [[*problem, *(ratio_cell(cells[(*problem, c)]) if (*problem, c) in cells else "not timed"
                          for c in names)] for problem in problems]
     compilers = []
     for c in names:
         of_column = [r for r in rows if r["column"] == c]
-        pairs = sorted({f"{prose.compiler_label(r['keras_compiler'])} / {prose.compiler_label(r['torch_compiler'])}"
-                        for r in of_column})
+        label = generated_text.compiler_label
+        pairs = sorted({f"{label(r['keras_compiler'])} / {label(r['torch_compiler'])}" for r in of_column})
         compilers.append(f"{c}: {', '.join(pairs)}")
     return "\n".join([
         *markdown.table(["topology", "size (batch)", "mode", *(f"Keras on {c}" for c in names)], body), "",
@@ -192,7 +206,7 @@ def machines_markdown(machine_dirs: dict[str, Path], profile: str) -> str:
         except ResultsError:
             continue  # a machine with no comparison.csv of this profile has no column
     # the file's problem order within each answer column
-    keys = sorted(dict.fromkeys(k for c in cells.values() for k in c), key=lambda k: k[3])
+    keys = sorted(dict.fromkeys(k for c in cells.values() for k in c), key=lambda k: (k[3], reading_order(k[:3])))
     body = [[f"Keras on {k[3]}", *k[:3], *(ratio_cell(c[k]) if k in c else "not timed" for c in cells.values())]
             for k in keys]
     return "\n".join([*markdown.table(["answer column", "topology", "size (batch)", "mode", *cells], body), "",
@@ -341,23 +355,23 @@ def compile_cost_markdown(results_dir: Path) -> str:
 
 README_BLOCKS = {
     "answer-table": (FILES["comparison"], lambda d, profile: answer_markdown(d, profile)),
-    "stability-summary": (COMMAND_FILES["noise"], lambda d, profile: prose.stability_summary(d)),
+    "stability-summary": (COMMAND_FILES["noise"], lambda d, profile: generated_text.stability_summary(d)),
 }
 # (title, block name, the file it needs, writer): the report's sections after its own
 DETAIL_BLOCKS = {
-    "in-short": ("Keras over torch in short", FILES["comparison"], lambda d, profile: prose.in_short(d, profile)),
+    "in-short": ("Keras over torch in short", FILES["comparison"], lambda d, profile: generated_text.in_short(d, profile)),
     "comparison-table": ("Keras over torch, every head pair", FILES["comparison"],
                          lambda d, profile: comparison_markdown(d, profile)),
     "td-tax-table": ("TimeDistributed tax: looped over fused head", FILES["td_tax"], lambda d, profile: td_tax_markdown(d)),
     "td-tax-figures": ("TimeDistributed tax at the shortest and longest sequence", FILES["td_tax"],
-                       lambda d, profile: prose.td_tax_figures(d)),
+                       lambda d, profile: generated_text.td_tax_figures(d)),
     "td-tax-compiled": ("TimeDistributed over dense3d at the mid size, per compiler", FILES["benchmarks"],
-                        lambda d, profile: prose.compiled_tax(d, profile)),
+                        lambda d, profile: generated_text.compiled_tax(d, profile)),
     "compile-cost": ("Compile cost: the first call, compile on against off, and when compiling pays off",
                      FILES["benchmarks"], lambda d, profile: compile_cost_markdown(d)),
     "stability": ("Stability sets: reruns on this machine", COMMAND_FILES["noise"],
-                  lambda d, profile: prose.stability_summary(d) + prose.stability_history(d)),
-    "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: prose.peak_share(d)),
+                  lambda d, profile: generated_text.stability_summary(d) + generated_text.stability_history(d)),
+    "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: generated_text.peak_share(d)),
     "parity-summary": ("Parity: the largest difference of each check", COMMAND_FILES["parity"],
                        lambda d, profile: parity_markdown(d)),
     "params": ("Parameters per layer", COMMAND_FILES["params"], lambda d, profile: params_markdown(d)),

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .processes import AUTO, AUTO_MIN_PROCESSES
+
 ENVIRONMENT = "environment.json"
 
 
@@ -55,18 +57,22 @@ def estimate(results_dir: Path | None, backends, profile: str, compile: str, thr
 
 
 def expected(results_dir: Path, reference_dir: Path | None, backends, profile: str, compile: str, thread_counts,
-             processes: int = 1) -> str:
-    """The line printed before a run starts (`processes`: each slice timed that many times, --processes)."""
+             processes: int | str = 1) -> str:
+    """The line printed before a run starts (`processes`: each slice timed that many times, --processes;
+    AUTO: at least AUTO_MIN_PROCESSES times)."""
     plan = f"{len(backends)} backend(s) ({', '.join(backends) or 'none installed'}), {profile} profile, compile {compile}"
-    if processes > 1:
-        plan += f", {processes} processes each"
+    auto = processes == AUTO
+    count = AUTO_MIN_PROCESSES if auto else processes
+    about = "at least" if auto else "about"
+    if count > 1:
+        plan += f", {'at least ' if auto else ''}{count} processes each"
     mine = estimate(results_dir, backends, profile, compile, thread_counts)
-    mine = None if mine is None else mine * processes
+    mine = None if mine is None else mine * count
     if mine is not None:
-        return f"{plan}: expected about {minutes(mine)}, from this machine's earlier runs"
+        return f"{plan}: expected {about} {minutes(mine)}, from this machine's earlier runs"
     theirs = estimate(reference_dir, backends, profile, compile, thread_counts)
-    theirs = None if theirs is None else theirs * processes
+    theirs = None if theirs is None else theirs * count
     if theirs is not None:
-        return (f"{plan}: about {minutes(theirs)} on the reference machine ({Path(reference_dir).name}); an estimate "
+        return (f"{plan}: {about} {minutes(theirs)} on the reference machine ({Path(reference_dir).name}); an estimate "
                 "only, this machine has no run of these slices yet")
     return f"{plan}: no earlier run of these slices here or on the reference machine, so no estimate yet"

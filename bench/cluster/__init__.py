@@ -1,4 +1,5 @@
-"""The suite on a Ray cluster: `python -m bench run --cluster ADDRESS` (docs/commands.md, "On a Ray cluster").
+"""The suite on a Ray cluster: `python -m bench run --cluster ADDRESS` and `python -m bench stability --cluster
+ADDRESS` (docs/commands.md, "On a Ray cluster").
 
 Ray does the scheduling; this package only says what a task is, which nodes
 may take it, and what the driver does with what comes back. Nothing here is
@@ -6,10 +7,11 @@ imported, and Ray is not imported, unless --cluster is given.
 
     connect.py      the address (Ray's conventions: host:port, auto, RAY_ADDRESS), Ray imported, the timing slots found
     node_facts.py   what a node must share with the driver (code, framework versions) and its fingerprint
-    units.py        the units of work: one problem (both arms, all heads) of one slice; its pytest -k
+    units.py        the units of work: one problem (both arms, all heads) of one slice, or one process of it; its pytest -k
     task.py         the Ray tasks: a node's facts, one unit timed in a pytest subprocess
-    merge.py        a finished task's rows and rounds merged into results/<machine>/, and what --resume skips
-    driver.py       the command: probe the nodes, submit every unit, merge each as it arrives
+    merge.py        a finished task's rows and rounds (a problem's processes combined) merged into results/<machine>/,
+                    and what --resume skips
+    driver.py       the commands: probe the nodes, submit every unit, merge each as it arrives; stability's runs
 
 Three rules of timing hold on the cluster:
 
@@ -26,7 +28,9 @@ Three rules of timing hold on the cluster:
   GPU node offer its own slot.
 - A ratio's two arms in one process: a unit is a whole problem (every
   framework and head of one pytest-benchmark group, one compile setting), run
-  by one `pytest bench/` on one node.
+  by one `pytest bench/` on one node. With `--processes N` a problem is N
+  such units, each the whole problem in a process of its own, on nodes of one
+  kind, combined once all have arrived.
 - One result set per machine kind: nodes are grouped by fingerprint
   (bench/store/machine.py), each unit is sent to the nodes of one kind (Ray's
   label selector on the node id, so a retry lands on another node of that
@@ -37,12 +41,14 @@ Three rules of timing hold on the cluster:
 SLOT = "tdbench_slot"
 
 
-def add_cluster_arguments(parser) -> None:
-    """--cluster and what goes with it, for the commands that time (`run`, `td-tax`)."""
+def add_cluster_arguments(parser, resume: bool = True) -> None:
+    """--cluster and what goes with it, for the commands that time (`run`, `td-tax`; `stability` without --resume)."""
     parser.add_argument("--cluster", metavar="ADDRESS",
                         help="run each problem as a task on a Ray cluster: the head's HOST:PORT, or auto "
                         "(RAY_ADDRESS, else the cluster started last here); results/<machine>/ per machine kind")
     parser.add_argument("--retries", type=int, default=2, metavar="N",
                         help="with --cluster: times Ray re-runs a task whose worker or node was lost (default: %(default)s)")
-    parser.add_argument("--resume", action="store_true",
-                        help="with --cluster: skip problems a machine directory already holds from the same code")
+    if resume:
+        parser.add_argument("--resume", action="store_true",
+                            help="with --cluster: skip problems a machine directory already holds from the same code "
+                            "(timed in --processes processes)")

@@ -6,11 +6,16 @@ one topology, mode, device and size). Its Keras and torch blocks alternate in
 one process, so a problem is never split: one unit, one `pytest bench/` on one
 node. A unit also fixes the slice's Keras backend and thread count (each is
 one per process).
+
+With `--processes N` a problem is N units, one per process (`process` 1 .. N,
+labelled "p1/2"), each the whole problem, both arms and every head, in one
+`pytest bench/`: N tasks, on nodes of one machine kind, combined by the driver
+as a local `bench run --processes N` combines its processes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..suite.cases import Case, all_cases
 
@@ -24,6 +29,8 @@ class Unit:
     group: str  # the pytest-benchmark group (bench/suite/cases.py Case.group)
     device: str
     cases: tuple[Case, ...]
+    processes: int = 1  # the processes the problem is timed in (`--processes`)
+    process: int = 0  # this unit's process, 1 .. processes; 0: the problem itself (all its processes)
 
     @property
     def case_ids(self) -> tuple[str, ...]:
@@ -32,7 +39,19 @@ class Unit:
     @property
     def label(self) -> str:
         jit = " jit" if self.compile == "on" else ""
-        return f"{self.group}{jit} [{self.keras_backend} t{self.threads}]"
+        one = f" p{self.process}/{self.processes}" if self.process else ""
+        return f"{self.group}{jit} [{self.keras_backend} t{self.threads}]{one}"
+
+    @property
+    def problem(self) -> "Unit":
+        """The problem this unit times a process of (itself when it is the problem)."""
+        return replace(self, process=0)
+
+    def in_processes(self) -> list["Unit"]:
+        """The problem's units: itself with one process, else one per process."""
+        if self.processes == 1:
+            return [self]
+        return [replace(self, process=i) for i in range(1, self.processes + 1)]
 
     def k_expression(self) -> str:
         """Every item of the problem's cases and nothing else.
@@ -76,9 +95,10 @@ def problems(profile: str, compile: str, expression: str | None = None, gpu: boo
 
 
 def units(profile: str, compile: str, keras_backends: list[str], thread_counts: list[int],
-          expression: str | None = None, gpu: bool = False) -> list[Unit]:
+          expression: str | None = None, gpu: bool = False, processes: int = 1) -> list[Unit]:
+    """Every problem (its processes not yet split: `Unit.in_processes`)."""
     return [
-        Unit(backend, threads, profile, cases[0].compile, cases[0].group, cases[0].device, tuple(cases))
+        Unit(backend, threads, profile, cases[0].compile, cases[0].group, cases[0].device, tuple(cases), processes)
         for backend in keras_backends
         for threads in thread_counts
         for cases in problems(profile, compile, expression, gpu)

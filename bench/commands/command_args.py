@@ -18,7 +18,8 @@ from impls.spec import SIZE_FIELDS
 
 from ..cluster import add_cluster_arguments
 from ..store import layout
-from ..suite.options import UsageError, add_argparse_options, parse_count
+from ..analysis.processes import AUTO, AUTO_MAX_PROCESSES, DEFAULT_AUTO_BUDGET_MIN
+from ..suite.options import LIMITS, UsageError, add_argparse_options, parse_count
 
 
 def add_size_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,12 +102,26 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def processes_type(value) -> int:
-    """--processes: 1 .. LIMITS["runs"] (bench/suite/options.py)."""
+def auto_budget_type(value) -> float:
+    """--auto-budget: minutes above 0, up to LIMITS["time_budget_s"] (bench/suite/options.py)."""
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = math.nan
+    most = LIMITS["time_budget_s"] / 60
+    if not (math.isfinite(minutes) and 0 < minutes <= most):
+        raise argparse.ArgumentTypeError(f"must be a number of minutes above 0 and at most {most:g}; got {value!r}")
+    return minutes
+
+
+def processes_type(value) -> int | str:
+    """--processes: 1 .. LIMITS["runs"] (bench/suite/options.py), or auto (bench/analysis/processes.py)."""
+    if str(value).strip().lower() == AUTO:
+        return AUTO
     try:
         return parse_count("--processes", value, "runs")
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
+        raise argparse.ArgumentTypeError(f"{e} (or auto)") from e
 
 
 def add_run_arguments(parser, default_profile: str, default_compile: str, default_backends: str) -> None:
@@ -119,7 +134,14 @@ def add_run_arguments(parser, default_profile: str, default_compile: str, defaul
     parser.add_argument(
         "--processes", type=processes_type, default=1, metavar="N",
         help="time each slice in N pytest processes, one after another, and publish their combined estimate, "
-        "whose interval holds the variance between processes measured in this run (default: %(default)s)",
+        "whose interval holds the variance between processes measured in this run; auto: from 2 up to "
+        f"{AUTO_MAX_PROCESSES}, until every Keras/torch pair is within --precision or --auto-budget is spent "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--auto-budget", type=auto_budget_type, default=DEFAULT_AUTO_BUDGET_MIN, metavar="MINUTES",
+        help="with --processes auto: start no process that would end past this many minutes of a slice's run "
+        "(the longest process so far as its guess; default: %(default)s)",
     )
     add_cluster_arguments(parser)
     parser.set_defaults(profile=default_profile, compile=default_compile)

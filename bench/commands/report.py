@@ -23,17 +23,17 @@ import pandas as pd
 
 from ..store import layout, markdown
 
-from ..analysis import compile_cost, plots, result_tables
+from ..analysis import cluster_plan, compile_cost, plots, result_tables
 from ..suite.cases import SWEEPS
 from .command_args import UsageError, add_results_arguments, results_to_read
 from ..store.dataframes import RUN, case_names, read_frame, run_slug, run_title, timed, variant_label
 from ..store.schema import (
-    COMPARISON_COLUMNS, FILES, MEMORY_COLUMNS, MEMORY_COMPARISON_COLUMNS, MEMORY_FILES, REQUIRED_BENCHMARK_COLUMNS,
-    TD_TAX_COLUMNS,
+    CLUSTER_TASKS, COMPARISON_COLUMNS, FILES, MEMORY_COLUMNS, MEMORY_COMPARISON_COLUMNS, MEMORY_FILES,
+    REQUIRED_BENCHMARK_COLUMNS, TD_TAX_COLUMNS,
 )
 from ..store.results import load_environment
 from ..analysis.scaling import OVERHEAD_SLOPE, SMALL_POINTS, exponents, full_profile
-from ..store.files import atomic_write_text, member_path
+from ..store.files import atomic_write_text, member_path, read_csv
 from ..store.units import MIB, MS
 from ..store.validate import ResultsError, check_results_dir, check_writable
 
@@ -299,6 +299,12 @@ def memory_section(results_dir: Path, figures: Figures) -> list[str]:
     return lines
 
 
+def cluster_section(results_dir: Path) -> list[str]:
+    """Cluster runs into this directory and their projection on more nodes; nothing when there was none."""
+    path = results_dir / CLUSTER_TASKS
+    return [*cluster_plan.report_lines(read_csv(path)), ""] if path.exists() else []
+
+
 def machines_section(results_dir: Path) -> list[str]:
     """Every machine's ratios beside this set's, when it sits in a results root with other machines' sets."""
     machines = layout.machine_dirs(results_dir.parent)
@@ -323,6 +329,7 @@ def write_report(results_dir: Path) -> list[Path]:
         *td_tax_section(inputs.td_tax, figures), "",
         *compile_cost_section(inputs.benchmarks, figures), "",
         *memory_section(results_dir, figures), "",
+        *cluster_section(results_dir),
         *result_tables.report_sections(results_dir, ANSWER_PROFILE),
         *machines_section(results_dir),
     ]

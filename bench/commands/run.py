@@ -31,10 +31,7 @@ def run(args) -> int:
     parse_backends(args.backends)  # a bad --backends is said before a result set is chosen
     if args.cluster and args.compile_cache:
         raise UsageError("--compile-cache is a directory of this machine: it does not reach a cluster's nodes")
-    if args.cluster and args.processes > 1:
-        raise UsageError("--processes with --cluster: a cluster task times one problem in one process; "
-                         "run --processes on one machine")
-    if args.cluster:  # the same work on a Ray cluster, a problem per task, a result set per machine kind
+    if args.cluster:  # the same work on a Ray cluster, a problem (or a process of one) per task, a set per machine kind
         import_ray()  # Ray missing: one line, before its import fails inside the driver
         from ..cluster.driver import run_on_cluster  # late: Ray loads only with --cluster
 

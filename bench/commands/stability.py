@@ -23,6 +23,13 @@ runs it is then checked on) is kept beside it; with --noise-from DIR the
 check uses another noise.json instead. --runs-from DIR DIR ... analyses runs
 already taken.
 
+With --cluster ADDRESS each run is a cluster run of the slice (bench/cluster/driver.py
+stability_runs): its problems are Ray tasks on the cluster's timing nodes, merged into the
+run's directory; the runs are taken one after another and analysed as local runs are, and the
+files above go to results/<machine>/ (under --results-dir, the root there as for `run
+--cluster`) of the nodes' machine. A set of runs is one machine's: a cluster whose timing
+nodes are of two machine kinds is refused, one line, before anything is timed.
+
 Each set's per-pair means go to RESULTS/stability_sets.csv, and noise.json's
 between-set term (between_set_var) compares the sets taken with the same
 settings: how far a ratio moves from one set (one hour) to another beyond
@@ -42,7 +49,9 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..store import noise, raw, lock
+from ..cluster import add_cluster_arguments
+from ..cluster.connect import import_ray
+from ..store import layout, noise, raw, lock
 from .command_args import UsageError, parse_threshold, results_to_write
 from ..store.machine import OtherMachine, check_same_machine, fingerprint
 from ..suite.options import LIMITS, add_argparse_options
@@ -82,7 +91,10 @@ GC_BEFORE_RECORDED = "on"
 # One row per set and Keras/torch pair: the mean of the pair's log ratio over the set's runs and
 # their variance, what between_set_var compares across sets.
 SETS_FILE = COMMAND_FILES["stability_sets"]
-SETS_COLUMNS = ["runs_taken", *NOISE_SETTINGS, *PAIR_KEY, "runs", "mean_log_ratio", "run_var"]
+# Each run's log ratio and the mean within-run variance are kept too: with them a later study can fit a
+# pair-level run component (Kalibera & Jones) on sets it did not fit to; stability.csv holds only the newest set.
+SETS_COLUMNS = ["runs_taken", *NOISE_SETTINGS, *(c for c in PAIR_KEY if c not in NOISE_SETTINGS), "runs",
+                "mean_log_ratio", "run_var", "within_var", "run_log_ratios"]
 
 
 def parse_runs(value: str) -> int:
@@ -107,6 +119,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--noise-from", type=Path, metavar="DIR",
                         help="check coverage and compare's error rates with DIR's noise.json instead of these runs' own")
     parser.add_argument("--threshold", type=parse_threshold, default="10%", help="bench compare's threshold (default: %(default)s)")
+    add_cluster_arguments(parser, resume=False)
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest after --")
 
 
@@ -360,8 +373,9 @@ def set_rows(runs: list, record: dict) -> list[dict]:
         if len(values) >= 2:
             logs = [e.log for e in values]
             out.append({"runs_taken": record["runs_taken"], **{c: record.get(c) for c in NOISE_SETTINGS},
-                        **dict(zip(PAIR_KEY, key)), "runs": len(logs), "mean_log_ratio": statistics.fmean(logs),
-                        "run_var": statistics.variance(logs)})
+                        **dict(zip(PAIR_KEY, key)), "runs": len(logs),
+                        "mean_log_ratio": statistics.fmean(logs), "run_var": statistics.variance(logs),
+                        "within_var": statistics.fmean(e.var for e in values), "run_log_ratios": json.dumps(logs)})
     return out
 
 
@@ -403,12 +417,12 @@ def updated_history(rows: list[dict], new: dict) -> list[dict]:
 
 
 def take_runs(args, n: int) -> list[Path]:
+    """n runs of the slice, one after another, each into its own directory: here, each in a `pytest bench/`
+    process (run_backend); with --cluster see take_cluster_runs."""
     base = args.keep or Path(tempfile.mkdtemp(prefix="tdbench-stability-"))
     dirs = []
     for i in range(1, n + 1):
-        run_dir = base / f"run-{i}"
-        if (run_dir / FILES["benchmarks"]).exists():
-            raise UsageError(f"{run_dir}: already holds a run; give --keep an empty directory")
+        run_dir = _empty_run_dir(base, i)
         start = time.perf_counter()
         run_args = SimpleNamespace(profile=args.profile, compile=args.compile, threads=args.threads, blocks=args.blocks,
                                    results_dir=str(run_dir), pytest_args=args.pytest_args)
@@ -420,19 +434,51 @@ def take_runs(args, n: int) -> list[Path]:
     return dirs
 
 
+def _empty_run_dir(base: Path, i: int) -> Path:
+    run_dir = base / f"run-{i}"
+    if (run_dir / FILES["benchmarks"]).exists():
+        raise UsageError(f"{run_dir}: already holds a run; give --keep an empty directory")
+    return run_dir
+
+
+def take_cluster_runs(args, n: int) -> tuple[list[Path], Path, dict]:
+    """n runs of the slice on the Ray cluster at args.cluster, into the run directories take_runs uses:
+    (those directories, the machine directory of the nodes' kind, its fingerprint)."""
+    import_ray()  # Ray missing: one line, before its import fails inside the driver
+    from ..cluster.driver import stability_runs  # late: Ray loads only with --cluster
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="tdbench-stability-"))
+    dirs = [_empty_run_dir(base, i) for i in range(1, n + 1)]  # every one, before anything is timed
+    args.results_dir = args.results_dir or layout.RESULTS_ROOT  # the root of the machine directories
+    kind = stability_runs(args, dirs)
+    return dirs, layout.claim_machine_dir(kind.directory, kind.fingerprint), kind.fingerprint
+
+
 def run(args) -> int:
     n = None if args.runs_from else parse_runs(args.runs)
-    results_dir = args.results_dir = results_to_write(args)
-    try:
-        check_same_machine(results_dir)
-    except OtherMachine as e:
-        raise UsageError(str(e)) from e
-    if args.runs_from:
-        if len(args.runs_from) < 2:
-            raise UsageError("--runs-from needs two or more run directories")
-        dirs = args.runs_from
+    if args.cluster and args.runs_from:
+        raise UsageError("--cluster with --runs-from: --runs-from analyses runs already taken and times nothing; "
+                         "give one of them")
+    if args.cluster:
+        dirs, results_dir, machine = take_cluster_runs(args, n)
     else:
-        dirs = take_runs(args, n)
+        results_dir = args.results_dir = results_to_write(args)
+        try:
+            check_same_machine(results_dir)
+        except OtherMachine as e:
+            raise UsageError(str(e)) from e
+        machine = fingerprint()
+        if args.runs_from:
+            if len(args.runs_from) < 2:
+                raise UsageError("--runs-from needs two or more run directories")
+            dirs = args.runs_from
+        else:
+            dirs = take_runs(args, n)
+    return analyse(args, dirs, results_dir, machine)
+
+
+def analyse(args, dirs: list[Path], results_dir: Path, machine: dict) -> int:
+    """The runs in `dirs` analysed into `results_dir`, the set of the machine `machine` that timed them."""
     runs = [run_measurements(d) for d in dirs]
     try:
         model = noise_model(runs)
@@ -453,7 +499,7 @@ def run(args) -> int:
     s = {**summary(rows), **median_changes(runs), "block_ratio_sd": block_ratio_sd(runs)}
     rates = compare_error_rates(runs, used["time_run_var"], args.threshold, used["ratio_run_var"])
     provenance = runs_provenance(dirs)  # the runs' own settings win over the options (--runs-from)
-    record = {"machine": fingerprint(), "profile": args.profile, "keras_backend": args.keras_backend,
+    record = {"machine": machine, "profile": args.profile, "keras_backend": args.keras_backend,
               "compile": args.compile, "threads": args.threads, "blocks": getattr(args, "blocks", None),
               "gc": GC_BEFORE_RECORDED, "method": METHOD_BEFORE_RECORDED, **provenance["settings"], "runs": len(runs), "run_dirs": [str(d) for d in dirs],
               "runs_taken": provenance["runs_taken"], "code": provenance["code"], "date": _today(), "set": model,

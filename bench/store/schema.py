@@ -96,6 +96,12 @@ COMMAND_FILES = dict(
     memory_comparison="memory_comparison.csv",
 )
 
+# A cluster run's task log (bench/cluster/driver.py writes it, bench/analysis/cluster_plan.py reads it):
+# one row per task, times in seconds since the epoch (start and end on the node's clock).
+CLUSTER_TASKS = "logs/cluster-tasks.csv"
+CLUSTER_TASK_COLUMNS = ["run_started", "code", "unit", "keras_backend", "threads", "node_id", "node_address", "submitted",
+                        "start", "end", "arrived", "pytest_s", "returncode", "rows", "outcome"]
+
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what a file name built from a cell may hold
 
 

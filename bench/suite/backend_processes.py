@@ -23,7 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..analysis import run_estimate
-from ..analysis.processes import combine
+from ..analysis.processes import (
+    AUTO, AUTO_MAX_PROCESSES, AUTO_MIN_PROCESSES, DEFAULT_AUTO_BUDGET_MIN, combine, pair_precisions, progress_line,
+    stop_reason,
+)
 from ..analysis.save import save_run
 from ..analysis.result_tables import answer_beside_reference
 from ..store import layout, lock
@@ -111,21 +114,37 @@ def run_backend(backend: str, args, log_path: Path) -> int:
     return child.returncode
 
 
-def run_processes(backend: str, args, log_path: Path, processes: int) -> int:
-    """The slice timed in `processes` pytest processes one after another, each into a directory of its own,
-    then combined into args.results_dir as one run (bench/analysis/processes.py). A process that fails stops
-    the run, and nothing is merged."""
+def run_processes(backend: str, args, log_path: Path, processes) -> int:
+    """The slice timed in `processes` pytest processes one after another (an int, or AUTO: as many as
+    bench/analysis/processes.py stop_reason asks for), each into a directory of its own, then combined into
+    args.results_dir as one run (bench/analysis/processes.py). A process that fails stops the run, and
+    nothing is merged."""
+    auto = processes == AUTO
+    budget_s = getattr(args, "auto_budget", DEFAULT_AUTO_BUDGET_MIN) * 60
+    target = getattr(args, "precision", DEFAULT_PRECISION)
+    began, longest_s, reason = time.perf_counter(), 0.0, None
     with tempfile.TemporaryDirectory(prefix="tdbench-processes-") as scratch:
         directories = []
-        for i in range(processes):
+        for i in range(AUTO_MAX_PROCESSES if auto else processes):
             directory = Path(scratch) / f"process-{i + 1}"
-            print(f"[{backend}] process {i + 1} of {processes}", flush=True)
+            print(f"[{backend}] process {i + 1}" + ("" if auto else f" of {processes}"), flush=True)
             one = argparse.Namespace(**{**vars(args), "results_dir": str(directory)})
+            started = time.perf_counter()
             rc = run_backend(backend, one, log_path.with_name(f"{log_path.stem}-process{i + 1}{log_path.suffix}"))
             if rc != 0:
                 return rc
+            longest_s = max(longest_s, time.perf_counter() - started)
             directories.append(directory)
+            if auto and len(directories) >= AUTO_MIN_PROCESSES:
+                rows, entries, _ = combine(directories)
+                precisions = pair_precisions(rows, entries)
+                reason = stop_reason(precisions, target, len(directories), time.perf_counter() - began, longest_s, budget_s)
+                print(f"[{backend}] {progress_line(precisions, target, len(directories), reason)}", flush=True)
+                if reason:
+                    break
         rows, entries, environment = combine(directories)
+        if auto:
+            environment["processes_chosen"] = f"auto: {reason}"
         save_run(Path(args.results_dir), rows, environment, entries, environment.get("versions", {}).get("pytest-benchmark", ""))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("".join(p.read_text(errors="replace") for p in sorted(
@@ -156,8 +175,9 @@ def run_backends(args) -> int:
         raise UsageError(str(e)) from None
     counts = thread_counts(args)
     installed = [b for b in backends if not missing_modules(b)]
+    processes = getattr(args, "processes", 1) or 1
     print(run_estimate.expected(args.results_dir, layout.reference_dir(), installed, args.profile, args.compile, counts,
-                                getattr(args, "processes", 1) or 1), flush=True)
+                                processes), flush=True)
     start = time.perf_counter()
     status = 0
     for n in counts:

@@ -51,6 +51,9 @@ def collect(threads: int, keras_backend: str, code: str | None) -> dict:
         "gpu": gpu_name(),
         "os": platform.platform(),
         "load_average": [round(x, 2) for x in os.getloadavg()],  # at the save: other work on the machine meanwhile
+        # the timing process's nice value: above 0, other work on the machine takes the CPU first (a Ray
+        # worker starts at 15 unless its node was started with RAY_worker_niceness=0)
+        "niceness": os.getpriority(os.PRIO_PROCESS, 0),
         "python": platform.python_version(),
         "keras_backend": keras_backend,
         "versions": {name: package_version(name) for name in PACKAGES},
