@@ -47,7 +47,8 @@ def test_a_run_says_what_it_expects_then_ends_with_the_answer_beside_the_referen
     out = capsys.readouterr().out
     assert out.startswith("1 backend(s) (tensorflow), quick profile, compile off: ")
     assert "took " in out and "tensorflow: ok" in out
-    assert "Keras on tensorflow, compile off: this machine" in out and "against the reference (intel-xeon-2c-24g)" in out
+    reference = layout.reference_name(ROOT / layout.RESULTS_ROOT)
+    assert "Keras on tensorflow, compile off: this machine" in out and f"against the reference ({reference})" in out
     assert "yes (" in out  # the same set beside itself agrees in every cell it has an interval for
 
 
@@ -64,6 +65,8 @@ def test_the_expected_duration_comes_from_this_machine_else_the_reference_and_sa
     line = run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1])
     assert line.endswith("about 5.0 min on the reference machine (reference); an estimate only, "
                          "this machine has no run of these slices yet")
+    environment_with_run(mine, "tensorflow", 45.0, 5, 100)  # one problem of 20 (a cluster task): not scaled up
+    assert "on the reference machine (reference)" in run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1])
     environment_with_run(mine, "tensorflow", 60.0, 50, 100)  # a -k run of half the profile: scaled up
     assert run_estimate.expected(mine, reference, ["tensorflow"], "quick", "off", [1]).endswith(
         "expected about 2.0 min, from this machine's earlier runs")

@@ -16,6 +16,9 @@ from pathlib import Path
 from .processes import AUTO, AUTO_MIN_PROCESSES
 
 ENVIRONMENT = "environment.json"
+# A run of less of the profile than this is not scaled up: a process's start-up, references and peak GEMM
+# do not shrink with its share, so one cluster task (one problem of 20) would predict several times the time.
+MIN_SHARE = 0.25
 
 
 def minutes(seconds: float) -> str:
@@ -35,7 +38,8 @@ def _runs(results_dir: Path | None) -> list[tuple[str, dict]]:
 
 
 def _process_seconds(runs, backend: str, profile: str, compile: str, threads: int) -> float | None:
-    """Wall seconds of one pytest process of this slice, scaled up from a partial (-k) run."""
+    """Wall seconds of one pytest process of this slice, scaled up from a partial (-k) run of at least
+    MIN_SHARE of the profile's steps."""
     for name, run in runs:
         fields = dict(part.split("=", 1) for part in name.split() if "=" in part)
         if (fields.get("keras_backend"), fields.get("profile"), fields.get("threads"), run.get("compile")) == (
@@ -44,7 +48,7 @@ def _process_seconds(runs, backend: str, profile: str, compile: str, threads: in
                 wall, steps, total = float(run["wall_s"]), int(run["steps"]), int(run["profile_steps"])
             except (KeyError, TypeError, ValueError):
                 continue
-            if wall > 0 and 0 < steps <= total:
+            if wall > 0 and MIN_SHARE * total <= steps <= total:
                 return wall * total / steps
     return None
 
