@@ -63,6 +63,14 @@ def _bench(*args, env=None, timeout=60):
     return done.returncode, done.stdout, done.stderr
 
 
+def test_td_tax_on_a_cluster_is_refused_in_one_line_before_anything_runs(capsys):
+    from bench.cli import main
+
+    assert main(["td-tax", "--cluster", "127.0.0.1:1", "--backends", "torch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "td-tax --cluster: not supported yet" in err and "--profile tdtax" in err
+
+
 def test_an_unreachable_address_is_one_line_and_exit_2(tmp_path):
     start = time.monotonic()
     rc, out, err = _bench("run", "--cluster", "127.0.0.1:9", "--results-dir", str(tmp_path / "r"))
