@@ -120,7 +120,7 @@ def test_a_unit_is_one_whole_problem_and_its_k_selects_exactly_it():
 
 
 def test_a_problem_in_processes_is_one_whole_problem_per_process():
-    (problem,) = units("seed", "off", ["torch"], [1], expression="one_to_one and infer", processes=2)
+    (problem,) = units("seed", "off", ["torch"], [1], expression=f"{ONE_TO_ONE} and infer", processes=2)
     p1, p2 = problem.in_processes()
     assert (p1.label, p2.label) == (problem.label + " p1/2", problem.label + " p2/2")
     assert p1.cases == p2.cases == problem.cases and p1.k_expression() == problem.k_expression()  # both arms each
@@ -560,7 +560,7 @@ def test_a_problem_whose_process_is_lost_merges_nothing_and_resume_holds_only_co
     outcomes = sorted(t["outcome"].split(":")[0] for t in tasks(a))
     assert outcomes in (["cancelled", "not timed"], ["discarded", "not timed"]), outcomes
     facts = code_facts()
-    (problem,) = units("seed", "off", ["torch"], [1], expression="one_to_one and infer", processes=2)
+    (problem,) = units("seed", "off", ["torch"], [1], expression=f"{ONE_TO_ONE} and infer", processes=2)
     one_process = dataclasses.replace(problem, processes=1)
     finished = lambda directory: finished_units(SimpleNamespace(directory=directory))
     b = in_two_processes.b

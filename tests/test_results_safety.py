@@ -339,7 +339,9 @@ def test_a_process_killed_between_files_leaves_all_old_or_all_new(full_set, kill
     if kill_at.startswith("stage"):
         assert changed == set()
     else:  # committed: every file of the set is the new one, raw rounds included
-        assert changed == {"benchmarks.csv", "comparison.csv", "environment.json", RAW_FILE}
+        rows_and_rounds = {"benchmarks.csv", "comparison.csv", "environment.json", RAW_FILE}
+        derived = {"onnx.csv", "td_tax.csv"}  # rewritten with the rows where the new row changes them (sets differ)
+        assert rows_and_rounds <= changed <= rows_and_rounds | derived
         assert json.loads(after["environment.json"])["slices"]["keras_backend=tensorflow device=cpu profile=quick compile=off threads=1"] == {"new": True}
         assert b"0.123" in after["benchmarks.csv"] and b"0.123" in after[RAW_FILE]
 
