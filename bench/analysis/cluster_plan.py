@@ -114,7 +114,8 @@ def slice_times(rows: list[dict]) -> list[dict]:
 
 
 def report_lines(rows: list[dict]) -> list[str]:
-    """The report's section on cluster runs: each run of the task log, and the projection of the largest one."""
+    """The report's section on cluster runs: each run of the task log, then the newest code's units (the newest
+    task of each, whichever run finished it) slice by slice and projected on more nodes."""
     lines = ["## On a Ray cluster", ""]
     runs = [r for r in run_summaries(rows) if r["finished"]]
     if not runs:
