@@ -520,7 +520,7 @@ def test_a_noise_model_widens_only_slices_of_its_own_kind_and_method():
     name = "keras_backend={} device={} profile=quick compile={} threads=1"
     kinds = [("tensorflow", "cpu", "off"), ("jax", "cpu", "off"), ("tensorflow", "cpu", "on"), ("tensorflow", "cuda", "off")]
     env = {"slices": {name.format(*k): {"method": MEASUREMENT_METHOD} for k in kinds}}
-    assert noise.run_vars(model, env) == {("tensorflow", "cpu", "quick", "off", "1"): {"run": 0.01, "set": 0.0}}
+    assert noise.run_vars(model, env) == {("tensorflow", "cpu", "quick", "off", "1"): {"run": 0.01, "set": 0.0, "pairs": {}}}
     assert noise.run_vars({**model, "method": 1}, env) == {}  # fitted under an older method's analysis
     older_slice = {"slices": {name.format(*kinds[0]): {}}}  # a slice from before the method was recorded
     assert noise.run_vars(model, older_slice) == {} and noise.run_vars(None, env) == {}

@@ -37,7 +37,7 @@ import math
 from impls.spec import LOOPED_HEADS
 
 from ..store.schema import (
-    NO_HEAD, PROBLEM_KEY, case_key, float_or_none, is_timed, keras_torch_pairs, problem_key, slice_of,
+    NO_HEAD, PROBLEM_KEY, case_key, float_or_none, is_timed, keras_torch_pairs, pair_key, problem_key, slice_of,
 )
 from .stats import Timing, pooled_process_var, precision, process_estimates, ratio, ratio_interval
 
@@ -59,15 +59,17 @@ def timing(row: dict, raw: dict | None) -> Timing:
                   0 if math.isnan(rounds) else int(rounds))
 
 
-def rerun_terms(top: Timing, bottom: Timing, noise: dict | None) -> tuple[float | None, str]:
+def rerun_terms(top: Timing, bottom: Timing, noise: dict | None, pair: tuple = ()) -> tuple[float | None, str]:
     """The noise.json variance to add to a ratio's interval (noise.run_vars' terms for its slice, or None),
-    and what the interval is then made of (comparison.csv interval_noise). A run of several processes
-    measured its run-to-run term itself: only the between-set term is added to it."""
+    and what the interval is then made of (comparison.csv interval_noise). The run-to-run term is the
+    pair's own (shrunk toward the pool) where noise.json has it, else the pool's. A run of several
+    processes measured its run-to-run term itself: only the between-set term is added to it."""
     processes = process_estimates(top.blocks, bottom.blocks) is not None
     made_of = "blocks and processes" if processes else "blocks"
     if noise is None:
         return None, f"this run's {made_of} only"
-    return (noise["set"] if processes else noise["run"] + noise["set"]), f"{made_of} and reruns"
+    run = (noise.get("pairs") or {}).get(pair, noise["run"])
+    return (noise["set"] if processes else run + noise["set"]), f"{made_of} and reruns"
 
 
 def comparison_row(k: dict, t: dict, raw: dict | None = None, run_vars: dict | None = None,
@@ -75,7 +77,8 @@ def comparison_row(k: dict, t: dict, raw: dict | None = None, run_vars: dict | N
     """One row of comparison.csv: Keras row `k` against torch row `t` (see comparison_rows)."""
     k_med, t_med = float(k["median_s"]), float(t["median_s"])
     k_time, t_time = timing(k, raw), timing(t, raw)
-    run_var, interval_noise = rerun_terms(k_time, t_time, (run_vars or {}).get(slice_of(k)))
+    pair = pair_key({**k, "keras_head": k["head"], "torch_head": t["head"]})
+    run_var, interval_noise = rerun_terms(k_time, t_time, (run_vars or {}).get(slice_of(k)), pair)
     diffs = [d for d in (float_or_none(k["max_abs_diff"]), float_or_none(t["max_abs_diff"])) if d is not None]
     return {
         **{c: k[c] for c in PROBLEM_KEY},

@@ -9,16 +9,11 @@ by the rounds) and the blocks behind it (stats.Estimate), keyed by PAIR_KEY.
 
 from __future__ import annotations
 
-from ..store.schema import COMPARISON_COLUMNS, is_timed, keras_torch_pairs, key_cell
+from ..store.schema import PAIR_KEY, is_timed, keras_torch_pairs, pair_key
 from .derived import comparison_row, timing
 from .stats import Estimate, pair_estimate
 
-# What identifies a pair across runs: comparison.csv's columns up to the compilers.
-PAIR_KEY = COMPARISON_COLUMNS[: COMPARISON_COLUMNS.index("keras_compiler")]
-
-
-def pair_key(row: dict) -> tuple:
-    return tuple(key_cell(row[c]) for c in PAIR_KEY)
+__all__ = ["PAIR_KEY", "pair_key", "pair_name", "pair_measurements"]
 
 
 def pair_name(row: dict) -> str:

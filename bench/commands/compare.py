@@ -155,7 +155,7 @@ def compare(old_location: Path, new_location: Path, threshold: float, noise_dir:
         raise UsageError(f"{old_location} and {new_location} have no case timed in both")
     machines = _machines(old_location, new_location)
     cases = [] if machines else case_tests(matched, run_var)  # times of two machines are listed, never judged
-    pair_keys, pair_tests = ratio_tests(old_pairs, new_pairs, model["ratio_run_var"])
+    pair_keys, pair_tests = ratio_tests(old_pairs, new_pairs, model["ratio_run_var"], noise.pair_vars(model))
     verdicts = judge(cases + pair_tests, threshold)  # one false discovery rate over every test
     table = pd.DataFrame(
         {
@@ -193,9 +193,10 @@ def _machines(old_location: Path, new_location: Path) -> str:
             "times are listed, not judged, and the exit status comes from the Keras/torch ratios alone")
 
 
-def ratio_tests(old: dict, new: dict, ratio_run_var: float) -> tuple[list, list[ChangeTest]]:
+def ratio_tests(old: dict, new: dict, ratio_run_var: float, pair_run_vars: dict | None = None) -> tuple[list, list[ChangeTest]]:
     """The Keras/torch pairs on both sides (bench/analysis/pairs.py keys) and one Test per pair, with the
-    ratio's own noise (stats.py pair_within_var, paired blocks) and noise.json's ratio_run_var.
+    ratio's own noise (stats.py pair_within_var, paired blocks) and noise.json's run-to-run term: the
+    pair's own (`pair_run_vars`, noise.pair_vars) where it has one, else ratio_run_var.
 
     A ratio's two arms were timed in alternating blocks (bench/suite/session.py), so a
     change of the machine that slows both cancels in it: a framework that got
@@ -203,7 +204,8 @@ def ratio_tests(old: dict, new: dict, ratio_run_var: float) -> tuple[list, list[
     to tell (noise.json's time_run_var against its ratio_run_var).
     """
     keys = sorted(old.keys() & new.keys())
-    return keys, [ChangeTest(new[k][0].log - old[k][0].log, old[k][0].var + new[k][0].var + 2 * ratio_run_var,
+    own = pair_run_vars or {}
+    return keys, [ChangeTest(new[k][0].log - old[k][0].log, old[k][0].var + new[k][0].var + 2 * own.get(k, ratio_run_var),
                        min(old[k][0].blocks, new[k][0].blocks)) for k in keys]
 
 

@@ -6,6 +6,8 @@
      "time_run_var": 0.002,     # the same for log(one case's median time)
      "ratio_set_var": 0.0003,   # variance of log(keras/torch) between sets, beyond their runs
      "set": {"ratio_run_var": ..., "time_run_var": ...},  # the newest set's own estimate
+     "pairs": [{<schema.PAIR_KEY>..., "run_var": 0.0002, "df": 4}, ...],  # each pair's own, shrunk
+     "pair_prior": {"var": ..., "df": ..., "pairs": 56},  # the prior they were shrunk toward
      "pooled_sets": ["<runs_taken>", ...], "pooled_coverage": 0.93, ...}
 
 The two run-to-run terms are the mean over every set in stability_history.csv
@@ -15,8 +17,11 @@ term compares those sets with each other (stability_sets.csv,
 bench/commands/stability.py between_set_var): runs of one set are taken back
 to back, and a rerun an hour later moves a ratio further than they show.
 
-bench/analysis/derived.py widens every Keras/torch interval by ratio_run_var +
-ratio_set_var (rerun_ratio_var); `bench compare` widens its test by
+"pairs" holds each Keras/torch pair's own run-to-run variance, shrunk toward
+the pool (bench/analysis/pair_noise.py, fitted to every set in
+stability_sets.csv with the same settings). bench/analysis/derived.py widens
+a pair's interval by its own term, else by ratio_run_var, plus ratio_set_var;
+`bench compare` widens its test by
 time_run_var (bench/analysis/stats.py). A file that does not parse is a
 ResultsError naming it (one line, exit 2 in the commands).
 """
@@ -28,7 +33,7 @@ import math
 from pathlib import Path
 
 from .files import ResultsError, write_json
-from .schema import COMMAND_FILES, MEASUREMENT_METHOD, METHOD_BEFORE_RECORDED, SLICE_COLUMNS
+from .schema import COMMAND_FILES, MEASUREMENT_METHOD, METHOD_BEFORE_RECORDED, SLICE_COLUMNS, pair_key
 
 NOISE_FILE = COMMAND_FILES["noise"]
 REQUIRED = ("ratio_run_var", "time_run_var")
@@ -50,6 +55,10 @@ def load(location: Path) -> dict | None:
             continue
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ResultsError(f"{path}: {field} must be a non-negative number, got {value!r}")
+    try:
+        pair_vars(model)
+    except ValueError as e:
+        raise ResultsError(f"{path}: {e}") from None
     return model
 
 
@@ -66,6 +75,12 @@ def rerun_ratio_var(model: dict) -> float:
     return model["ratio_run_var"] + (model.get("ratio_set_var") or 0.0)
 
 
+def pair_rerun_vars(model: dict) -> dict[tuple, float]:
+    """pair key -> the variance a rerun adds to that pair's log ratio: its own run-to-run term (pair_vars)
+    plus between sets. Pairs without their own take rerun_ratio_var."""
+    return {key: var + (model.get("ratio_set_var") or 0.0) for key, var in pair_vars(model).items()}
+
+
 def applies_to(model: dict, slice_name: str, slice_env: dict) -> bool:
     """Whether `model` was measured on this kind of slice: the same Keras backend, compile setting,
     threads, profile and device (a model from before device was recorded was measured on the CPU), and
@@ -78,13 +93,27 @@ def applies_to(model: dict, slice_name: str, slice_env: dict) -> bool:
     return same and key.get("device") == str(model.get("device", "cpu")) and methods == {str(MEASUREMENT_METHOD)}
 
 
+def pair_vars(model: dict) -> dict[tuple, float]:
+    """pair key (schema.pair_key) -> that pair's own run-to-run variance, shrunk toward the pool
+    (bench/analysis/pair_noise.py); empty in a model written before pairs had their own."""
+    pairs = model.get("pairs") or []
+    try:
+        out = {pair_key(p): float(p["run_var"]) for p in pairs}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError("pairs must be a list of objects, each with its pair's key and run_var") from None
+    if not all(math.isfinite(v) and v >= 0 for v in out.values()):
+        raise ValueError("each pair's run_var must be a non-negative number")
+    return out
+
+
 def run_vars(model: dict | None, environment: dict) -> dict[tuple, dict]:
-    """slice key (schema.slice_of) -> {"run": run-to-run, "set": between-set variance of a log ratio} to add
-    to its intervals, for the slices of `environment` (environment.json) that `model` applies to; the others
-    have none. A run of several processes measured its own run-to-run term and adds "set" alone."""
+    """slice key (schema.slice_of) -> {"run": the pool's run-to-run variance, "set": between-set variance of
+    a log ratio, "pairs": pair key -> that pair's own run-to-run variance} to add to its intervals, for the
+    slices of `environment` (environment.json) that `model` applies to; the others have none. A pair not in
+    "pairs" takes "run". A run of several processes measured its own run-to-run term and adds "set" alone."""
     if model is None:
         return {}
-    terms = {"run": model["ratio_run_var"], "set": model.get("ratio_set_var") or 0.0}
+    terms = {"run": model["ratio_run_var"], "set": model.get("ratio_set_var") or 0.0, "pairs": pair_vars(model)}
     return {tuple(dict(part.split("=", 1) for part in name.split())[c] for c in SLICE_COLUMNS): terms
             for name, env in (environment.get("slices") or {}).items() if applies_to(model, name, env or {})}
 

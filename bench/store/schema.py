@@ -67,6 +67,8 @@ COMPARISON_COLUMNS = [
     "keras_median_s", "torch_median_s", "keras_over_torch", "ci_low", "ci_high", "interval_noise", "blocks", "precision", "keras_spread", "torch_spread",
     "params_keras", "params_torch", "max_abs_diff", "keras_kernel", "torch_kernel",
 ]
+# What identifies a Keras/torch pair across runs and sets: comparison.csv's columns up to the compilers.
+PAIR_KEY = COMPARISON_COLUMNS[: COMPARISON_COLUMNS.index("keras_compiler")]
 
 TD_TAX_COLUMNS = [
     "topology", "framework", "backend", "keras_backend", "compile", "compiler", "mode", "device", "timesteps",
@@ -154,6 +156,11 @@ def case_key(row: dict) -> tuple:
 def problem_key(row: dict) -> tuple:
     """The problem of a row (PROBLEM_KEY, cells normalised): rows compared with each other share it."""
     return tuple(key_cell(row.get(c)) for c in PROBLEM_KEY)
+
+
+def pair_key(row: dict) -> tuple:
+    """The key of a comparison row (PAIR_KEY, cells normalised): stability, compare and noise.json join pairs on it."""
+    return tuple(key_cell(row.get(c)) for c in PAIR_KEY)
 
 
 def slice_of(row: dict) -> tuple:
