@@ -161,8 +161,10 @@ def stability_summary(results_dir: Path) -> str:
             f"- `bench compare` on every two of these runs (identical code; every case and ratio tested together, "
             f"false discovery rate 5%): flags {rates['aa_flagged']} of {rates['aa_cases']} case tests and "
             f"{rates['pair_aa_flagged']} of {rates['pair_aa_pairs']} ratio tests.")
+        pool = (f"; with the pool's term for every pair instead: {s['held_out_pool_coverage']:.0%}, lowest pair "
+                f"{s['held_out_pool_min_pair']:.0%}") if "held_out_pool_coverage" in s else ""
         lines.append(f"- Held-out coverage ({s['held_out_how']}): {s['held_out_coverage']:.0%} of reruns inside the "
-                     f"rerun interval; lowest pair {s['held_out_min_pair']:.0%}.")
+                     f"rerun interval; lowest pair {s['held_out_min_pair']:.0%}{pool}.")
     else:  # a set of measurement method 1: its rates as that method's stability measured them
         lines.append(
             f"- `bench compare` on these runs, single case times: flags {rates['aa_flag_rate']:.1%} of {rates['aa_cases']} "
@@ -182,13 +184,25 @@ def stability_summary(results_dir: Path) -> str:
             f"- Every interval in these results uses the run-to-run noise pooled over {len(model['pooled_sets'])} set(s) "
             f"with these settings (below): sd of log ratio {math.sqrt(model['ratio_run_var']):.4f}, of log time "
             f"{math.sqrt(model['time_run_var']):.4f}; and a ratio's move between those sets beyond it: sd of log ratio "
-            f"{noise.set_sd_text(model)}. With both, a run's ratio falls inside another run's interval for "
-            f"{model['pooled_coverage']:.0%} of pairs of the newest set."
+            f"{noise.set_sd_text(model)}{_pair_terms(model)}. With these, a run's ratio falls inside another run's "
+            f"interval for {model['pooled_coverage']:.0%} of pairs of the newest set."
         )
     if (results_dir / COMMAND_FILES["stability_history"]).exists():
         lines.append(f"- Every set of stability runs of this machine: `{COMMAND_FILES['stability_history']}` and the "
                      f"set's report (\"Stability sets\").")
     return "\n".join(lines) + "\n"
+
+
+def _pair_terms(model: dict) -> str:
+    """How the pairs' own run-to-run terms stand to the pool (bench/analysis/pair_noise.py), if the model has them."""
+    prior = model.get("pair_prior")
+    if not prior:
+        return ""
+    if prior["df"] is None:
+        return "; every pair takes the pool's run-to-run term, as their own variances agree within chance"
+    return (f"; each of {prior['pairs']} pairs has its own run-to-run term instead, shrunk toward the pool "
+            f"(prior {prior['df']:.1f} degrees of freedom; sd of log ratio from "
+            f"{math.sqrt(min(p['run_var'] for p in model['pairs'])):.4f} to {math.sqrt(max(p['run_var'] for p in model['pairs'])):.4f})")
 
 
 def _pct(value: str, digits: int = 0) -> str:
