@@ -137,3 +137,16 @@ def test_held_out_coverage_reports_the_pool_beside_the_per_pair_terms():
     assert by["loud"] == 1.0 and by["quiet"] == 1.0
     pooled = {r["keras_backend"]: r["coverage"] for r in stability.stability_rows(runs, 0.002)}
     assert pooled["loud"] < 1.0
+
+
+def test_compare_s_held_out_false_alarms_use_the_earlier_sets_noise_model():
+    """A/A on this set's runs judged with a noise model fitted without them: a model that knows a pair
+    moves this much between runs flags nothing; one fitted to quieter sets flags it."""
+    def run(x):
+        return stability.SimpleNamespace(pairs={("p",): Estimate(x, 1e-6, 40)}, cases={("c",): (Estimate(0.0, 1e-6, 40), "torch")})
+    runs = [run(0.0), run(0.3)]
+    assert stability.held_out_error_rates(runs, None, 0.10) == {}
+    quiet = {"time_run_var": 0.0, "ratio_run_var": 1e-6}
+    assert stability.held_out_error_rates(runs, quiet, 0.10)["held_out_pair_aa_flagged"] == 1
+    # the pair keys of these runs are one cell long, not PAIR_KEY-long: give the loud term through the pool
+    assert stability.held_out_error_rates(runs, {**quiet, "ratio_run_var": 0.5}, 0.10)["held_out_pair_aa_flagged"] == 0

@@ -160,7 +160,9 @@ def stability_summary(results_dir: Path) -> str:
         lines.append(
             f"- `bench compare` on every two of these runs (identical code; every case and ratio tested together, "
             f"false discovery rate 5%): flags {rates['aa_flagged']} of {rates['aa_cases']} case tests and "
-            f"{rates['pair_aa_flagged']} of {rates['pair_aa_pairs']} ratio tests.")
+            f"{rates['pair_aa_flagged']} of {rates['pair_aa_pairs']} ratio tests with the noise these runs show"
+            + (f"; {rates['held_out_aa_flagged']} and {rates['held_out_pair_aa_flagged']} with the noise model of the "
+               f"earlier sets alone (held out: fitted without these runs)" if "held_out_aa_cases" in rates else "") + ".")
         pool = (f"; with the pool's term for every pair instead: {s['held_out_pool_coverage']:.0%}, lowest pair "
                 f"{s['held_out_pool_min_pair']:.0%}") if "held_out_pool_coverage" in s else ""
         lines.append(f"- Held-out coverage ({s['held_out_how']}): {s['held_out_coverage']:.0%} of reruns inside the "

@@ -254,6 +254,16 @@ def earlier_noise(history: list[dict], sets: list[dict], record: dict) -> dict |
             **pair_run_vars(_with_settings(other_sets, record))}
 
 
+def held_out_error_rates(runs: list, earlier_model: dict | None, threshold: float) -> dict:
+    """compare's A/A on this set's runs with the noise model of the earlier sets (fitted without these
+    runs, as a user's compare would be), as held_out_* keys; none without earlier sets."""
+    if earlier_model is None:
+        return {}
+    rates = compare_error_rates(runs, earlier_model["time_run_var"], threshold, earlier_model["ratio_run_var"],
+                                noise.pair_vars(earlier_model))
+    return {f"held_out_{k}": v for k, v in rates.items()}
+
+
 def held_out_coverage(runs: list, earlier_model: dict | None) -> dict:
     """Coverage checked on data the noise model was not fitted to.
 
@@ -320,7 +330,10 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f" ({record['checked_with']})",
         f"bench compare on these runs (every case and ratio of two runs tested together, false discovery rate 5%): "
         f"A/A flags {rates['aa_flagged']} of {rates['aa_cases']} case tests and {rates['pair_aa_flagged']} of "
-        f"{rates['pair_aa_pairs']} ratio tests; detection is measured with --extra-work runs (docs/methods.md)",
+        f"{rates['pair_aa_pairs']} ratio tests with the noise estimated from these runs" + (
+            f"; with the earlier sets' noise model (held out): {rates['held_out_aa_flagged']} of "
+            f"{rates['held_out_aa_cases']} and {rates['held_out_pair_aa_flagged']} of {rates['held_out_pair_aa_pairs']}"
+            if "held_out_aa_cases" in rates else "") + "; detection is measured with --extra-work runs (docs/methods.md)",
         f"held-out coverage ({s['held_out_how']}): {s['held_out_coverage']:.0%}, lowest pair "
         f"{s['held_out_min_pair']:.0%} (targets: 90%, no pair below 67%)" + (
             f"; with the pool's term for every pair: {s['held_out_pool_coverage']:.0%}, lowest pair "
@@ -543,7 +556,9 @@ def analyse(args, dirs: list[Path], results_dir: Path, machine: dict) -> int:
             sets = updated_sets(earlier_sets, set_rows(runs, record))
         except ValueError as e:
             raise UsageError(f"{sets_path}: {e}") from e
-        s.update(held_out_coverage(runs, earlier_noise(earlier, earlier_sets, record)))
+        earlier_model = earlier_noise(earlier, earlier_sets, record)
+        s.update(held_out_coverage(runs, earlier_model))
+        rates.update(held_out_error_rates(runs, earlier_model, args.threshold))
         history = updated_history(earlier, history_row(record))
         record.update(pooled_noise(history, record))
         record.update(between_set_var(sets, record))
