@@ -121,3 +121,26 @@ def test_the_answer_reads_in_the_registry_order_whatever_order_the_rows_arrived_
     assert sorted(arrived, key=reading_order) == [
         ("one_to_one", "seed (b5)", "train"), ("one_to_one", "seed (b5)", "infer"), ("one_to_one", "mid (b32)", "train"),
         ("one_to_one", "batch=256 (b256)", "train"), ("attention", "mid (b32)", "infer")]
+
+
+def test_a_ratio_whose_run_missed_its_precision_target_is_marked_and_the_note_counts_them(tmp_path):
+    """The mark comes from comparison.csv's precision against the --precision its slice's run recorded."""
+    from bench.store.files import write_json
+
+    row = {"keras_over_torch": "1.3", "ci_low": "1.2", "ci_high": "1.4"}
+    assert ratio_cell({**row, "precision": "0.04", "precision_target": 0.025}) == "1.30× [1.20, 1.40] †"
+    assert ratio_cell({**row, "precision": "0.02", "precision_target": 0.025}) == "1.30× [1.20, 1.40]"
+    assert ratio_cell({**row, "precision": "0.04", "precision_target": None}) == "1.30× [1.20, 1.40]"  # no target kept
+    results = tmp_path / "r"
+    shutil.copytree(QUICK, results)
+    rows = read_csv(results / "comparison.csv")
+    name = "keras_backend={keras_backend} device={device} profile={profile} compile={compile} threads={threads}"
+    write_json(results / "environment.json", {"slices": {name.format(**r): {"precision": 0.025} for r in rows}})
+    for i, r in enumerate(rows):
+        r.update({c: r.get(c, "") for c in COMPARISON_COLUMNS}, precision=0.04 if i % 2 else 0.01)
+    write_csv(results / "comparison.csv", rows, COMPARISON_COLUMNS)
+    table = result_tables.answer_markdown(results, "quick")
+    shown = [r for r in result_tables.default_pairs(results, "quick")]
+    missed = sum(float(r["precision"]) > 0.025 for r in shown)
+    assert 0 < missed < len(shown) and table.count("†") == missed + 1  # each marked cell, and the note
+    assert f"{missed} of {len(shown)} ratios" in table

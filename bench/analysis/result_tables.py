@@ -17,7 +17,8 @@ from pathlib import Path
 from ..store import layout, markdown
 
 from . import compile_cost, generated_text
-from ..store.schema import COMMAND_FILES, FILES, MODES, float_or_none
+from ..store.results import load_environment
+from ..store.schema import COMMAND_FILES, FILES, MODES, SLICE_COLUMNS, float_or_none
 from ..store.units import ms
 from .stats import EQUIVALENCE_MARGIN, equivalent
 from .tolerances import TRAINING_STEPS
@@ -70,15 +71,47 @@ def _by_slice(rows, columns) -> dict[tuple, list[dict]]:
     return dict(sorted(slices.items()))
 
 
+# Beside a ratio whose run's blocks did not reach that run's --precision target (comparison.csv `precision`
+# above the slice's environment.json `precision`): the bracket is wider than the run aimed for.
+MISSED_TARGET = "†"
+
+
+def with_precision_targets(results_dir: Path, rows: list[dict]) -> list[dict]:
+    """comparison.csv rows, each with `precision_target`: the --precision its slice's run aimed at
+    (environment.json), None where the slice did not record one."""
+    targets = {}
+    for name, env in load_environment(results_dir)["slices"].items():
+        key = dict(part.split("=", 1) for part in name.split() if "=" in part)
+        targets[tuple(key.get(c, "") for c in SLICE_COLUMNS)] = float_or_none((env or {}).get("precision"))
+    return [{**r, "precision_target": targets.get(tuple(str(r.get(c, "")) for c in SLICE_COLUMNS))} for r in rows]
+
+
+def missed_target(row: dict) -> bool:
+    reached, target = float_or_none(row.get("precision")), row.get("precision_target")
+    return reached is not None and target is not None and reached > target
+
+
 def ratio_cell(row: dict) -> str:
     """The ratio with its unit (×) and its 95% interval; "same (±5%)" when the whole interval lies within
-    the equivalence margin (stats.EQUIVALENCE_MARGIN) of 1, a test of equivalence, not of a difference."""
+    the equivalence margin (stats.EQUIVALENCE_MARGIN) of 1, a test of equivalence, not of a difference;
+    MISSED_TARGET after it when the run's blocks did not reach the run's precision target."""
     low, high = row.get("ci_low") or "", row.get("ci_high") or ""
+    mark = f" {MISSED_TARGET}" if missed_target(row) else ""
     if not (low and high):
-        return f"{_num(row['keras_over_torch'])}×"
+        return f"{_num(row['keras_over_torch'])}×{mark}"
     if equivalent(float(low), float(high)):
-        return f"same (±{EQUIVALENCE_MARGIN:.0%}) [{_num(low)}, {_num(high)}]"
-    return f"{_num(row['keras_over_torch'])}× [{_num(low)}, {_num(high)}]"
+        return f"same (±{EQUIVALENCE_MARGIN:.0%}) [{_num(low)}, {_num(high)}]{mark}"
+    return f"{_num(row['keras_over_torch'])}× [{_num(low)}, {_num(high)}]{mark}"
+
+
+def missed_note(rows: list[dict]) -> str:
+    """The table note's sentence on MISSED_TARGET, with how many of `rows` carry it; empty if none."""
+    missed = [r for r in rows if missed_target(r)]
+    if not missed:
+        return ""
+    targets = sorted({f"±{r['precision_target']:.1%}" for r in missed})
+    return (f" {MISSED_TARGET}: the run's blocks did not reach its precision target ({', '.join(targets)}), "
+            f"{len(missed)} of {len(rows)} ratios; comparison.csv's `precision` holds the half-width each reached.")
 
 
 # --- the answer: each framework's default head, a column per Keras backend and compile setting
@@ -86,8 +119,8 @@ def ratio_cell(row: dict) -> str:
 
 def default_pairs(results_dir: Path, profile: str) -> list[dict]:
     """comparison.csv's rows of the profile that pair each framework's default head, each with its `column`."""
-    rows = read_rows(results_dir, "comparison", lambda r: r["profile"] == profile
-                     and (r["keras_head"], r["torch_head"]) in DEFAULT_PAIRS)
+    rows = with_precision_targets(results_dir, read_rows(results_dir, "comparison", lambda r: r["profile"] == profile
+                                                         and (r["keras_head"], r["torch_head"]) in DEFAULT_PAIRS))
     # device and threads name a column only where the file holds more than one of them
     extra = [c for c in ("device", "threads") if len({r.get(c, "") for r in rows}) > 1]
     for r in rows:
@@ -131,7 +164,7 @@ def answer_markdown(results_dir: Path, profile: str) -> str:
         *markdown.table(["topology", "size (batch)", "mode", *(f"Keras on {c}" for c in names)], body), "",
         f"Keras time / torch time (from paired blocks), {profile} profile, [95% confidence interval]"
         f"{interval_note(rows)}; \"same (±{EQUIVALENCE_MARGIN:.0%})\": the whole interval within {EQUIVALENCE_MARGIN:.0%} of 1; "
-        f"\"not timed\": no timed pair in the file. Compilers (Keras / torch): {'; '.join(compilers)}.",
+        f"\"not timed\": no timed pair in the file.{missed_note(rows)} Compilers (Keras / torch): {'; '.join(compilers)}.",
     ]) + "\n"
 
 
@@ -239,13 +272,14 @@ def comparison_slice(rows: list[dict]) -> list[str]:
 
 
 def comparison_markdown(results_dir: Path, profile: str) -> str:
-    rows = read_rows(results_dir, "comparison", lambda r: r["profile"] == profile)
+    rows = with_precision_targets(results_dir, read_rows(results_dir, "comparison", lambda r: r["profile"] == profile))
     out = []
     for (backend, device, compile, threads), of_slice in _by_slice(rows, ["keras_backend", "device", "compile", "threads"]).items():
         threads_note = f", {threads} thread(s)" if threads else ""  # files written before threads were a slice column
         out += [f"**Keras on {backend}, {device}, compile {compile}{threads_note}** (Keras time / torch time, from paired blocks)", ""]
         out += comparison_slice(of_slice) + [""]
-    return "\n".join(out).rstrip() + "\n"
+    note = missed_note(rows).strip()
+    return "\n".join(out + ([note] if note else [])).rstrip() + "\n"
 
 
 def td_tax_markdown(results_dir: Path) -> str:
