@@ -30,6 +30,7 @@ from bench.cluster import SLOT
 from bench.cluster.connect import LOOPBACK_ONLY
 from bench.cluster.units import selects, split_k, units
 from bench.store.machine import TEST_MACHINE_VARIABLE
+from bench.suite.options import OPTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 OTHER_MACHINE = {"cpu": "Test Cluster CPU B", "cores": 2, "memory_gib": 1, "gpu": "none"}
@@ -150,6 +151,45 @@ def test_the_users_k_picks_problems_and_the_rest_passes_through():
     assert {(u.keras_backend, u.compile) for u in picked} == {(b, c) for b in ("jax", "torch") for c in ("off", "on")}
     assert all(u.group.startswith("one_to_one infer") for u in picked)
     assert not selects("many_to_one", next(iter(units("seed", "off", ["torch"], [1], "one_to_one")[0].cases)))
+
+
+def _submitted(monkeypatch, command: str, argv: list[str]) -> list[list[str]]:
+    """The pytest command of every task `python -m bench COMMAND --cluster ... ARGV` submits, built in-process:
+    its arguments parsed as the command parses them, its problems planned as the driver plans them, and each
+    task's arguments (what Ray would ship to time_unit) turned into its node's pytest command. No Ray."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[ray]\")")
+    from bench.cli import build_parser
+    from bench.cluster import driver, task
+
+    args = build_parser(command).parse_args([command, "--cluster", "127.0.0.1:9", *argv])
+    sent = []
+    remote = SimpleNamespace(remote=lambda *arguments: sent.append(arguments) or object())
+    monkeypatch.setattr(driver, "time_unit", SimpleNamespace(options=lambda **options: remote))
+    kind = driver.Kind({"cpu": "test"}, Path("unused"), ["node-a"], ["127.0.0.1"])
+    expression, pytest_args = split_k(list(args.pytest_args))
+    backends = [args.keras_backend] if command == "stability" else args.backends.split(",")
+    todo = [(kind, u) for u in units(args.profile, args.compile, backends, [args.threads], expression,
+                                     processes=getattr(args, "processes", 1))]
+    driver.UnitsRun(None, args, todo, pytest_args, "abc1234").submit()
+    return [task.pytest_command(unit, "/tmp/unused", pytest_args, blocks, precision=precision)
+            for unit, pytest_args, blocks, precision in sent]  # time_unit's arguments, as time_unit builds it
+
+
+def _option(command: list[str], flag: str) -> str | None:
+    return command[command.index(flag) + 1] if flag in command else None
+
+
+@pytest.mark.parametrize("command, what", [("run", ["--backends", "torch"]), ("stability", ["--keras-backend", "torch"])])
+def test_precision_and_time_budget_reach_every_cluster_task(monkeypatch, command, what):
+    """`run --cluster` and `stability --cluster`: --precision and --blocks in every task's pytest command, and a
+    --time-budget after `--` too."""
+    argv = [*what, "--profile", "seed", "--precision", "0.05", "--blocks", "12", "--", "-k", "one_to_one",
+            "--time-budget", "100"]
+    commands = _submitted(monkeypatch, command, argv)
+    assert commands and all(_option(c, "--precision") == "0.05" and _option(c, "--blocks") == "12" for c in commands)
+    assert all(_option(c, "--time-budget") == "100" for c in commands)
+    default = _submitted(monkeypatch, command, [*what, "--profile", "seed", "--", "-k", "one_to_one"])
+    assert {_option(c, "--precision") for c in default} == {str(OPTIONS["--precision"]["default"])}
 
 
 def test_the_projection_is_floored_by_the_longest_task_and_bounded_above_by_greedy():

@@ -22,6 +22,7 @@ import ray
 from ..store import raw
 from ..store.results import load_benchmarks, load_environment
 from ..suite.backend_processes import BENCH_DIR, pytest_command as run_command
+from ..suite.options import DEFAULT_PRECISION
 from . import SLOT
 from .node_facts import FACTS_PREFIX, REPO
 from .units import Unit
@@ -85,9 +86,12 @@ def node_facts() -> dict:
     return {**_node(), "problem": f"its pytest could not report the node's facts (exit {done.returncode}: {tail[0]})"}
 
 
-def pytest_command(unit: Unit, results_dir: str, pytest_args: list[str], blocks: int, checkout: Path = REPO) -> list[str]:
-    """`python -m bench run`'s pytest command for one backend, narrowed to the unit's problem, on `checkout`'s suite."""
+def pytest_command(unit: Unit, results_dir: str, pytest_args: list[str], blocks: int, checkout: Path = REPO,
+                   precision: float = DEFAULT_PRECISION) -> list[str]:
+    """`python -m bench run`'s pytest command for one backend, narrowed to the unit's problem, on `checkout`'s suite:
+    the run's --blocks and --precision."""
     args = argparse.Namespace(profile=unit.profile, compile=unit.compile, threads=unit.threads, blocks=blocks,
+                              precision=precision,
                               results_dir=results_dir, pytest_args=[*pytest_args, "-k", unit.k_expression()])
     command = [str(checkout / "bench") if part == str(BENCH_DIR) else part
                for part in run_command(unit.keras_backend, args)]
@@ -105,12 +109,12 @@ def _collect(results_dir: Path) -> dict:
 
 
 @ray.remote(num_cpus=0, resources={SLOT: 1})
-def time_unit(unit: Unit, pytest_args: list[str], blocks: int) -> dict:
+def time_unit(unit: Unit, pytest_args: list[str], blocks: int, precision: float = DEFAULT_PRECISION) -> dict:
     """Run the unit's problem in `pytest bench/` on this node; return what it measured and when it ran."""
     start = time.time()
     checkout = node_checkout()
     with tempfile.TemporaryDirectory(prefix="tdbench-task-") as results_dir:
-        command = pytest_command(unit, results_dir, pytest_args, blocks, checkout)
+        command = pytest_command(unit, results_dir, pytest_args, blocks, checkout, precision)
         began = time.perf_counter()
         done = subprocess.run(command, cwd=checkout, env=dict(os.environ, KERAS_BACKEND=unit.keras_backend),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_in_child)
