@@ -182,7 +182,7 @@ def _option(command: list[str], flag: str) -> str | None:
 @pytest.mark.parametrize("command, what", [("run", ["--backends", "torch"]), ("stability", ["--keras-backend", "torch"])])
 def test_precision_and_time_budget_reach_every_cluster_task(monkeypatch, command, what):
     """`run --cluster` and `stability --cluster`: --precision and --blocks in every task's pytest command, and a
-    --time-budget after `--` too."""
+    --time-budget after `--` too (the run's budget, which each task shares out: --budget-share)."""
     argv = [*what, "--profile", "seed", "--precision", "0.05", "--blocks", "12", "--", "-k", "one_to_one",
             "--time-budget", "100"]
     commands = _submitted(monkeypatch, command, argv)
@@ -190,6 +190,32 @@ def test_precision_and_time_budget_reach_every_cluster_task(monkeypatch, command
     assert all(_option(c, "--time-budget") == "100" for c in commands)
     default = _submitted(monkeypatch, command, [*what, "--profile", "seed", "--", "-k", "one_to_one"])
     assert {_option(c, "--precision") for c in default} == {str(OPTIONS["--precision"]["default"])}
+
+
+def test_each_task_gets_its_problems_share_of_a_runs_budget(monkeypatch):
+    """A task times one problem: its extension blocks get that problem's part of the run's cases, of the
+    run's budget (bench/cluster/units.py budget_shares); a problem's N processes each get the same share."""
+    every = units("quick", "off", ["torch", "jax"], [1])
+    for backend in ("torch", "jax"):  # a run is one slice: its shares make one whole
+        of_slice = [u for u in every if u.keras_backend == backend]
+        assert sum(u.budget_share for u in of_slice) == pytest.approx(1.0)
+        for u in of_slice:
+            assert u.budget_share == pytest.approx(len(u.cases) / sum(len(v.cases) for v in of_slice))
+    assert len({len(u.cases) for u in every}) > 1  # problems of unlike size: shares by cases, not equal
+    picked = units("quick", "off", ["torch"], [1], expression="attention")  # -k: the run the user asked for
+    assert sum(u.budget_share for u in picked) == pytest.approx(1.0) and len(picked) < len(every) / 2
+    (problem,) = units("seed", "off", ["torch"], [1], expression=f"{ONE_TO_ONE} and infer", processes=3)
+    assert {u.budget_share for u in problem.in_processes()} == {problem.budget_share}
+    commands = _submitted(monkeypatch, "run", ["--backends", "torch", "--profile", "seed", "--processes", "2", "--",
+                                               "-k", "not onnxruntime"])
+    seed = units("seed", "off", ["torch"], [1], expression="not onnxruntime")
+    assert len(commands) == 2 * len(seed)
+    assert sorted(float(_option(c, "--budget-share")) for c in commands) == sorted(2 * [u.budget_share for u in seed])
+    from bench.suite.backend_processes import pytest_command
+
+    local = pytest_command("torch", SimpleNamespace(profile="seed", compile="off", threads=1, blocks=40,
+                                                    results_dir="r", pytest_args=[]))
+    assert "--budget-share" not in local  # a local run is the whole run
 
 
 def test_the_projection_is_floored_by_the_longest_task_and_bounded_above_by_greedy():

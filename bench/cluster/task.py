@@ -89,9 +89,9 @@ def node_facts() -> dict:
 def pytest_command(unit: Unit, results_dir: str, pytest_args: list[str], blocks: int, checkout: Path = REPO,
                    precision: float = DEFAULT_PRECISION) -> list[str]:
     """`python -m bench run`'s pytest command for one backend, narrowed to the unit's problem, on `checkout`'s suite:
-    the run's --blocks and --precision."""
+    the run's --blocks and --precision, and the problem's share of the run's budget (units.py budget_shares)."""
     args = argparse.Namespace(profile=unit.profile, compile=unit.compile, threads=unit.threads, blocks=blocks,
-                              precision=precision,
+                              precision=precision, budget_share=unit.budget_share,
                               results_dir=results_dir, pytest_args=[*pytest_args, "-k", unit.k_expression()])
     command = [str(checkout / "bench") if part == str(BENCH_DIR) else part
                for part in run_command(unit.keras_backend, args)]
