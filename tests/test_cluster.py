@@ -218,6 +218,36 @@ def test_each_task_gets_its_problems_share_of_a_runs_budget(monkeypatch):
     assert "--budget-share" not in local  # a local run is the whole run
 
 
+def test_a_killed_tasks_directory_is_removed_by_the_next_task_and_a_live_tasks_is_not(tmp_path):
+    """A task's directory outlives a task killed with SIGKILL (its `with` never ends); the next task made on the
+    machine removes it, never one a live task holds, nor one it did not make (bench/cluster/scratch.py)."""
+    from bench.cluster import scratch
+
+    holder = ("import sys, time; from pathlib import Path; from bench.cluster import scratch\n"
+              "with scratch.directory('task', Path(sys.argv[1])) as d:\n"
+              "    (d / 'results').mkdir(); (d / 'results' / '.tdbench-lock').write_text('PID')\n"
+              "    print(d, flush=True); time.sleep(300)\n")
+    children = [subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(REPO)}) for _ in range(2)]
+    try:
+        killed, live = (Path(c.stdout.readline().strip()) for c in children)
+        children[0].kill()  # as Ray kills a lost worker: no cleanup runs
+        children[0].wait(timeout=WAIT_S)
+        assert (killed / "results" / ".tdbench-lock").exists()  # what /tmp filled with
+        other = tmp_path / "tdbench-task-unmarked"  # not made here (e.g. before this module): left alone
+        (other / "results").mkdir(parents=True)
+        with scratch.directory("task", tmp_path) as mine:
+            assert mine.name.startswith("tdbench-task-") and (mine / scratch.MARK).exists()
+            assert not killed.exists() and live.exists() and other.exists()
+            assert scratch.sweep(tmp_path) == []  # mine is held too
+        assert not mine.exists() and live.exists()
+    finally:
+        for child in children:
+            child.kill()
+            child.wait(timeout=WAIT_S)
+    assert scratch.sweep(tmp_path) == [live]  # its holder gone
+
+
 def test_the_projection_is_floored_by_the_longest_task_and_bounded_above_by_greedy():
     tasks = [30.0, 10.0, 10.0, 10.0, 5.0, 5.0]
     assert projected_wall(tasks, 1) == (70.0, 70.0)
