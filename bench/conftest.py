@@ -101,7 +101,8 @@ def _timing(config) -> Timing:
     return Timing(min_time=float(option.benchmark_min_time), max_time=float(option.benchmark_max_time),
                   min_rounds=int(option.benchmark_min_rounds), blocks=_blocks(config),
                   disable_gc=bool(getattr(option, "benchmark_disable_gc", False)),
-                  precision=option.tdbench_precision, budget_s=option.time_budget or DEFAULT_RUN_BUDGET_S)
+                  precision=option.tdbench_precision, budget_s=option.time_budget or DEFAULT_RUN_BUDGET_S,
+                  share=option.tdbench_budget_share)
 
 
 def block_order(cases: list, blocks: int, devices: tuple = ("cpu", "cuda")) -> list[tuple]:

@@ -338,6 +338,45 @@ def test_a_noisy_problem_gets_extension_blocks_until_the_budget_would_be_passed(
         bench.run(_Benchmark([]), cases[0], 14)
 
 
+def test_a_process_timing_a_share_of_a_run_extends_within_that_share_beyond_its_own_start_up(monkeypatch, tmp_path):
+    """--budget-share (a cluster task: one problem of a run): its start-up and save reserve whole, then its share
+    of what the run's budget leaves (bench/suite/session.py shared_budget_s); share 1 is the run's budget."""
+    from bench.suite import session as session_module
+    from bench.suite.session import SAVE_RESERVE_S, shared_budget_s
+
+    assert shared_budget_s(270.0, 1.0, 20.0) == pytest.approx(270.0)
+    assert shared_budget_s(270.0, 0.05, 20.0) == pytest.approx(20.0 + SAVE_RESERVE_S + 0.05 * (270.0 - 30.0))
+    shares = [0.5, 0.3, 0.2]  # the run's problems, each in a task: together the time the run gives its problems
+    problems_s = sum(shared_budget_s(270.0, f, 20.0) - 20.0 - SAVE_RESERVE_S for f in shares)
+    assert problems_s == pytest.approx(270.0 - 20.0 - SAVE_RESERVE_S)
+
+    age = [20.0]  # the process's age: its start-up when the first item starts
+    monkeypatch.setattr(session_module, "process_age", lambda: age[0])
+    runs = {}
+    for share in (1.0, 0.05):
+        bench, cases, closed = _extending_session(monkeypatch, tmp_path / str(share), budget_s=270.0)
+        bench.timing.share = share
+        age[0] = 20.0
+        for case in cases:
+            bench.run(_Benchmark([]), case, 0)
+        _run_blocks(bench, cases, range(1, 11), 0.3, np.random.default_rng(1))  # noisy: it wants extensions
+        age[0] = 45.0  # 25 s into its problem: within the run's budget, past 5% of it (12 s)
+        try:
+            bench.run(_Benchmark([]), cases[0], 11)
+            runs[share] = "extended"
+        except pytest.skip.Exception as e:
+            runs[share] = str(e)
+    assert runs[1.0] == "extended"
+    assert "budget" in runs[0.05] and "--budget-share 0.05 of the run's 270 s" in runs[0.05], runs
+
+
+def test_a_budget_share_must_be_a_fraction_above_zero_and_at_most_one():
+    assert checked_option("--budget-share", "0.25") == 0.25
+    for bad in ("0", "-0.1", "nan", "1.5", "x"):
+        with pytest.raises(ValueError, match="--budget-share must be a fraction above 0 and at most 1"):
+            checked_option("--budget-share", bad)
+
+
 def test_precision_must_be_a_fraction_above_zero():
     """--precision 0 would extend every problem to the end of the budget: one line, exit 2 (bench/conftest.py)."""
     for bad in ("0", "-0.1", "nan", "2", "x"):

@@ -30,6 +30,7 @@ from bench.cluster import SLOT
 from bench.cluster.connect import LOOPBACK_ONLY
 from bench.cluster.units import selects, split_k, units
 from bench.store.machine import TEST_MACHINE_VARIABLE
+from bench.suite.options import OPTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 OTHER_MACHINE = {"cpu": "Test Cluster CPU B", "cores": 2, "memory_gib": 1, "gpu": "none"}
@@ -150,6 +151,101 @@ def test_the_users_k_picks_problems_and_the_rest_passes_through():
     assert {(u.keras_backend, u.compile) for u in picked} == {(b, c) for b in ("jax", "torch") for c in ("off", "on")}
     assert all(u.group.startswith("one_to_one infer") for u in picked)
     assert not selects("many_to_one", next(iter(units("seed", "off", ["torch"], [1], "one_to_one")[0].cases)))
+
+
+def _submitted(monkeypatch, command: str, argv: list[str]) -> list[list[str]]:
+    """The pytest command of every task `python -m bench COMMAND --cluster ... ARGV` submits, built in-process:
+    its arguments parsed as the command parses them, its problems planned as the driver plans them, and each
+    task's arguments (what Ray would ship to time_unit) turned into its node's pytest command. No Ray."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e \".[ray]\")")
+    from bench.cli import build_parser
+    from bench.cluster import driver, task
+
+    args = build_parser(command).parse_args([command, "--cluster", "127.0.0.1:9", *argv])
+    sent = []
+    remote = SimpleNamespace(remote=lambda *arguments: sent.append(arguments) or object())
+    monkeypatch.setattr(driver, "time_unit", SimpleNamespace(options=lambda **options: remote))
+    kind = driver.Kind({"cpu": "test"}, Path("unused"), ["node-a"], ["127.0.0.1"])
+    expression, pytest_args = split_k(list(args.pytest_args))
+    backends = [args.keras_backend] if command == "stability" else args.backends.split(",")
+    todo = [(kind, u) for u in units(args.profile, args.compile, backends, [args.threads], expression,
+                                     processes=getattr(args, "processes", 1))]
+    driver.UnitsRun(None, args, todo, pytest_args, "abc1234").submit()
+    return [task.pytest_command(unit, "/tmp/unused", pytest_args, blocks, precision=precision)
+            for unit, pytest_args, blocks, precision in sent]  # time_unit's arguments, as time_unit builds it
+
+
+def _option(command: list[str], flag: str) -> str | None:
+    return command[command.index(flag) + 1] if flag in command else None
+
+
+@pytest.mark.parametrize("command, what", [("run", ["--backends", "torch"]), ("stability", ["--keras-backend", "torch"])])
+def test_precision_and_time_budget_reach_every_cluster_task(monkeypatch, command, what):
+    """`run --cluster` and `stability --cluster`: --precision and --blocks in every task's pytest command, and a
+    --time-budget after `--` too (the run's budget, which each task shares out: --budget-share)."""
+    argv = [*what, "--profile", "seed", "--precision", "0.05", "--blocks", "12", "--", "-k", "one_to_one",
+            "--time-budget", "100"]
+    commands = _submitted(monkeypatch, command, argv)
+    assert commands and all(_option(c, "--precision") == "0.05" and _option(c, "--blocks") == "12" for c in commands)
+    assert all(_option(c, "--time-budget") == "100" for c in commands)
+    default = _submitted(monkeypatch, command, [*what, "--profile", "seed", "--", "-k", "one_to_one"])
+    assert {_option(c, "--precision") for c in default} == {str(OPTIONS["--precision"]["default"])}
+
+
+def test_each_task_gets_its_problems_share_of_a_runs_budget(monkeypatch):
+    """A task times one problem: its extension blocks get that problem's part of the run's cases, of the
+    run's budget (bench/cluster/units.py budget_shares); a problem's N processes each get the same share."""
+    every = units("quick", "off", ["torch", "jax"], [1])
+    for backend in ("torch", "jax"):  # a run is one slice: its shares make one whole
+        of_slice = [u for u in every if u.keras_backend == backend]
+        assert sum(u.budget_share for u in of_slice) == pytest.approx(1.0)
+        for u in of_slice:
+            assert u.budget_share == pytest.approx(len(u.cases) / sum(len(v.cases) for v in of_slice))
+    assert len({len(u.cases) for u in every}) > 1  # problems of unlike size: shares by cases, not equal
+    picked = units("quick", "off", ["torch"], [1], expression="attention")  # -k: the run the user asked for
+    assert sum(u.budget_share for u in picked) == pytest.approx(1.0) and len(picked) < len(every) / 2
+    (problem,) = units("seed", "off", ["torch"], [1], expression=f"{ONE_TO_ONE} and infer", processes=3)
+    assert {u.budget_share for u in problem.in_processes()} == {problem.budget_share}
+    commands = _submitted(monkeypatch, "run", ["--backends", "torch", "--profile", "seed", "--processes", "2", "--",
+                                               "-k", "not onnxruntime"])
+    seed = units("seed", "off", ["torch"], [1], expression="not onnxruntime")
+    assert len(commands) == 2 * len(seed)
+    assert sorted(float(_option(c, "--budget-share")) for c in commands) == sorted(2 * [u.budget_share for u in seed])
+    from bench.suite.backend_processes import pytest_command
+
+    local = pytest_command("torch", SimpleNamespace(profile="seed", compile="off", threads=1, blocks=40,
+                                                    results_dir="r", pytest_args=[]))
+    assert "--budget-share" not in local  # a local run is the whole run
+
+
+def test_a_killed_tasks_directory_is_removed_by_the_next_task_and_a_live_tasks_is_not(tmp_path):
+    """A task's directory outlives a task killed with SIGKILL (its `with` never ends); the next task made on the
+    machine removes it, never one a live task holds, nor one it did not make (bench/cluster/scratch.py)."""
+    from bench.cluster import scratch
+
+    holder = ("import sys, time; from pathlib import Path; from bench.cluster import scratch\n"
+              "with scratch.directory('task', Path(sys.argv[1])) as d:\n"
+              "    (d / 'results').mkdir(); (d / 'results' / '.tdbench-lock').write_text('PID')\n"
+              "    print(d, flush=True); time.sleep(300)\n")
+    children = [subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(REPO)}) for _ in range(2)]
+    try:
+        killed, live = (Path(c.stdout.readline().strip()) for c in children)
+        children[0].kill()  # as Ray kills a lost worker: no cleanup runs
+        children[0].wait(timeout=WAIT_S)
+        assert (killed / "results" / ".tdbench-lock").exists()  # what /tmp filled with
+        other = tmp_path / "tdbench-task-unmarked"  # not made here (e.g. before this module): left alone
+        (other / "results").mkdir(parents=True)
+        with scratch.directory("task", tmp_path) as mine:
+            assert mine.name.startswith("tdbench-task-") and (mine / scratch.MARK).exists()
+            assert not killed.exists() and live.exists() and other.exists()
+            assert scratch.sweep(tmp_path) == []  # mine is held too
+        assert not mine.exists() and live.exists()
+    finally:
+        for child in children:
+            child.kill()
+            child.wait(timeout=WAIT_S)
+    assert scratch.sweep(tmp_path) == [live]  # its holder gone
 
 
 def test_the_projection_is_floored_by_the_longest_task_and_bounded_above_by_greedy():

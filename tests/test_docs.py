@@ -12,7 +12,8 @@ from bench.suite.cases import MID_BATCH, MID_SIZES
 from bench.analysis.processes import AUTO_MIN_PROCESSES
 from bench.analysis.stats import EQUIVALENCE_MARGIN
 from bench.analysis.tolerances import TRAINING_STEPS
-from bench.suite.options import OPTIONS
+from bench.suite.options import DEFAULT_RUN_BUDGET_S, OPTIONS
+from bench.suite.session import SAVE_RESERVE_S
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "results").rglob("README.md"))]
@@ -62,6 +63,8 @@ QUOTES = [
     ("README.md", r"as a fraction \(±([\d.]+)% is the target\)", lambda: [OPTIONS["--precision"]["default"] * 100]),
     ("README.md", r"(\d+) training steps and parameter counts", lambda: [TRAINING_STEPS]),
     ("docs/commands.md", r"from (\d+) processes on, one more", lambda: [AUTO_MIN_PROCESSES]),
+    ("docs/commands.md", r"else (\d+) s from the process's\s+start\) among all its problems", lambda: [DEFAULT_RUN_BUDGET_S]),
+    ("docs/commands.md", r"its own start-up and the (\d+) s reserve for\s+the save", lambda: [SAVE_RESERVE_S]),
 ]
 
 

@@ -524,3 +524,19 @@ def test_a_noise_model_widens_only_slices_of_its_own_kind_and_method():
     assert noise.run_vars({**model, "method": 1}, env) == {}  # fitted under an older method's analysis
     older_slice = {"slices": {name.format(*kinds[0]): {}}}  # a slice from before the method was recorded
     assert noise.run_vars(model, older_slice) == {} and noise.run_vars(None, env) == {}
+
+
+def test_every_local_run_takes_the_precision_and_blocks_asked_for(tmp_path, monkeypatch):
+    """`bench stability --precision F` (local): each run's pytest command carries it, as `bench run`'s does."""
+    from bench.cli import build_parser
+    from bench.suite.backend_processes import pytest_command
+
+    commands = []
+    monkeypatch.setattr(stability, "run_backend",
+                        lambda backend, args, log: commands.append(pytest_command(backend, args)) or 0)
+    args = build_parser("stability").parse_args(["stability", "--keras-backend", "torch", "--profile", "seed",
+                                                  "--precision", "0.05", "--blocks", "12", "--keep", str(tmp_path)])
+    assert stability.take_runs(args, 2) == [tmp_path / "run-1", tmp_path / "run-2"]
+    assert len(commands) == 2
+    for command in commands:
+        assert command[command.index("--precision") + 1] == "0.05" and command[command.index("--blocks") + 1] == "12"

@@ -9,6 +9,7 @@ imported, and Ray is not imported, unless --cluster is given.
     node_facts.py   what a node must share with the driver (code, framework versions) and its fingerprint
     units.py        the units of work: one problem (both arms, all heads) of one slice, or one process of it; its pytest -k
     task.py         the Ray tasks: a node's facts, one unit timed in a pytest subprocess
+    scratch.py      a task's temporary directories, removed even when its worker is killed
     merge.py        a finished task's rows and rounds (a problem's processes combined) merged into results/<machine>/,
                     and what --resume skips
     driver.py       the commands: probe the nodes, submit every unit, merge each as it arrives; stability's runs

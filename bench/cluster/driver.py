@@ -210,7 +210,7 @@ class UnitsRun:
                 units_of = problem.unit.in_processes()
                 if i < len(units_of):
                     ref = time_unit.options(label_selector=problem.kind.selector(), max_retries=self.args.retries).remote(
-                        units_of[i], self.pytest_args, self.args.blocks)
+                        units_of[i], self.pytest_args, self.args.blocks, self.args.precision)
                     self.pending[ref] = (problem, units_of[i], time.time())
         nodes = sum(len(k.node_ids) for k in {p.kind.name: p.kind for p in self.problems.values()}.values())
         print(f"submitted {len(self.pending)} task(s) to {nodes} slot node(s)", flush=True)

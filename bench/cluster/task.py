@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import ray
 from ..store import raw
 from ..store.results import load_benchmarks, load_environment
 from ..suite.backend_processes import BENCH_DIR, pytest_command as run_command
-from . import SLOT
+from ..suite.options import DEFAULT_PRECISION
+from . import SLOT, scratch
 from .node_facts import FACTS_PREFIX, REPO
 from .units import Unit
 
@@ -58,7 +58,7 @@ def node_checkout() -> Path:
     while the node's pytest runs whatever the node itself has installed
     (its PYTHONPATH, or `pip install -e` of its checkout).
     """
-    with tempfile.TemporaryDirectory(prefix="tdbench-where-") as elsewhere:  # no checkout on the path by cwd
+    with scratch.directory("where") as elsewhere:  # no checkout on the path by cwd
         done = subprocess.run([sys.executable, "-c", "import bench, pathlib; print(pathlib.Path(bench.__file__).parents[1])"],
                               cwd=elsewhere, capture_output=True, text=True, timeout=120)
     return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else REPO
@@ -72,7 +72,7 @@ def _node() -> dict:
 @ray.remote(num_cpus=0, resources={SLOT: 1}, max_retries=0)
 def node_facts() -> dict:
     """This node's code, versions and fingerprint (bench/cluster/node_facts.py), from a pytest process."""
-    with tempfile.TemporaryDirectory(prefix="tdbench-facts-") as empty:
+    with scratch.directory("facts") as empty:
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "bench.cluster.node_facts", "-p", "no:cacheprovider",
              "-c", os.devnull, "--rootdir", empty, empty],
@@ -85,9 +85,12 @@ def node_facts() -> dict:
     return {**_node(), "problem": f"its pytest could not report the node's facts (exit {done.returncode}: {tail[0]})"}
 
 
-def pytest_command(unit: Unit, results_dir: str, pytest_args: list[str], blocks: int, checkout: Path = REPO) -> list[str]:
-    """`python -m bench run`'s pytest command for one backend, narrowed to the unit's problem, on `checkout`'s suite."""
+def pytest_command(unit: Unit, results_dir: str, pytest_args: list[str], blocks: int, checkout: Path = REPO,
+                   precision: float = DEFAULT_PRECISION) -> list[str]:
+    """`python -m bench run`'s pytest command for one backend, narrowed to the unit's problem, on `checkout`'s suite:
+    the run's --blocks and --precision, and the problem's share of the run's budget (units.py budget_shares)."""
     args = argparse.Namespace(profile=unit.profile, compile=unit.compile, threads=unit.threads, blocks=blocks,
+                              precision=precision, budget_share=unit.budget_share,
                               results_dir=results_dir, pytest_args=[*pytest_args, "-k", unit.k_expression()])
     command = [str(checkout / "bench") if part == str(BENCH_DIR) else part
                for part in run_command(unit.keras_backend, args)]
@@ -105,16 +108,18 @@ def _collect(results_dir: Path) -> dict:
 
 
 @ray.remote(num_cpus=0, resources={SLOT: 1})
-def time_unit(unit: Unit, pytest_args: list[str], blocks: int) -> dict:
+def time_unit(unit: Unit, pytest_args: list[str], blocks: int, precision: float = DEFAULT_PRECISION) -> dict:
     """Run the unit's problem in `pytest bench/` on this node; return what it measured and when it ran."""
     start = time.time()
     checkout = node_checkout()
-    with tempfile.TemporaryDirectory(prefix="tdbench-task-") as results_dir:
-        command = pytest_command(unit, results_dir, pytest_args, blocks, checkout)
+    with scratch.directory("task") as held:  # removed at the end, or by a later task if this one is killed
+        results_dir = held / "results"  # not the held directory itself: its pytest takes its own lock there
+        results_dir.mkdir()
+        command = pytest_command(unit, str(results_dir), pytest_args, blocks, checkout, precision)
         began = time.perf_counter()
         done = subprocess.run(command, cwd=checkout, env=dict(os.environ, KERAS_BACKEND=unit.keras_backend),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_in_child)
         pytest_s = time.perf_counter() - began
-        measured = _collect(Path(results_dir)) if done.returncode in (0, 1) else {"rows": [], "environments": [], "raw": []}
+        measured = _collect(results_dir) if done.returncode in (0, 1) else {"rows": [], "environments": [], "raw": []}
     return {**measured, **_node(), "unit": unit, "returncode": done.returncode, "start": start, "end": time.time(),
             "pytest_s": pytest_s, "log_tail": "\n".join(done.stdout.splitlines()[-LOG_TAIL_LINES:])}

@@ -31,6 +31,7 @@ class Unit:
     cases: tuple[Case, ...]
     processes: int = 1  # the processes the problem is timed in (`--processes`)
     process: int = 0  # this unit's process, 1 .. processes; 0: the problem itself (all its processes)
+    budget_share: float = 1.0  # its part of a run's budget for extension blocks (budget_shares; pytest --budget-share)
 
     @property
     def case_ids(self) -> tuple[str, ...]:
@@ -94,12 +95,35 @@ def problems(profile: str, compile: str, expression: str | None = None, gpu: boo
     return list(out.values())
 
 
+def budget_shares(problems_of_run: list[list[Case]]) -> list[float]:
+    """Each problem's share of a run's budget (pytest --budget-share; bench/suite/session.py shared_budget_s):
+    its part of the run's cases.
+
+    A local run is one `pytest bench/` per Keras backend and thread count, with one budget for every problem it
+    times (--time-budget, else options.DEFAULT_RUN_BUDGET_S from the process's start), which its extension blocks (--precision) may
+    spend. A task times one problem in a process of its own; with the whole budget, every noisy problem would
+    extend as far as EXTENSION allows (measured: the 20 problems of a 265 s local run took 857 s as tasks).
+    Its share is by cases, not one per problem: every case is timed for the same --benchmark-max-time over
+    its blocks, and an extension block costs a problem in proportion to its cases, so a share by cases lets
+    every problem extend by the same part of its time. `problems_of_run` is what the local run would time
+    (the profile, the compile setting, the -k), --resume's held problems included: a resumed run is the same run.
+
+    With --processes N the share is the same for each of a problem's N tasks: a local `run --processes N`
+    times the slice in N processes, each with the whole budget from its own start, so each process of a
+    problem is that problem's share of one process's run.
+    """
+    total = sum(len(cases) for cases in problems_of_run)
+    return [len(cases) / total for cases in problems_of_run]
+
+
 def units(profile: str, compile: str, keras_backends: list[str], thread_counts: list[int],
           expression: str | None = None, gpu: bool = False, processes: int = 1) -> list[Unit]:
-    """Every problem (its processes not yet split: `Unit.in_processes`)."""
+    """Every problem (its processes not yet split: `Unit.in_processes`), each with its share of its slice's run."""
+    of_run = problems(profile, compile, expression, gpu)  # the same for every backend and thread count
     return [
-        Unit(backend, threads, profile, cases[0].compile, cases[0].group, cases[0].device, tuple(cases), processes)
+        Unit(backend, threads, profile, cases[0].compile, cases[0].group, cases[0].device, tuple(cases), processes,
+             budget_share=share)
         for backend in keras_backends
         for threads in thread_counts
-        for cases in problems(profile, compile, expression, gpu)
+        for cases, share in zip(of_run, budget_shares(of_run))
     ]

@@ -460,7 +460,7 @@ def take_runs(args, n: int) -> list[Path]:
         run_dir = _empty_run_dir(base, i)
         start = time.perf_counter()
         run_args = SimpleNamespace(profile=args.profile, compile=args.compile, threads=args.threads, blocks=args.blocks,
-                                   results_dir=str(run_dir), pytest_args=args.pytest_args)
+                                   precision=args.precision, results_dir=str(run_dir), pytest_args=args.pytest_args)
         rc = run_backend(args.keras_backend, run_args, base / f"run-{i}.log")
         if rc != 0:
             raise UsageError(f"run {i} failed (pytest exit {rc}); see {base / f'run-{i}.log'}")

@@ -62,6 +62,7 @@ def pytest_command(backend: str, args) -> list[str]:
         "--tdbench-progress", "--keras-backend", backend, "--profile", args.profile,
         "--compile", args.compile, "--threads", str(args.threads), "--blocks", str(args.blocks),
         "--precision", str(getattr(args, "precision", DEFAULT_PRECISION)),
+        *(["--budget-share", str(args.budget_share)] if getattr(args, "budget_share", 1.0) != 1.0 else []),
         "--results-dir", str(Path(args.results_dir).resolve()),
         *(["--compile-cache", str(Path(args.compile_cache).resolve())] if getattr(args, "compile_cache", None) else []),
         *args.pytest_args,

@@ -91,6 +91,20 @@ def parse_precision(flag: str, value, limit: str = "") -> float:
 precision_type = argparse_type(parse_precision, "--precision", "")
 
 
+def parse_share(flag: str, value, limit: str = "") -> float:
+    """A fraction above 0 and at most 1; ValueError naming `flag` otherwise."""
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        fraction = math.nan
+    if not (math.isfinite(fraction) and 0 < fraction <= 1):
+        raise ValueError(f"{flag} must be a fraction above 0 and at most 1, got {value!r}")
+    return fraction
+
+
+share_type = argparse_type(parse_share, "--budget-share", "")
+
+
 def extra_work_type(value) -> tuple[str, float]:
     try:
         return extra_work.parse(value)
@@ -115,6 +129,10 @@ MIN_BLOCKS = 10
 DEFAULT_PRECISION = 0.025
 EXTENSION = 2
 DEFAULT_RUN_BUDGET_S = 270.0
+# --budget-share: the share of a run's budget this process's extension blocks may spend (bench/suite/session.py
+# shared_budget_s); 1, the whole run, except in a cluster task, which times one problem of a run
+# (bench/cluster/units.py budget_shares).
+DEFAULT_BUDGET_SHARE = 1.0
 
 
 # Each finished case prints "tdbench-progress K N OUTCOME CASE" (bench/conftest.py)
@@ -151,6 +169,12 @@ OPTIONS = {
         help="after --blocks, keep adding blocks to a problem (up to %d times as many) until each of its "
         "Keras/torch ratios has a 95%%%% half-width within FRACTION of it, or the run's budget is spent "
         "(default: %%(default)s; the budget: --time-budget, else %g s)" % (EXTENSION, DEFAULT_RUN_BUDGET_S),
+    ),
+    "--budget-share": dict(
+        dest="tdbench_budget_share", default=DEFAULT_BUDGET_SHARE, type=share_type, metavar="FRACTION",
+        help="this process times FRACTION of a run: its extension blocks get that share of the run's budget beyond "
+        "its own start-up (default: %(default)s, the whole run; a `bench run --cluster` task gets its problem's "
+        "share, bench/cluster/units.py)",
     ),
     "--extra-work": dict(
         dest="tdbench_extra_work", default=None, type=extra_work_type, metavar="FRAMEWORK=FRACTION",

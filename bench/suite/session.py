@@ -39,7 +39,7 @@ import pytest_benchmark
 from pytest_benchmark.stats import Stats
 
 from .cases import Case
-from .options import DEFAULT_PRECISION, DEFAULT_RUN_BUDGET_S, EXTENSION, MIN_BLOCKS
+from .options import DEFAULT_BUDGET_SHARE, DEFAULT_PRECISION, DEFAULT_RUN_BUDGET_S, EXTENSION, MIN_BLOCKS
 from .harness import (
     CouldNotRun, ParityError, References, case_row, compiler_label, device_unavailable, measured_row,
     prepare, run_counted, use_full_float32,
@@ -78,6 +78,24 @@ ROUNDS_PER_BLOCK = 2
 SAVE_RESERVE_S = 10.0
 
 
+def shared_budget_s(run_budget_s: float, share: float, startup_s: float, reserve_s: float = SAVE_RESERVE_S) -> float:
+    """The age a process may reach before its extension blocks end, when it times `share` of a run whose budget
+    is `run_budget_s` (--time-budget, else DEFAULT_RUN_BUDGET_S) and whose own start-up took `startup_s`.
+
+    The budget is measured from the process's start, so it holds the process's start-up (imports, framework
+    loading, collection) and the reserve for the save and the end peak GEMM (`reserve_s`) besides the
+    problems' own time. A local run pays those once for all its problems; a cluster task, one problem in a
+    `pytest bench/` of its own (bench/cluster/units.py budget_shares), pays them again. So the task keeps
+    its own start-up and reserve whole, and gets `share` (its problem's part of the run's cases) of what
+    the run has left for its problems: what the run would give that problem, had it spread its budget
+    evenly. The task's start-up stands in for the run's (same node, same imports); what a process pays
+    again inside its first preparation (lazy loading) counts as the problem's. Share 1 (a whole run) is
+    `run_budget_s` itself.
+    """
+    fixed_s = startup_s + reserve_s
+    return fixed_s + share * (run_budget_s - fixed_s)  # a start-up past the budget leaves no extension either way
+
+
 @dataclass
 class Timing:
     """pytest-benchmark's settings (--benchmark-min-time, -max-time, -min-rounds) and the block count."""
@@ -88,7 +106,8 @@ class Timing:
     blocks: int = 1
     disable_gc: bool = False  # --benchmark-disable-gc: Python's collector off during timed rounds
     precision: float = DEFAULT_PRECISION  # --precision: the half-width extension blocks refine a ratio to
-    budget_s: float = DEFAULT_RUN_BUDGET_S  # extension blocks end before the process is this old
+    budget_s: float = DEFAULT_RUN_BUDGET_S  # the run's budget: extension blocks end before the process is this old
+    share: float = DEFAULT_BUDGET_SHARE  # --budget-share: the part of that run this process times (shared_budget_s)
 
     @property
     def steps(self) -> int:
@@ -296,9 +315,12 @@ class BenchSession:
             age = process_age()
             age = age if age is not None else time.monotonic() - self.started
             next_block = sum(s.rounds * s.iterations * s.call_s + s.call_s for s in open_cases)
-            if age + next_block + SAVE_RESERVE_S > self.timing.budget_s:
-                reason = (f"extension blocks end when the run's budget ({self.timing.budget_s:g} s from the process's "
-                          f"start; --time-budget sets it) would be passed")
+            budget_s = shared_budget_s(self.timing.budget_s, self.timing.share, self.phases.seconds["startup"])
+            if age + next_block + SAVE_RESERVE_S > budget_s:
+                shared = "" if self.timing.share == 1 else (
+                    f", --budget-share {self.timing.share:g} of the run's {self.timing.budget_s:g} s")
+                reason = (f"extension blocks end when the run's budget ({budget_s:.4g} s from the process's "
+                          f"start; --time-budget sets it{shared}) would be passed")
             elif self._reached_precision(open_cases):
                 reason = f"the problem's ratios reached --precision {self.timing.precision:g}"
         if reason:
