@@ -132,6 +132,7 @@ def test_a_problem_in_processes_is_one_whole_problem_per_process():
 
 @pytest.mark.parametrize("command, message", [
     (["run", "--processes", "0"], "--processes must be"),
+    (["run", "--processes", "auto"], "--processes auto with --cluster"),
     (["run", "--retries", "-1"], "--retries must be 0 or more"),
     (["stability", "--runs-from", "a", "b"], "--cluster with --runs-from"),
     (["stability", "--runs", "1"], "--runs must be an integer of 2 or more"),

@@ -20,6 +20,7 @@ from ..store import layout
 from ..suite.backend_processes import parse_backends, run_backends
 from ..suite.options import UsageError
 from ..suite.runtime import DEFAULT_KERAS_BACKEND
+from ..analysis.processes import AUTO
 from .command_args import add_run_arguments, results_to_write
 
 
@@ -31,6 +32,9 @@ def run(args) -> int:
     parse_backends(args.backends)  # a bad --backends is said before a result set is chosen
     if args.cluster and args.compile_cache:
         raise UsageError("--compile-cache is a directory of this machine: it does not reach a cluster's nodes")
+    if args.cluster and args.processes == AUTO:  # auto decides after each process; a cluster's are all submitted at once
+        raise UsageError("--processes auto with --cluster: a cluster run submits every process of a problem at once; "
+                         "give a number (--processes N)")
     if args.cluster:  # the same work on a Ray cluster, a problem (or a process of one) per task, a set per machine kind
         import_ray()  # Ray missing: one line, before its import fails inside the driver
         from ..cluster.driver import run_on_cluster  # late: Ray loads only with --cluster
