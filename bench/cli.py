@@ -22,6 +22,7 @@ COMMANDS = {
     "compare": ("compare", "per-case ratios between two result sets; exit 1 on a regression"),
     "table": ("table", "the keras_over_torch table (Markdown) from results/comparison.csv"),
     "stability": ("stability", "the profile timed in N processes: how far each ratio moves, interval coverage, compare's error rates"),
+    "detection": ("detection", "bench compare on clean runs against runs with real extra work: what it catches, detection.csv"),
     "migrate": ("migrate", "move a flat results/ (the layout before machine directories) into results/<machine>/"),
     "reanalyse": ("reanalyse", "a result set's comparison, td-tax and onnx tables derived again with the current analysis"),
 }

@@ -33,7 +33,7 @@ def test_no_command_imports_the_dispatcher_and_it_imports_no_command():
     assert not _imported_modules(BENCH / "cli.py") & commands
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("compare", "report", "table", "migrate", "reanalyse")])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("compare", "detection", "report", "table", "migrate", "reanalyse")])
 def test_threads_default_is_the_suites_in_every_command(command):
     parser = build_parser(command)
     required = {"compare": ["a", "b"]}.get(command, [])

@@ -2,7 +2,8 @@
 
 Each function returns one block (bench/analysis/result_tables.py names them): the "In
 short" bullets, the TimeDistributed-tax figures, the looped-over-fused
-ratios of compiled Keras, the share of peak, and the stability summary.
+ratios of compiled Keras, the share of peak, the stability summary and
+what `bench compare` detects of real extra work (detection.csv).
 Words that interpret a trend stay in the README, outside the blocks, and
 quote no number.
 """
@@ -205,6 +206,78 @@ def _pair_terms(model: dict) -> str:
     return (f"; each of {prior['pairs']} pairs has its own run-to-run term instead, shrunk toward the pool "
             f"(prior {prior['df']:.1f} degrees of freedom; sd of log ratio from "
             f"{math.sqrt(min(p['run_var'] for p in model['pairs'])):.4f} to {math.sqrt(max(p['run_var'] for p in model['pairs'])):.4f})")
+
+
+def _signed(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def _detection_groups(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """(framework, fraction) -> its rows, in the order of the fractions."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in sorted(rows, key=lambda r: (r["framework"], float(r["fraction"]))):
+        groups.setdefault((r["framework"], float(r["fraction"])), []).append(r)
+    return groups
+
+
+def _held_out_words(rows: list[dict]) -> str:
+    held = [r["held_out"] == "True" for r in rows]
+    sets = len({s for r in rows for s in r["noise_sets"].split("; ") if s})
+    if all(held):
+        return f"a noise model fitted without any of these runs ({sets} set(s) of stability runs; held out)"
+    if not any(held):
+        return f"a noise model fitted to sets that include these runs ({sets} set(s); in-sample, not held out)"
+    return f"a noise model held out from {sum(held)} of {len(held)} comparisons ({sets} set(s))"
+
+
+def detection_summary(results_dir: Path) -> str:
+    """What `python -m bench detection` found (detection.csv): per fraction of extra work, the achieved
+    shift of Keras/torch and the share of ratios `bench compare` flags at each threshold."""
+    rows = _read(results_dir / COMMAND_FILES["detection"])
+    if not rows:
+        raise ResultsError(f"{results_dir / COMMAND_FILES['detection']}: no rows")
+    taken = [t for r in rows for t in (r["clean_taken"], r["slowed_taken"]) if t]
+    when = _when(f"{min(t.split(' .. ')[0] for t in taken)} .. {max(t.split(' .. ')[-1] for t in taken)}") if taken else ""
+    codes = ", ".join(dict.fromkeys(c for r in rows for c in (r["clean_code"], r["slowed_code"]) if c))
+    clean = len({r["clean_run"] for r in rows})
+    lines = [
+        f"- `bench compare` (every case and Keras/torch ratio of two runs tested together, false discovery rate 5%) "
+        f"on {'a clean run' if clean == 1 else f'{clean} clean runs'} against runs with a known fraction of extra work in one framework's timed calls "
+        f"(`--extra-work`; {rows[0]['profile']} profile, Keras on {rows[0]['keras_backend']}"
+        + (f", taken {when} UTC" if when else "") + (f", code {codes}" if codes else "")
+        + f"), with {_held_out_words(rows)}:"]
+    for (framework, fraction), of in _detection_groups(rows).items():
+        by_threshold: dict[float, list[dict]] = {}
+        for r in of:
+            by_threshold.setdefault(float(r["threshold"]), []).append(r)
+        thresholds = sorted(by_threshold)
+        shares = [sum(int(r["ratios_flagged"]) for r in by_threshold[t]) / sum(int(r["ratios_tested"]) for r in by_threshold[t])
+                  for t in thresholds]
+        first = next(iter(by_threshold.values()))
+        tested = int(first[0]["ratios_tested"])
+        shift = statistics.median(float(r["shift"]) for r in first)
+        direction = "lower" if framework == "torch" else "higher"
+        lines.append(
+            f"- {fraction:.0%} more work in {framework}: Keras/torch moved {_signed(shift)} (median of {tested} "
+            f"ratios; the extra work alone: {_signed(float(first[0]['expected_shift']))}); flagged {direction} at threshold "
+            f"{' / '.join(f'{t * 100:g}%' for t in thresholds)}: {' / '.join(f'{x:.0%}' for x in shares)} of the ratios"
+            + (f" of {len(first)} comparisons with a clean run" if len(first) > 1 else "") + ".")
+    lines.append(f"- Every comparison, with the cases flagged: `{COMMAND_FILES['detection']}` and the set's report "
+                 "(\"Detection\").")
+    return "\n".join(lines) + "\n"
+
+
+def detection_table(results_dir: Path) -> str:
+    """Every row of detection.csv: one slowed run against one clean run at one threshold."""
+    rows = _read(results_dir / COMMAND_FILES["detection"])
+    header = ["extra work", "clean run taken (UTC)", "threshold", "ratios flagged", "flagged the other way",
+              "slowed framework's cases flagged slower", "other cases flagged", "shift", "extra work alone", "held out"]
+    body = [[r["extra_work"], _when(r["clean_taken"]) or "not recorded", f"{float(r['threshold']) * 100:g}%",
+             f"{r['ratios_flagged']} of {r['ratios_tested']}", r["ratios_flagged_other_way"],
+             f"{r['cases_flagged_slower']} of {r['cases_tested']}", r["other_cases_flagged"],
+             _signed(float(r["shift"])), _signed(float(r["expected_shift"])), "yes" if r["held_out"] == "True" else "no"]
+            for group in _detection_groups(rows).values() for r in group]
+    return "\n".join(["", f"Noise model: `{rows[0]['noise_source']}`.", "", *markdown.table(header, body)]) + "\n"
 
 
 def _pct(value: str, digits: int = 0) -> str:

@@ -390,6 +390,7 @@ def compile_cost_markdown(results_dir: Path) -> str:
 README_BLOCKS = {
     "answer-table": (FILES["comparison"], lambda d, profile: answer_markdown(d, profile)),
     "stability-summary": (COMMAND_FILES["noise"], lambda d, profile: generated_text.stability_summary(d)),
+    "detection-summary": (COMMAND_FILES["detection"], lambda d, profile: generated_text.detection_summary(d)),
 }
 # (title, block name, the file it needs, writer): the report's sections after its own
 DETAIL_BLOCKS = {
@@ -405,6 +406,8 @@ DETAIL_BLOCKS = {
                      FILES["benchmarks"], lambda d, profile: compile_cost_markdown(d)),
     "stability": ("Stability sets: reruns on this machine", COMMAND_FILES["noise"],
                   lambda d, profile: generated_text.stability_summary(d) + generated_text.stability_history(d)),
+    "detection": ("Detection: `bench compare` against real extra work", COMMAND_FILES["detection"],
+                  lambda d, profile: generated_text.detection_summary(d) + generated_text.detection_table(d)),
     "peak-share": ("Share of the measured matmul peak", FILES["benchmarks"], lambda d, profile: generated_text.peak_share(d)),
     "parity-summary": ("Parity: the largest difference of each check", COMMAND_FILES["parity"],
                        lambda d, profile: parity_markdown(d)),

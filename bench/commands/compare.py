@@ -40,7 +40,10 @@ the single times move too much between processes to tell.
 What the test catches is measured on real runs: `pytest bench/ --extra-work
 torch=0.1 --results-dir DIR` adds a known fraction of work to one
 framework's timed calls (bench/suite/extra_work.py), and comparing a clean
-run with it shows the detection rate; two clean runs show the false alarms.
+run with it shows the detection rate (`python -m bench detection`,
+bench/commands/detection.py, counts it with the same tests,
+bench/analysis/change_tests.py); two clean
+runs show the false alarms.
 
 Two machines: when OLD and NEW were measured on different machines (their
 fingerprints, bench/store/machine.py), the output is labelled "different
@@ -61,60 +64,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..store import layout, machine, noise, raw
-from ..store.schema import key_cell
-from ..analysis.derived import timing
+from ..store import layout, machine, noise
 from .command_args import UsageError, parse_threshold
-from ..store.dataframes import case_names, frame_of, timed
 from ..store.markdown import text_table
-from ..analysis.pairs import pair_measurements, pair_name
-from ..store.schema import CASE_KEY, FILES
-from ..analysis.stats import FALSE_DISCOVERY_RATE, ChangeTest, case_within_var, judge
+from ..analysis.change_tests import benchmarks_file, joint_tests, load, match
+from ..analysis.pairs import pair_name
+from ..analysis.stats import FALSE_DISCOVERY_RATE, ChangeTest, judge
 from ..store.units import ms
-from ..store.validate import check_csv, check_results_dir
 
-COLUMNS = [*CASE_KEY, "status", "median_s", "iqr_s", "rounds"]
 DEFAULT_THRESHOLD = "10%"
-
-
-def load(location: Path) -> tuple[pd.DataFrame, dict]:
-    """The benchmark rows of a results directory or a benchmarks.csv, one row per (normalised) case key,
-    with `within_var`, the variance of log(median) from its raw rounds (or its IQR); and its Keras/torch
-    pairs (bench/analysis/pairs.py pair_measurements)."""
-    path = _benchmarks_file(location)
-    try:
-        if location.is_dir():
-            check_results_dir(location, kinds=("benchmarks",))
-        # Whole, well-formed rows: a file cut short is not compared.
-        rows = check_csv(path, "benchmarks")
-        frame = frame_of(rows, COLUMNS, numbers=["median_s", "iqr_s"], path=path)
-        rounds = raw.load(path.parent)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    for column in CASE_KEY:
-        frame[column] = frame[column].map(key_cell)
-    repeated = frame.duplicated(CASE_KEY)
-    if repeated.any():
-        example = case_names(frame[repeated]).iloc[0]
-        raise UsageError(f"{path}: {repeated.sum()} row(s) repeat a case key, e.g. {example}")
-    records = frame.to_dict("records")
-    timings = [timing(r, rounds) for r in records]  # each case's rounds, looked up once
-    within = [case_within_var(t) for t in timings]
-    frame = frame.assign(timed=timed(frame), name=case_names(frame), within_var=np.nan_to_num(within, nan=0.0),
-                         blocks=[len(t.blocks) for t in timings])
-    return frame, pair_measurements(rows, rounds)
-
-
-def case_tests(matched: pd.DataFrame, run_var: float) -> list[ChangeTest]:
-    """One Test per case timed on both sides (the module docstring's variance)."""
-    return [ChangeTest(math.log(n / o), vo + vn + 2 * run_var, min(bo, bn)) for o, n, vo, vn, bo, bn in zip(
-        matched["median_s_old"], matched["median_s_new"], matched["within_var_old"], matched["within_var_new"],
-        matched["blocks_old"], matched["blocks_new"])]
 
 
 def run_variance(old_location: Path, new_location: Path, noise_dir: Path | None) -> tuple[dict, str]:
@@ -146,16 +106,11 @@ def _untimed(paired: pd.DataFrame, side: str) -> list[str]:
 def compare(old_location: Path, new_location: Path, threshold: float, noise_dir: Path | None = None) -> tuple[list[str], bool]:
     """The lines to print, and whether any case regressed or any Keras/torch ratio changed."""
     model, noise_note = run_variance(old_location, new_location, noise_dir)
-    run_var = model["time_run_var"]
     (old, old_pairs), (new, new_pairs) = load(old_location), load(new_location)
-    both = old.merge(new, on=CASE_KEY, how="outer", suffixes=("_old", "_new"), indicator=True)
-    paired = both[both["_merge"] == "both"]
-    matched = paired[paired["timed_old"].astype(bool) & paired["timed_new"].astype(bool)]
-    if matched.empty:
-        raise UsageError(f"{old_location} and {new_location} have no case timed in both")
+    both, paired, matched = match(old, new, old_location, new_location)
     machines = _machines(old_location, new_location)
-    cases = [] if machines else case_tests(matched, run_var)  # times of two machines are listed, never judged
-    pair_keys, pair_tests = ratio_tests(old_pairs, new_pairs, model["ratio_run_var"], noise.pair_vars(model))
+    # times of two machines are listed, never judged
+    cases, pair_keys, pair_tests = joint_tests(matched, old_pairs, new_pairs, model, times=not machines)
     verdicts = judge(cases + pair_tests, threshold)  # one false discovery rate over every test
     table = pd.DataFrame(
         {
@@ -193,22 +148,6 @@ def _machines(old_location: Path, new_location: Path) -> str:
             "times are listed, not judged, and the exit status comes from the Keras/torch ratios alone")
 
 
-def ratio_tests(old: dict, new: dict, ratio_run_var: float, pair_run_vars: dict | None = None) -> tuple[list, list[ChangeTest]]:
-    """The Keras/torch pairs on both sides (bench/analysis/pairs.py keys) and one Test per pair, with the
-    ratio's own noise (stats.py pair_within_var, paired blocks) and noise.json's run-to-run term: the
-    pair's own (`pair_run_vars`, noise.pair_vars) where it has one, else ratio_run_var.
-
-    A ratio's two arms were timed in alternating blocks (bench/suite/session.py), so a
-    change of the machine that slows both cancels in it: a framework that got
-    slower shows here even when single case times move too much between runs
-    to tell (noise.json's time_run_var against its ratio_run_var).
-    """
-    keys = sorted(old.keys() & new.keys())
-    own = pair_run_vars or {}
-    return keys, [ChangeTest(new[k][0].log - old[k][0].log, old[k][0].var + new[k][0].var + 2 * own.get(k, ratio_run_var),
-                       min(old[k][0].blocks, new[k][0].blocks)) for k in keys]
-
-
 def _ratio_lines(old: dict, new: dict, keys: list, tests: list[ChangeTest], verdicts: list[str]) -> tuple[list[str], int]:
     """The Keras/torch ratios judged changed, as lines, and how many."""
     rows = []
@@ -233,10 +172,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--noise", type=Path, metavar="DIR", help="the noise.json to test with (default: NEW's, else OLD's)")
 
 
-def _benchmarks_file(location: Path) -> Path:
-    return location / FILES["benchmarks"] if location.is_dir() else location
-
-
 def _location(given: Path) -> Path:
     """A path as given, or the machine directory of that name under results/."""
     if given.exists() or given.parent != Path("."):
@@ -250,7 +185,7 @@ def _location(given: Path) -> Path:
 
 def run(args) -> int:
     args.old, args.new = _location(args.old), _location(args.new)
-    old, new = _benchmarks_file(args.old), _benchmarks_file(args.new)
+    old, new = benchmarks_file(args.old), benchmarks_file(args.new)
     if old.exists() and new.exists() and old.samefile(new):
         raise UsageError(f"OLD and NEW are the same file ({old}): give the baseline and the run to check")
     lines, regressed = compare(args.old, args.new, args.threshold, args.noise)

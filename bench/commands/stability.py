@@ -59,9 +59,10 @@ from ..analysis.pair_noise import pair_run_vars
 from ..analysis.pairs import PAIR_KEY, pair_key, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
 from ..suite.backend_processes import run_backend
-from ..store.schema import COMMAND_FILES, FILES, METHOD_BEFORE_RECORDED, case_key, is_timed, keras_torch_pairs
+from ..store.schema import (COMMAND_FILES, FILES, GC_BEFORE_RECORDED, METHOD_BEFORE_RECORDED, case_key, is_timed,
+                            keras_torch_pairs)
 from ..analysis.derived import comparison_row, timing
-from ..store.results import load_benchmarks
+from ..store.results import load_benchmarks, runs_provenance
 from ..analysis.save import save_run
 from ..analysis.stats import (
     ChangeTest, case_estimate, judge, paired_block_sd, pooled_run_var, rerun_interval, t_quantile,
@@ -82,11 +83,6 @@ HISTORY_RATES = ["aa_flag_rate", "detect_rate", "pair_aa_flag_rate", "pair_detec
 NOISE_SETTINGS = ("profile", "keras_backend", "compile", "threads", "blocks", "gc", "method")  # sets pooled into noise.json
 HISTORY_COLUMNS = ["runs_taken", "code", "profile", "keras_backend", "compile", "threads", "blocks", "gc", "method", "runs",
                    *HISTORY_SUMMARY, "ratio_run_sd", "time_run_sd", *HISTORY_RATES, "analysed"]
-
-
-# Whether Python's garbage collector ran during timed rounds (environment.json "gc_in_rounds"):
-# slices and history rows from before the suite recorded it had it on, pytest-benchmark's default.
-GC_BEFORE_RECORDED = "on"
 
 
 # One row per set and Keras/torch pair: the mean of the pair's log ratio over the set's runs and
@@ -352,28 +348,6 @@ def _pairs_text(record: dict) -> str:
     strength = "the pool alone: the pairs' variances agree within chance" if prior["df"] is None else \
         f"prior {prior['df']:.1f} degrees of freedom"
     return f"each of {prior['pairs']} pairs has its own run-to-run term, shrunk toward the pool ({strength})"
-
-
-def runs_provenance(dirs: list[Path]) -> dict:
-    """What the runs' environment.json say: when they were taken (first and last slice date), the
-    code they timed, and the settings every slice of every run shares (profile, threads, blocks...)."""
-    dates, codes, settings = [], [], []
-    for d in dirs:
-        try:
-            slices = json.loads((Path(d) / FILES["environment"]).read_text()).get("slices", {})
-        except (OSError, ValueError, AttributeError):
-            continue
-        for name, env in slices.items() if isinstance(slices, dict) else ():
-            dates += [env["date"]] if env.get("date") else []
-            codes += [env["code"]] if env.get("code") else []
-            key = dict(part.split("=", 1) for part in name.split() if "=" in part)
-            settings.append({**{c: key.get(c) for c in ("profile", "keras_backend", "compile")},
-                             "threads": env.get("threads"), "blocks": env.get("blocks"),
-                             "gc": env.get("gc_in_rounds", GC_BEFORE_RECORDED),
-                             "method": env.get("method", METHOD_BEFORE_RECORDED)})
-    shared = {c: settings[0][c] for c in settings[0] if all(s[c] == settings[0][c] for s in settings)} if settings else {}
-    return {"runs_taken": f"{min(dates)} .. {max(dates)}" if dates else "", "code": ", ".join(dict.fromkeys(codes)),
-            "settings": {c: v for c, v in shared.items() if v is not None}}
 
 
 def history_row(record: dict) -> dict:

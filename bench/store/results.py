@@ -19,11 +19,12 @@ replace an old one that does.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from . import noise, raw
 from .files import read_csv
-from .schema import FILES, MEMORY_COLUMNS, MEMORY_FILES, case_key, is_timed
+from .schema import FILES, GC_BEFORE_RECORDED, MEMORY_COLUMNS, MEMORY_FILES, METHOD_BEFORE_RECORDED, case_key, is_timed
 from .validate import check_csv, check_environment
 
 
@@ -72,3 +73,25 @@ def load_memory(results_dir: Path) -> list[dict]:
     """memory.csv's rows (`python -m bench memory`), or none."""
     path = Path(results_dir) / MEMORY_FILES["memory"]
     return read_csv(path, required=MEMORY_COLUMNS) if path.exists() else []
+
+
+def runs_provenance(dirs: list[Path]) -> dict:
+    """What the runs' environment.json say: when they were taken (first and last slice date), the
+    code they timed, and the settings every slice of every run shares (profile, threads, blocks...)."""
+    dates, codes, settings = [], [], []
+    for d in dirs:
+        try:
+            slices = json.loads((Path(d) / FILES["environment"]).read_text()).get("slices", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        for name, env in slices.items() if isinstance(slices, dict) else ():
+            dates += [env["date"]] if env.get("date") else []
+            codes += [env["code"]] if env.get("code") else []
+            key = dict(part.split("=", 1) for part in name.split() if "=" in part)
+            settings.append({**{c: key.get(c) for c in ("profile", "keras_backend", "compile")},
+                             "threads": env.get("threads"), "blocks": env.get("blocks"),
+                             "gc": env.get("gc_in_rounds", GC_BEFORE_RECORDED),
+                             "method": env.get("method", METHOD_BEFORE_RECORDED)})
+    shared = {c: settings[0][c] for c in settings[0] if all(s[c] == settings[0][c] for s in settings)} if settings else {}
+    return {"runs_taken": f"{min(dates)} .. {max(dates)}" if dates else "", "code": ", ".join(dict.fromkeys(codes)),
+            "settings": {c: v for c, v in shared.items() if v is not None}}

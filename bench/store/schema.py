@@ -31,6 +31,9 @@ SLICE_COLUMNS = ["keras_backend", "device", "profile", "compile", "threads"]
 # --precision, the paired blocks' variance alone.
 MEASUREMENT_METHOD = 2
 METHOD_BEFORE_RECORDED = 1
+# Whether Python's garbage collector ran during timed rounds (environment.json "gc_in_rounds"):
+# slices and `bench stability`'s history rows from before the suite recorded it had it on, pytest-benchmark's default.
+GC_BEFORE_RECORDED = "on"
 SIZE_COLUMNS = ["batch", *SIZE_FIELDS]  # the batch, then every ModelSpec size
 # What identifies a case across runs (and across versions, for `bench compare`).
 CASE_KEY = ["topology", "framework", "backend", "head", "mode", "size", *SIZE_COLUMNS, *SLICE_COLUMNS]
@@ -95,7 +98,7 @@ RAW_DIR = "raw"
 COMMAND_FILES = dict(
     parity="parity.csv", params="params.csv", seed="seed.csv", noise="noise.json", stability="stability.csv",
     stability_history="stability_history.csv", stability_sets="stability_sets.csv", memory="memory.csv",
-    memory_comparison="memory_comparison.csv",
+    memory_comparison="memory_comparison.csv", detection="detection.csv",
 )
 
 # A cluster run's task log (bench/cluster/driver.py writes it, bench/analysis/cluster_plan.py reads it):
