@@ -172,9 +172,10 @@ def _other_threads_cpu(before: tuple, after: tuple) -> float:
     return round(max(0.0, process - thread) / wall, 4) if wall > 0 else 0.0
 
 
-def _skip(reason: str):
+def skip_step(reason: str):
     """Every skip of the suite is raised here: pytest -rs groups skips by reason and the line
-    that raised them, so a case's preparation and its blocks count as one entry."""
+    that raised them, so a case's preparation and its blocks count as one entry (bench/conftest.py
+    raises a decided skip here too)."""
     pytest.skip(reason)
 
 
@@ -240,19 +241,19 @@ class BenchSession:
                 self._not_timed.setdefault(case.id, f"{case.id}: its preparation failed ({type(e).__name__})")
                 raise
             return
-        if case.id in self._not_timed:  # said as its preparation said it, so -rs counts them together
-            _skip(self._not_timed[case.id])
+        reason = self.decided_skip(case, step)
+        if reason:
+            skip_step(reason)
         if step > self.timing.blocks:  # an extension block: only while the problem needs it and time allows
             reason = self._extension_stop(case, step)
             if reason:
-                _skip(reason)
+                skip_step(reason)
         if case.id not in self._open:
-            _skip(f"{case.id}: its preparation did not run in this session, so no block of it does")
+            skip_step(f"{case.id}: its preparation did not run in this session, so no block of it does")
         state = self._open[case.id]
         blocks = self.blocks_of_problem(case)
         if step <= self.timing.blocks and not timed_in(step, blocks, self.timing.blocks):
-            _skip(f"a problem whose slowest call cannot fill {self.timing.blocks} blocks within --benchmark-max-time "
-                  f"is timed in fewer, spread over the run (at least {MIN_BLOCKS})")
+            skip_step(self._fewer_blocks_reason())
         if not state.blocks:  # its first block: the rounds for the blocks its problem is timed in
             state.iterations, state.rounds = self.timing.plan(state.call_s, blocks)
         # Only blocks that run: reading /proc/self/maps costs milliseconds in a process this size,
@@ -276,6 +277,30 @@ class BenchSession:
         state.minor_faults.append(round((_minor_faults() - faults) / calls, 2))
         if len(state.blocks) == blocks < self.timing.blocks:  # timed in fewer blocks: never extended
             self._close(case.id)
+
+    def decided_skip(self, case: Case, step: int) -> str | None:
+        """Why block `step` of `case` will not run, where that is already decided, else None; changes nothing.
+
+        Its preparation failed or could not run; its problem's extension blocks have stopped; its problem is
+        timed in fewer blocks and this is not one of them. bench/conftest.py reports such a step as
+        skipped without setting up its fixtures (half the items of a default run end this way), and
+        `run` skips it for the same reason when it is called anyway.
+        """
+        if step == PREPARE:
+            return None
+        if case.id in self._not_timed:  # said as its preparation said it, so -rs counts them together
+            return self._not_timed[case.id]
+        problem = (case.group, case.compile)
+        if step > self.timing.blocks:
+            return self._extension_done.get(problem)
+        blocks = self._problem_blocks.get(problem)
+        if blocks is not None and not timed_in(step, blocks, self.timing.blocks):
+            return self._fewer_blocks_reason()
+        return None
+
+    def _fewer_blocks_reason(self) -> str:
+        return (f"a problem whose slowest call cannot fill {self.timing.blocks} blocks within --benchmark-max-time "
+                f"is timed in fewer, spread over the run (at least {MIN_BLOCKS})")
 
     def _extension_stop(self, case: Case, step: int) -> str | None:
         """Why `case`'s problem gets no block `step`, or None: decided once per problem and step, at its
@@ -332,7 +357,7 @@ class BenchSession:
         reason = device_unavailable(case.framework, case.device)
         if reason:
             self._not_timed[case.id] = reason
-            _skip(reason)
+            skip_step(reason)
         use_full_float32(case.device)
         row = case_row(case, self.profile, self.keras_backend, self.threads)
         first_of_problem = (case.group, case.compile) != self._last_problem  # bench/conftest.py block_order's problems
@@ -353,7 +378,7 @@ class BenchSession:
             self._not_timed[case.id] = f"{case.id} could not run: {e}"
             if not benchmark.disabled:
                 self.rows.append(row)
-            _skip(f"{case.id} could not run: {e}")
+            skip_step(f"{case.id} could not run: {e}")
         except ParityError as e:  # not the same model or step: recorded, never timed, and a failure
             row.update(status=f"not timed: {e}")
             self._not_timed[case.id] = f"{case.id}: not timed, its preparation failed the parity check"
