@@ -270,6 +270,20 @@ def test_compile_caches_are_dropped_only_past_half_the_kernel_s_memory_map_limit
         assert 0 < count < limit
 
 
+def test_the_session_reads_its_memory_maps_at_most_once_a_second(monkeypatch, tmp_path):
+    from bench.suite import session as session_module
+
+    reads = []
+    monkeypatch.setattr(session_module, "keep_memory_maps_in_bounds", lambda: reads.append(1) or True)
+    bench = session_module.BenchSession("seed", 1, "tensorflow", tmp_path, Timing(blocks=2))
+    bench._keep_memory_maps_in_bounds()
+    bench._keep_memory_maps_in_bounds()  # a block item right after: not read again
+    assert reads == [1] and bench.jax_cache_clears == 1
+    bench._maps_checked -= session_module.MAPS_CHECK_S
+    bench._keep_memory_maps_in_bounds()
+    assert reads == [1, 1] and bench.jax_cache_clears == 2
+
+
 def _extending_session(monkeypatch, tmp_path, budget_s=1e6):
     """A session of one problem (Keras and torch infer, seed size) whose blocks time nothing: each block's
     rounds are what `Benchmark.data` holds when it runs, and closing a case is only recorded."""
