@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +53,54 @@ def export_keras(model, x: np.ndarray, path: Path, name: str) -> str:
     return exporter
 
 
+# opset -> the exporter's registry of ONNX functions (see _torchlib_registry_reused)
+_TORCHLIB_REGISTRIES: dict = {}
+
+
+@contextmanager
+def _torchlib_registry_reused():
+    """Within the block, torch.onnx.export's registry of ATen -> ONNX functions is built once per opset
+    and process, not once per export.
+
+    torch 2.13 rebuilds it from torchlib on every export (`ONNXRegistry.from_torchlib`: about 500
+    functions, each parsed from its Python source): about half of an export of these models, which
+    the suite does for every ONNX Runtime case. The registry depends on the opset alone, and the export
+    only reads it (custom_translation_table, which would add to it, is not used here); the .onnx
+    file written is byte for byte the one a fresh registry gives (tests/test_onnx.py). Where torch
+    has no such method, the block changes nothing.
+    """
+    try:
+        from torch.onnx._internal.exporter import _registration
+    except ImportError:
+        yield
+        return
+    registry_class = getattr(_registration, "ONNXRegistry", None)
+    build = vars(registry_class).get("from_torchlib") if registry_class is not None else None
+    if not isinstance(build, classmethod):
+        yield
+        return
+
+    def reused(cls, opset_version=None, **kwargs):
+        key = (opset_version, tuple(sorted(kwargs.items())))
+        if key not in _TORCHLIB_REGISTRIES:
+            args = {} if opset_version is None else dict(opset_version=opset_version)
+            _TORCHLIB_REGISTRIES[key] = build.__func__(cls, **args, **kwargs)
+        return _TORCHLIB_REGISTRIES[key]
+
+    registry_class.from_torchlib = classmethod(reused)
+    try:
+        yield
+    finally:
+        registry_class.from_torchlib = build
+
+
 def export_torch(model, x, path: Path, name: str) -> str:
     """Write `model` (a torch.nn.Module, in eval mode) for input `x` to `path`."""
     import torch
 
     try:
         model.eval()
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _torchlib_registry_reused():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (x,), str(path), dynamo=True, verbose=False)
     except Exception as e:

@@ -192,6 +192,7 @@ def test_the_blocks_of_a_case_whose_preparation_failed_skip_saying_so(monkeypatc
 
     with pytest.raises(RuntimeError, match="boom"):
         bench.run(Benchmark(), case, 0)
+    assert "its preparation failed (RuntimeError)" in bench.decided_skip(case, 1)  # bench/conftest.py reports it unrun
     for step in (1, 2, 3):
         with pytest.raises(pytest.skip.Exception, match="its preparation failed \\(RuntimeError\\)"):
             bench.run(Benchmark(), case, step)
@@ -269,6 +270,20 @@ def test_compile_caches_are_dropped_only_past_half_the_kernel_s_memory_map_limit
         assert 0 < count < limit
 
 
+def test_the_session_reads_its_memory_maps_at_most_once_a_second(monkeypatch, tmp_path):
+    from bench.suite import session as session_module
+
+    reads = []
+    monkeypatch.setattr(session_module, "keep_memory_maps_in_bounds", lambda: reads.append(1) or True)
+    bench = session_module.BenchSession("seed", 1, "tensorflow", tmp_path, Timing(blocks=2))
+    bench._keep_memory_maps_in_bounds()
+    bench._keep_memory_maps_in_bounds()  # a block item right after: not read again
+    assert reads == [1] and bench.jax_cache_clears == 1
+    bench._maps_checked -= session_module.MAPS_CHECK_S
+    bench._keep_memory_maps_in_bounds()
+    assert reads == [1, 1] and bench.jax_cache_clears == 2
+
+
 def _extending_session(monkeypatch, tmp_path, budget_s=1e6):
     """A session of one problem (Keras and torch infer, seed size) whose blocks time nothing: each block's
     rounds are what `Benchmark.data` holds when it runs, and closing a case is only recorded."""
@@ -316,10 +331,14 @@ def test_a_problem_whose_ratio_reached_the_precision_gets_no_extension_block(mon
         bench.run(_Benchmark([]), case, 0)
     _run_blocks(bench, cases, range(1, 11), 0.001, np.random.default_rng(0))  # a quiet machine: +-0.1%
     assert closed == []  # a case stays open after --blocks: it may be extended
+    assert bench.decided_skip(cases[0], 11) is None  # not decided yet: its first case's item decides
     for case in cases:
         with pytest.raises(pytest.skip.Exception, match="reached --precision 0.025"):
             bench.run(_Benchmark([]), case, 11)
     assert sorted(closed) == sorted(c.id for c in cases)  # both closed, with 10 paired blocks each
+    # Decided now: the later extension items are reported skipped without running (bench/conftest.py)
+    assert all("reached --precision 0.025" in bench.decided_skip(case, 12) for case in cases)
+    assert bench.decided_skip(cases[0], 0) is None
 
 
 def test_a_noisy_problem_gets_extension_blocks_until_the_budget_would_be_passed(monkeypatch, tmp_path):

@@ -82,6 +82,32 @@ def test_the_train_gate_passes_a_pair_and_catches_a_wrong_gradient(references):
         reference.stepped["keras"] = good
 
 
+def test_a_default_head_case_takes_its_gate_step_from_the_reference(references, monkeypatch):
+    """The reference already stepped each framework's default-head, uncompiled runner: a case with that
+    very step function is gated on that step (no second build), and still caught when the pair differs."""
+    case = case_of("many_to_many-keras-timedistributed-train-cpu-seed")
+    reference = references.get(case)
+    runner = harness.build_runner(case, reference)
+    x, y = runner.put(reference.x, reference.y)
+    built = []
+    monkeypatch.setattr(harness, "build_runner", lambda *a, **k: built.append(a) or pytest.fail("built again"))
+    loss_diff, weight_diff = check_train_gate(case, reference, x, y)
+    assert not built and loss_diff <= 1e-5 and weight_diff <= 1e-5
+    good = reference.stepped["torch"]
+    reference.stepped["torch"] = [w + 1e-3 for w in good]
+    try:
+        with pytest.raises(ParityError, match="weights after one SGD step .* gradients are not the same"):
+            check_train_gate(case, reference, x, y)
+    finally:
+        reference.stepped["torch"] = good
+    # Another head, or the compiled step, is another step function: built and stepped on its own.
+    for other, compile in (("many_to_many-keras-dense3d-train-cpu-seed", "off"),
+                           ("many_to_many-keras-timedistributed-train-cpu-jit-seed", "on")):
+        other_case = case_of(other, compile)
+        assert reference.gate_steps["keras"] != harness.gate_step_key(
+            other_case.spec, other_case.build_head, other_case.compile == "on")
+
+
 def test_a_loss_that_differs_is_not_timed(references):
     case = case_of("attention-keras-dense3d-train-cpu-seed")
     reference = references.get(case)

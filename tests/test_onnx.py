@@ -57,6 +57,41 @@ def test_every_head_exports_matches_its_source_and_counts_its_matmuls(references
     assert np.asarray(prepared.call()).shape == (1, 5, 1)
 
 
+def test_torch_exports_build_the_exporter_s_registry_once_and_write_the_same_graph(tmp_path):
+    """impls/onnx_export.py reuses torch.onnx's ATen -> ONNX registry between exports: the graph written
+    (nodes, weights, inputs, outputs) is the one an export with a registry of its own writes."""
+    import onnx
+    import torch
+    from torch.onnx._internal.exporter import _registration
+
+    from impls import ModelSpec, onnx_export
+    from impls.contract import runner_class
+
+    spec = ModelSpec.seed("attention")
+    runner = runner_class("torch")(spec, "broadcast")
+    x = runner.put(spec.example_inputs(2))[0]
+    built, build = [], _registration.ONNXRegistry.from_torchlib
+    for name in ("reused-1", "reused-2"):
+        onnx_export.export_torch(runner.model, x, tmp_path / f"{name}.onnx", name)
+    assert _registration.ONNXRegistry.from_torchlib == build  # put back after each export
+    with torch.no_grad():
+        torch.onnx.export(runner.model, (x,), str(tmp_path / "own.onnx"), dynamo=True, verbose=False)
+
+    def graph(name):
+        g = onnx.load(str(tmp_path / f"{name}.onnx")).graph
+        return [str(g.node), [(t.name, t.raw_data) for t in g.initializer], str(g.input), str(g.output)]
+
+    assert graph("reused-1") == graph("reused-2") == graph("own")
+    monkey = pytest.MonkeyPatch()
+    try:  # a third export takes the registry the first one built
+        monkey.setattr(_registration.ONNXRegistry, "from_torchlib",
+                       classmethod(lambda cls, **k: built.append(1) or build(**k)))
+        onnx_export.export_torch(runner.model, x, tmp_path / "reused-3.onnx", "reused-3")
+    finally:
+        monkey.undo()
+    assert built == [] and onnx_export._TORCHLIB_REGISTRIES
+
+
 def test_token_ids_are_cast_to_the_exported_graphs_type(references):
     case = ort_case("attention-onnxruntime-torch-broadcast-infer-cpu-seed")
     prepared = prepare(case, references.get(case))

@@ -27,6 +27,7 @@ arms run on the same CPUs and the same allocator state.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import resource
@@ -76,6 +77,11 @@ def noise_floor_workload(n: int = 20_000) -> int:
 ROUNDS_PER_BLOCK = 2
 # Seconds kept free of extension blocks before the run's budget: the save and the end peak GEMM.
 SAVE_RESERVE_S = 10.0
+# Seconds between two reads of /proc/self/maps (runtime.keep_memory_maps_in_bounds): a read costs about
+# 3 ms in a process holding every case, and a default run has thousands of block items. The fastest
+# growth measured, Keras on JAX without jit_compile, is about 134 mappings per call of about 0.1 s, some
+# 1300 a second; the check acts at half the kernel's limit (65530), tens of thousands of mappings ahead.
+MAPS_CHECK_S = 1.0
 
 
 def shared_budget_s(run_budget_s: float, share: float, startup_s: float, reserve_s: float = SAVE_RESERVE_S) -> float:
@@ -191,9 +197,10 @@ def _other_threads_cpu(before: tuple, after: tuple) -> float:
     return round(max(0.0, process - thread) / wall, 4) if wall > 0 else 0.0
 
 
-def _skip(reason: str):
+def skip_step(reason: str):
     """Every skip of the suite is raised here: pytest -rs groups skips by reason and the line
-    that raised them, so a case's preparation and its blocks count as one entry."""
+    that raised them, so a case's preparation and its blocks count as one entry (bench/conftest.py
+    raises a decided skip here too)."""
     pytest.skip(reason)
 
 
@@ -230,6 +237,8 @@ class BenchSession:
         self.run_record: dict | None = None  # this process's compile choice and steps (bench/conftest.py)
         self.started = time.monotonic()
         self.jax_cache_clears = 0  # runtime.keep_memory_maps_in_bounds, recorded in environment.json
+        self._maps_checked = -math.inf  # time.monotonic() of the last read of /proc/self/maps
+        self._frozen = False  # whether what preparation left was moved out of the collector's reach (gc.freeze)
         self.code = code_version()  # now, not when saving: the checkout may change while cases run
         self.extra_work: tuple[str, float] | None = None  # --extra-work (bench/suite/extra_work.py)
         self.phases = PhaseClock()  # where the process's wall time goes, recorded beside the slice
@@ -251,33 +260,38 @@ class BenchSession:
         self._start()
         self.phases.first_item(process_age)
         if step == PREPARE:
-            self.jax_cache_clears += keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
+            self._keep_memory_maps_in_bounds()  # before the step: never inside timed rounds
             try:
                 with self.phases("prepare"):
                     self._open_case(benchmark, case)
             except Exception as e:  # an error, not a skip: its blocks say so instead of running
                 self._not_timed.setdefault(case.id, f"{case.id}: its preparation failed ({type(e).__name__})")
                 raise
+            finally:
+                if not self._frozen:  # the next preparation's collections walk only what it makes
+                    gc.freeze()  # (unfrozen and collected at the first block: _freeze_prepared)
             return
-        if case.id in self._not_timed:  # said as its preparation said it, so -rs counts them together
-            _skip(self._not_timed[case.id])
+        reason = self.decided_skip(case, step)
+        if reason:
+            skip_step(reason)
         if step > self.timing.blocks:  # an extension block: only while the problem needs it and time allows
             reason = self._extension_stop(case, step)
             if reason:
-                _skip(reason)
+                skip_step(reason)
         if case.id not in self._open:
-            _skip(f"{case.id}: its preparation did not run in this session, so no block of it does")
+            skip_step(f"{case.id}: its preparation did not run in this session, so no block of it does")
         state = self._open[case.id]
         blocks = self.blocks_of_problem(case)
         if step <= self.timing.blocks and not timed_in(step, blocks, self.timing.blocks):
-            _skip(f"a problem whose slowest call cannot fill {self.timing.blocks} blocks within --benchmark-max-time "
-                  f"is timed in fewer, spread over the run (at least {MIN_BLOCKS})")
+            skip_step(self._fewer_blocks_reason())
         if not state.blocks:  # its first block: the rounds for the blocks its problem is timed in
             state.iterations, state.rounds = self.timing.plan(state.call_s, blocks)
-        # Only blocks that run: reading /proc/self/maps costs milliseconds in a process this size,
-        # on every item, and half the block items of a machine without a GPU are skips.
+        if not self._frozen:
+            with self.phases("prepare"):
+                self._freeze_prepared()
+        # Only blocks that run: reading /proc/self/maps costs milliseconds in a process this size.
         if case.compile != "on":  # a compiled case's blocks keep the executable they timed
-            self.jax_cache_clears += keep_memory_maps_in_bounds()
+            self._keep_memory_maps_in_bounds()
         benchmark.group = case.group
         benchmark.extra_info.update(state.extra_info, block=step)
         clocks, faults = _clocks(), _minor_faults()
@@ -295,6 +309,58 @@ class BenchSession:
         state.minor_faults.append(round((_minor_faults() - faults) / calls, 2))
         if len(state.blocks) == blocks < self.timing.blocks:  # timed in fewer blocks: never extended
             self._close(case.id)
+
+    def _keep_memory_maps_in_bounds(self) -> None:
+        """runtime.keep_memory_maps_in_bounds, at most once every MAPS_CHECK_S seconds."""
+        now = time.monotonic()
+        if now - self._maps_checked >= MAPS_CHECK_S:
+            self._maps_checked = now
+            self.jax_cache_clears += keep_memory_maps_in_bounds()
+
+    def _freeze_prepared(self) -> None:
+        """At the first block, every case built: collect once, then move every object left (models, traced
+        graphs, references, the frameworks themselves) into the collector's permanent generation (gc.freeze).
+
+        These stay until the session ends, yet each full collection walked all of them again: between
+        and inside blocks (the collector is off only during timed rounds), and five times more at the end
+        (pytest's unraisable-exception cleanup), then at interpreter exit. Measured on a shared vCPU, a
+        seed-size run without ONNX Runtime: full collections 0.68 s apiece, and the process ended 21 s
+        after pytest's last line; frozen, 3 s. Objects made later are collected as before; a compiled
+        problem, which releases the cases before it, unfreezes them first (_open_case).
+
+        Until then each preparation step freezes what it leaves (run), so that the full collections a
+        preparation triggers walk only its own objects: in a default run they took 23 s of wall time
+        (17 collections on a shared vCPU), each over every case prepared before. Its garbage is frozen
+        with it until here, where everything is unfrozen and collected once.
+        """
+        self._frozen = True
+        gc.unfreeze()  # what each preparation froze after itself, its garbage included
+        gc.collect()
+        gc.freeze()
+
+    def decided_skip(self, case: Case, step: int) -> str | None:
+        """Why block `step` of `case` will not run, where that is already decided, else None; changes nothing.
+
+        Its preparation failed or could not run; its problem's extension blocks have stopped; its problem is
+        timed in fewer blocks and this is not one of them. bench/conftest.py reports such a step as
+        skipped without setting up its fixtures (half the items of a default run end this way), and
+        `run` skips it for the same reason when it is called anyway.
+        """
+        if step == PREPARE:
+            return None
+        if case.id in self._not_timed:  # said as its preparation said it, so -rs counts them together
+            return self._not_timed[case.id]
+        problem = (case.group, case.compile)
+        if step > self.timing.blocks:
+            return self._extension_done.get(problem)
+        blocks = self._problem_blocks.get(problem)
+        if blocks is not None and not timed_in(step, blocks, self.timing.blocks):
+            return self._fewer_blocks_reason()
+        return None
+
+    def _fewer_blocks_reason(self) -> str:
+        return (f"a problem whose slowest call cannot fill {self.timing.blocks} blocks within --benchmark-max-time "
+                f"is timed in fewer, spread over the run (at least {MIN_BLOCKS})")
 
     def _extension_stop(self, case: Case, step: int) -> str | None:
         """Why `case`'s problem gets no block `step`, or None: decided once per problem and step, at its
@@ -354,7 +420,7 @@ class BenchSession:
         reason = device_unavailable(case.framework, case.device)
         if reason:
             self._not_timed[case.id] = reason
-            _skip(reason)
+            skip_step(reason)
         use_full_float32(case.device)
         row = case_row(case, self.profile, self.keras_backend, self.threads)
         first_of_problem = (case.group, case.compile) != self._last_problem  # bench/conftest.py block_order's problems
@@ -365,6 +431,7 @@ class BenchSession:
             # Cases still open after their last extension step are done too: their rows are written now.
             for done in [c for c, state in self._open.items() if state.blocks]:
                 self._close(done)
+            gc.unfreeze()  # what the cases before held can be collected again (_freeze_prepared)
             self._finished.clear()
         with self.phases("reference"):
             reference = self.references.get(case)
@@ -375,7 +442,7 @@ class BenchSession:
             self._not_timed[case.id] = f"{case.id} could not run: {e}"
             if not benchmark.disabled:
                 self.rows.append(row)
-            _skip(f"{case.id} could not run: {e}")
+            skip_step(f"{case.id} could not run: {e}")
         except ParityError as e:  # not the same model or step: recorded, never timed, and a failure
             row.update(status=f"not timed: {e}")
             self._not_timed[case.id] = f"{case.id}: not timed, its preparation failed the parity check"
