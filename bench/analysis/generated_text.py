@@ -157,6 +157,10 @@ def stability_summary(results_dir: Path) -> str:
         f"- A run's ratio falls inside another run's interval for {s['coverage']:.0%} of pairs "
         f"({s['within_only_coverage']:.0%} with an interval from one run alone, without the run-to-run term).",
     ]
+    if s.get("order_pairs", 0) >= 2:  # sets analysed since block start times were read
+        lines.append(f"- Order within a block (ABBA, each arm first in half the blocks): a ratio measured with Keras first "
+                     f"is {s['order_effect']:+.2%} off the same ratio with torch first (mean over {s['order_pairs']} "
+                     f"pair-runs, standard error {s['order_effect_se']:.2%}); the published ratio takes both orders equally.")
     if "detect_rate" not in rates:  # method 2: A/A under the joint rule, detection from --extra-work runs
         lines.append(
             f"- `bench compare` on every two of these runs (identical code; every case and ratio tested together, "

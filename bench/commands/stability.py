@@ -55,6 +55,7 @@ from ..store import layout, noise, raw, lock
 from .command_args import UsageError, parse_threshold, results_to_write
 from ..store.machine import OtherMachine, check_same_machine, fingerprint
 from ..suite.options import LIMITS, add_argparse_options
+from ..analysis import block_order
 from ..analysis.pair_noise import pair_run_vars
 from ..analysis.pairs import PAIR_KEY, pair_key, pair_measurements, pair_name
 from ..suite.runtime import keras_backend
@@ -129,6 +130,7 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
     try:
         rows = load_benchmarks(run_dir)
         rounds = raw.load(run_dir)
+        starts = raw.block_starts(run_dir)
     except ValueError as e:
         raise UsageError(str(e)) from e
     if not rows:
@@ -144,7 +146,8 @@ def run_measurements(run_dir: Path) -> SimpleNamespace:
         sd = paired_block_sd(timing(k, rounds).blocks, timing(t, rounds).blocks)
         if sd is not None:
             block_sds[pair_key(comparison_row(k, t))] = sd
-    return SimpleNamespace(pairs=pairs, cases=cases, quotients=quotients, block_sds=block_sds)
+    return SimpleNamespace(pairs=pairs, cases=cases, quotients=quotients, block_sds=block_sds,
+                           order_effects=block_order.order_effects(rows, rounds, starts))
 
 
 # --- the analysis (pure: tested on synthetic runs) ---------------------------------------------
@@ -320,6 +323,8 @@ def format_summary(s: dict, rates: dict, record: dict, used: dict) -> str:
         f"a ratio's median change between two runs: {s['median_change']:.2%} from paired blocks (as published); "
         f"{s['median_change_quotient']:.2%} as the quotient of the two medians over all rounds; "
         f"sd of a log ratio between the blocks of one run {s['block_ratio_sd']:.4f} (median over pairs)",
+        f"order within a block (ABBA): a ratio with Keras first over the same ratio with torch first, mean over "
+        f"{s['order_pairs']} pair-runs {s['order_effect']:+.2%} (standard error {s['order_effect_se']:.2%})",
         f"interval coverage (a run's ratio inside another run's interval): {s['coverage']:.0%}; "
         f"from one run alone (its blocks and rounds, no run-to-run term): {s['within_only_coverage']:.0%}",
         f"run-to-run sd of log ratio {math.sqrt(used['ratio_run_var']):.4f}, of log time {math.sqrt(used['time_run_var']):.4f}"
@@ -505,7 +510,8 @@ def analyse(args, dirs: list[Path], results_dir: Path, machine: dict) -> int:
     rows = stability_rows(runs, noise.rerun_ratio_var(used), noise.pair_rerun_vars(used))
     if not rows:
         raise UsageError("no Keras/torch pair was timed in two runs")
-    s = {**summary(rows), **median_changes(runs), "block_ratio_sd": block_ratio_sd(runs)}
+    s = {**summary(rows), **median_changes(runs), "block_ratio_sd": block_ratio_sd(runs),
+         **block_order.summary([e for r in runs for e in getattr(r, "order_effects", [])])}
     rates = compare_error_rates(runs, used["time_run_var"], args.threshold, used["ratio_run_var"], noise.pair_vars(used))
     provenance = runs_provenance(dirs)  # the runs' own settings win over the options (--runs-from)
     record = {"machine": machine, "profile": args.profile, "keras_backend": args.keras_backend,

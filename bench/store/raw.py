@@ -187,3 +187,15 @@ def files(results_dir: Path) -> list[Path]:
 def load(results_dir: Path) -> dict[tuple, list[list[float]]]:
     """Every raw file of `results_dir`, as rounds() gives them."""
     return rounds(read_file(path) for path in files(results_dir))
+
+
+def block_starts(results_dir: Path) -> dict[tuple, list[float]]:
+    """Case key -> when each of its blocks started (s since its session began), for the cases that recorded it:
+    which arm of a pair ran first in each block (bench/analysis/block_order.py)."""
+    out = {}
+    for path in files(results_dir):
+        for b in read_file(path)["benchmarks"]:
+            starts = b["extra_info"].get("block_started_s")
+            if starts:
+                out[case_key(b["extra_info"]["case_key"])] = [float(x) for x in starts]
+    return out
