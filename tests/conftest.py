@@ -14,6 +14,38 @@ from bench.cluster.connect import LOOPBACK_ONLY  # noqa: E402  (no Ray import: t
 
 os.environ.update(LOOPBACK_ONLY)
 
+# A plain `pytest tests/` leaves out the tests marked slow (pyproject.toml says what they start) and says so;
+# --run-slow runs them too (the README's and CI's command), `-m slow` only them, and a test named by its id runs.
+SLOW_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run the tests marked slow (a timed pytest process, a framework in a subprocess, a "
+                          "local Ray cluster); `-m slow` runs only them")
+
+
+def _leaves_slow_out(config) -> bool:
+    """No --run-slow, no -m expression of the user's own, and no test named by its id (path::name)."""
+    return not (config.getoption("--run-slow") or config.getoption("markexpr") or any("::" in a for a in config.args))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _leaves_slow_out(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.hook.pytest_deselected(items=slow)
+        config.stash[SLOW_LEFT_OUT] = len(slow)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    left_out = config.stash.get(SLOW_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(f"{left_out} slow test(s) deselected: `--run-slow` runs them too, "
+                                    "`-m slow` only them")
+
 
 def _digests(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"

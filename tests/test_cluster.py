@@ -39,7 +39,7 @@ QUICK_TIMING = ["--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--benc
 DRIVER_TIMEOUT_S = 300
 WAIT_S = 120  # any other wait for the cluster
 
-# Skipped before their fixtures start a cluster; `-m "not slow"` leaves them out.
+# Skipped before their fixtures start a cluster; slow, so a plain `pytest tests/` leaves them out (--run-slow runs them).
 needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason="Ray is not installed (pip install -e \".[ray]\")")
 slow = pytest.mark.slow
 

@@ -139,6 +139,7 @@ def test_the_compile_counter_sees_a_retrace():
     assert runner.compile_count() > before
 
 
+@pytest.mark.slow
 def test_keras_on_jax_without_jit_recompiles_every_call():
     """What the compile-off JAX slice is labelled with, measured in a fresh process."""
     script = textwrap.dedent("""

@@ -94,6 +94,7 @@ def test_keras_memory_grows_with_batch_and_train_needs_more():
     assert wide > 1.3 * infer, (wide, infer)
 
 
+@pytest.mark.slow  # the worker, a process of its own, loads torch before it fails
 def test_a_failing_case_is_a_status_not_a_crash():
     result = measure_in_subprocess(_case("torch", "no-such-head", "train"), "tensorflow", threads=1, timeout=120)
     assert result["status"].startswith("failed: exit 1:") and "head must be one of loop, broadcast" in result["status"]

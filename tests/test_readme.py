@@ -32,6 +32,7 @@ def test_first_screen_holds_the_setup_commands_the_answer_table_and_its_figure()
     assert len(commands) == 3  # torch pinned, the project's extras, the tests
     test_line = next(l for l in screen.splitlines() if l.endswith(commands[-1]))
     assert test_line == " && ".join(commands)
+    assert " --run-slow" in commands[-1]  # the README's and CI's test command leaves no test out
     assert re.search(r"^python -m pip install .* && python -m bench run$", screen, re.M)  # the job writing results/
     table = screen.split("<!-- answer-table:start -->\n")[1].split("<!-- answer-table:end -->")[0]
     assert table.startswith("| topology | size (batch) | mode | Keras on ")
