@@ -267,9 +267,6 @@ class BenchSession:
             except Exception as e:  # an error, not a skip: its blocks say so instead of running
                 self._not_timed.setdefault(case.id, f"{case.id}: its preparation failed ({type(e).__name__})")
                 raise
-            finally:
-                if not self._frozen:  # the next preparation's collections walk only what it makes
-                    gc.freeze()  # (unfrozen and collected at the first block: _freeze_prepared)
             return
         reason = self.decided_skip(case, step)
         if reason:
@@ -327,14 +324,8 @@ class BenchSession:
         seed-size run without ONNX Runtime: full collections 0.68 s apiece, and the process ended 21 s
         after pytest's last line; frozen, 3 s. Objects made later are collected as before; a compiled
         problem, which releases the cases before it, unfreezes them first (_open_case).
-
-        Until then each preparation step freezes what it leaves (run), so that the full collections a
-        preparation triggers walk only its own objects: in a default run they took 23 s of wall time
-        (17 collections on a shared vCPU), each over every case prepared before. Its garbage is frozen
-        with it until here, where everything is unfrozen and collected once.
         """
         self._frozen = True
-        gc.unfreeze()  # what each preparation froze after itself, its garbage included
         gc.collect()
         gc.freeze()
 
