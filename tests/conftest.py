@@ -101,14 +101,3 @@ def small_timed_run(tmp_path_factory):
         capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1],
     )
     return SimpleNamespace(done=done, results_dir=results_dir, cases=small_run_cases(), blocks=SMALL_RUN_BLOCKS)
-
-
-@pytest.fixture(autouse=True)
-def collector_unfrozen():
-    """A suite session freezes the collector's objects at its first block (bench/suite/session.py
-    _freeze_prepared); a test that runs one must not leave the rest of the tests' objects frozen."""
-    import gc
-
-    yield
-    if gc.get_freeze_count():
-        gc.unfreeze()

@@ -27,7 +27,6 @@ arms run on the same CPUs and the same allocator state.
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import resource
@@ -238,7 +237,6 @@ class BenchSession:
         self.started = time.monotonic()
         self.jax_cache_clears = 0  # runtime.keep_memory_maps_in_bounds, recorded in environment.json
         self._maps_checked = -math.inf  # time.monotonic() of the last read of /proc/self/maps
-        self._frozen = False  # whether what preparation left was moved out of the collector's reach (gc.freeze)
         self.code = code_version()  # now, not when saving: the checkout may change while cases run
         self.extra_work: tuple[str, float] | None = None  # --extra-work (bench/suite/extra_work.py)
         self.phases = PhaseClock()  # where the process's wall time goes, recorded beside the slice
@@ -283,9 +281,6 @@ class BenchSession:
             skip_step(self._fewer_blocks_reason())
         if not state.blocks:  # its first block: the rounds for the blocks its problem is timed in
             state.iterations, state.rounds = self.timing.plan(state.call_s, blocks)
-        if not self._frozen:
-            with self.phases("prepare"):
-                self._freeze_prepared()
         # Only blocks that run: reading /proc/self/maps costs milliseconds in a process this size.
         if case.compile != "on":  # a compiled case's blocks keep the executable they timed
             self._keep_memory_maps_in_bounds()
@@ -313,21 +308,6 @@ class BenchSession:
         if now - self._maps_checked >= MAPS_CHECK_S:
             self._maps_checked = now
             self.jax_cache_clears += keep_memory_maps_in_bounds()
-
-    def _freeze_prepared(self) -> None:
-        """At the first block, every case built: collect once, then move every object left (models, traced
-        graphs, references, the frameworks themselves) into the collector's permanent generation (gc.freeze).
-
-        These stay until the session ends, yet each full collection walked all of them again: between
-        and inside blocks (the collector is off only during timed rounds), and five times more at the end
-        (pytest's unraisable-exception cleanup), then at interpreter exit. Measured on a shared vCPU, a
-        seed-size run without ONNX Runtime: full collections 0.68 s apiece, and the process ended 21 s
-        after pytest's last line; frozen, 3 s. Objects made later are collected as before; a compiled
-        problem, which releases the cases before it, unfreezes them first (_open_case).
-        """
-        self._frozen = True
-        gc.collect()
-        gc.freeze()
 
     def decided_skip(self, case: Case, step: int) -> str | None:
         """Why block `step` of `case` will not run, where that is already decided, else None; changes nothing.
@@ -422,7 +402,6 @@ class BenchSession:
             # Cases still open after their last extension step are done too: their rows are written now.
             for done in [c for c, state in self._open.items() if state.blocks]:
                 self._close(done)
-            gc.unfreeze()  # what the cases before held can be collected again (_freeze_prepared)
             self._finished.clear()
         with self.phases("reference"):
             reference = self.references.get(case)
