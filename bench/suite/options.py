@@ -77,15 +77,20 @@ def argparse_type(parse, flag: str, limit: str):
 blocks_type = argparse_type(parse_count, "--blocks", "blocks")
 
 
-def parse_precision(flag: str, value, limit: str = "") -> float:
-    """A fraction above 0 and at most 0.5; ValueError naming `flag` otherwise."""
+def _fraction(flag: str, value, high: float, example: str = "") -> float:
+    """A fraction above 0 and at most `high`; ValueError naming `flag` (and `example`, if given) otherwise."""
     try:
         fraction = float(value)
     except (TypeError, ValueError):
         fraction = math.nan
-    if not (math.isfinite(fraction) and 0 < fraction <= 0.5):
-        raise ValueError(f"{flag} must be a fraction above 0 and at most 0.5 (0.025 is +-2.5%), got {value!r}")
+    if not (math.isfinite(fraction) and 0 < fraction <= high):
+        raise ValueError(f"{flag} must be a fraction above 0 and at most {high:g}{example}, got {value!r}")
     return fraction
+
+
+def parse_precision(flag: str, value, limit: str = "") -> float:
+    """A fraction above 0 and at most 0.5; ValueError naming `flag` otherwise."""
+    return _fraction(flag, value, 0.5, " (0.025 is +-2.5%)")
 
 
 precision_type = argparse_type(parse_precision, "--precision", "")
@@ -93,13 +98,7 @@ precision_type = argparse_type(parse_precision, "--precision", "")
 
 def parse_share(flag: str, value, limit: str = "") -> float:
     """A fraction above 0 and at most 1; ValueError naming `flag` otherwise."""
-    try:
-        fraction = float(value)
-    except (TypeError, ValueError):
-        fraction = math.nan
-    if not (math.isfinite(fraction) and 0 < fraction <= 1):
-        raise ValueError(f"{flag} must be a fraction above 0 and at most 1, got {value!r}")
-    return fraction
+    return _fraction(flag, value, 1)
 
 
 share_type = argparse_type(parse_share, "--budget-share", "")
